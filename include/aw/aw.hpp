@@ -1,0 +1,15 @@
+// asyncwith: everything in core. `#include <aw/aw.hpp>` and link aw::aw.
+#pragma once
+
+#include <aw/async_with.hpp>
+#include <aw/context.hpp>
+#include <aw/context_manager.hpp>
+#include <aw/debug.hpp>
+#include <aw/enter.hpp>
+#include <aw/exceptions.hpp>
+#include <aw/exit_stack.hpp>
+#include <aw/loop.hpp>
+#include <aw/run.hpp>
+#include <aw/sleep.hpp>
+#include <aw/task.hpp>
+#include <aw/wait_fd.hpp>

@@ -1,0 +1,71 @@
+// aw::enter: the function form of `async with`. The rest of the enclosing task is the body.
+//
+//   aw::task<std::string> read_config() {
+//     auto& f = co_await aw::enter(aw::files::open("app.conf"));   // exited when the task ends
+//     auto& g = co_await aw::enter(shared_lock);                   // exited before f
+//     co_return co_await f.read();
+//   }
+//
+// The exits run when the task finishes (co_return, falling off the end, or an exception),
+// most recent first, with the exception leaving the task, and the awaiter resumes only
+// after the last one has finished. This is an AsyncExitStack that the task owns.
+//
+// CAUTION, lifetimes: a manager passed as an rvalue is moved into the task's exit record
+// and lives until its exit has run. A manager passed as an lvalue is used in place and
+// must outlive the task: the task's local variables are destroyed when its body ends,
+// before the exits run, so never enter a local of the same task by reference (move it
+// in: aw::enter(std::move(m))). Parameters of the task and objects owned by callers are
+// fine.
+//
+// When an exit suppresses the exception of a task<T> with non-void T, the task has no
+// value to give: its awaiter gets aw::no_result_error (a task<void> simply returns).
+// Use aw::async_with where an exit may suppress and a value is needed.
+#pragma once
+
+#include <aw/context.hpp>
+#include <aw/detail/exit_record.hpp>
+#include <aw/task.hpp>
+
+#include <type_traits>
+
+namespace aw {
+namespace detail {
+
+template <class M>
+class enter_awaiter {
+ public:
+  explicit enter_awaiter(M&& m) noexcept : m_(std::forward<M>(m)) {}
+
+  bool await_ready() const noexcept { return false; }
+
+  template <class P>
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) {
+    static_assert(
+        std::is_base_of_v<promise_base, P> && requires { typename P::is_task_promise; },
+        "aw::enter can only be awaited inside a coroutine that returns aw::task");
+    inner_ = enter_into<M>(h.promise().exits_, std::forward<M>(m_));
+    awaiter_ = std::move(inner_).operator co_await();
+    return awaiter_.await_suspend(h);
+  }
+
+  decltype(auto) await_resume() { return awaiter_.await_resume(); }
+
+ private:
+  M&& m_;
+  task<entered_t<M>> inner_;
+  typename task<entered_t<M>>::awaiter awaiter_{};
+};
+
+}  // namespace detail
+
+// co_await aw::enter(manager): enters it now, exits it when the enclosing task ends.
+// Gives the resource (by reference; it lives until the exit), or nothing for a void aenter.
+template <class M>
+auto enter(M&& m) {
+  if constexpr (detail::check_manager<std::remove_cvref_t<M>>())
+    return detail::enter_awaiter<M>(std::forward<M>(m));
+  else
+    return std::suspend_never{};
+}
+
+}  // namespace aw

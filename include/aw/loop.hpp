@@ -1,0 +1,139 @@
+// The event loop behind aw::run, as resource modules see it.
+//
+// One loop per thread that called aw::run; it is single-threaded and lock-free. User code
+// rarely touches it: aw::sleep, aw::wait_readable and the resource modules do. Modules
+// reach the kernel through this small interface only: schedule a coroutine, arm a timer,
+// wait for a file descriptor, submit an io_uring operation, cancel. The loop knows nothing
+// of files, SQL or HTTP.
+//
+//   aw::loop& l = aw::loop::current();
+//   if (io_uring* ring = l.uring()) { ... io_uring_get_sqe(ring) ..., sqe->user_data = op ... }
+//
+// Completion records (io_op) are owned by their submitter and must stay alive until
+// their completion has been delivered, even when the operation is cancelled: the kernel
+// writes into buffers until it reports the end.
+#pragma once
+
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+struct io_uring;
+
+namespace aw {
+
+using clock = std::chrono::steady_clock;
+
+namespace detail {
+class backend;
+}
+
+// A pending kernel operation. `complete` is called on the loop's thread with the result
+// (io_uring's cqe->res: a count, or -errno; for fd waits, the poll events).
+struct io_op {
+  void (*complete)(io_op* self, int result) = nullptr;
+};
+
+// A one-shot wait for a file descriptor to become readable (POLLIN) or writable (POLLOUT).
+// Errors and hang-ups count as ready, so the caller's next read or write reports them.
+struct fd_wait : io_op {
+  int fd = -1;
+  std::uint32_t events = 0;
+};
+
+// A pending timer. `fire` runs on the loop's thread when the deadline has passed.
+struct timer_node {
+  clock::time_point deadline{};
+  std::uint64_t sequence = 0;  // FIFO among equal deadlines
+  std::size_t heap_index = npos;
+  void (*fire)(timer_node* self) = nullptr;
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  bool armed() const noexcept { return heap_index != npos; }
+};
+
+class loop {
+ public:
+  enum class backend_kind { io_uring, epoll };
+
+  // Chooses the backend: AW_BACKEND=epoll|io_uring when set, else io_uring where the
+  // kernel allows it, else epoll.
+  loop();
+  explicit loop(backend_kind kind);
+  ~loop();
+  loop(const loop&) = delete;
+  loop& operator=(const loop&) = delete;
+
+  // The loop running on this thread; throws std::logic_error outside aw::run.
+  static loop& current();
+  static loop* current_or_null() noexcept { return current_; }
+
+  backend_kind kind() const noexcept { return kind_; }
+  const char* backend_name() const noexcept;
+
+  // Runs `h` on a later turn of the loop, after the coroutines already scheduled (FIFO).
+  void schedule(std::coroutine_handle<> h) {
+    if (ready_count_ == ready_.size()) grow_ready();
+    ready_[(ready_head_ + ready_count_) & (ready_.size() - 1)] = h;
+    ++ready_count_;
+  }
+
+  void add_timer(timer_node& t);
+  void remove_timer(timer_node& t) noexcept;
+  std::size_t pending_timers() const noexcept { return timers_.size(); }
+
+  // Starts a one-shot fd wait; its completion is delivered once, with the poll events,
+  // or -ECANCELED after cancel_fd_wait.
+  void start_fd_wait(fd_wait& w);
+  void cancel_fd_wait(fd_wait& w) noexcept;
+
+  // The io_uring instance on the io_uring backend, null on epoll. Submitters set
+  // sqe->user_data to an io_op* and call note_submitted(); the loop submits before it waits.
+  ::io_uring* uring() noexcept;
+  void note_submitted() noexcept { ++in_flight_; }
+  // Asks the kernel to cancel `op`; its completion still arrives (usually -ECANCELED).
+  void cancel_uring_op(io_op& op) noexcept;
+
+  // Runs `main` from its start until it is done. The building block of aw::run; throws
+  // aw::deadlock_error when `main` waits on something nothing can ever complete.
+  void run(std::coroutine_handle<> main);
+
+  // Counts external reasons to keep waiting (e.g. a worker thread will wake the loop);
+  // without any, a loop with nothing ready and nothing pending is deadlocked.
+  void add_external_ref() noexcept { ++external_refs_; }
+  void release_external_ref() noexcept { --external_refs_; }
+
+ private:
+  void turn(std::coroutine_handle<> main);
+  void run_ready();
+  void fire_timers(clock::time_point now);
+  void grow_ready();
+  void heap_up(std::size_t i) noexcept;
+  void heap_down(std::size_t i) noexcept;
+  bool heap_less(const timer_node* a, const timer_node* b) const noexcept {
+    return a->deadline < b->deadline || (a->deadline == b->deadline && a->sequence < b->sequence);
+  }
+
+  friend class detail::backend;
+  static inline thread_local loop* current_ = nullptr;
+
+  backend_kind kind_;
+  std::unique_ptr<detail::backend> backend_;
+  std::vector<std::coroutine_handle<>> ready_;
+  std::size_t ready_head_ = 0;
+  std::size_t ready_count_ = 0;
+  std::vector<timer_node*> timers_;  // binary min-heap on (deadline, sequence)
+  std::uint64_t timer_sequence_ = 0;
+  std::size_t in_flight_ = 0;  // fd waits and io_uring operations not completed yet
+  std::size_t external_refs_ = 0;
+  unsigned turns_since_poll_ = 0;
+  loop* previous_ = nullptr;
+
+ public:
+  // Bookkeeping for backends: an operation completed.
+  void note_completed() noexcept { --in_flight_; }
+};
+
+}  // namespace aw

@@ -1,0 +1,45 @@
+// aw::run: asyncio.run for C++. Creates a loop on this thread, runs the task to its end,
+// returns its value or rethrows its exception, and tears the loop down.
+//
+//   aw::task<int> main_task();
+//   int main() { return aw::run(main_task()); }
+//   // or with a lambda, which aw::run keeps alive while its coroutine runs:
+//   aw::run([&]() -> aw::task<> { co_await aw::sleep(10ms); });
+//
+// The backend is io_uring where the kernel allows it, epoll otherwise; AW_BACKEND=epoll
+// or AW_BACKEND=io_uring forces one. AW_DEBUG=1 turns on the debug mode (aw/debug.hpp).
+// Only one loop runs on a thread at a time; running aw::run inside a coroutine is an error.
+#pragma once
+
+#include <aw/loop.hpp>
+#include <aw/task.hpp>
+
+#include <concepts>
+#include <functional>
+#include <stdexcept>
+#include <type_traits>
+
+namespace aw {
+
+template <class T>
+T run(task<T> main) {
+  if (loop::current_or_null()) throw std::logic_error("aw::run: a loop is already running on this thread (await the task instead)");
+  loop l;
+  auto h = main.release();
+  if (!h) throw std::invalid_argument("aw::run: the task is empty (moved from)");
+  struct frame_guard {
+    std::coroutine_handle<> h;
+    ~frame_guard() { h.destroy(); }  // before the loop: a suspended frame may hold timers
+  } guard{h};
+  l.run(h);
+  return h.promise().take();
+}
+
+template <class F>
+  requires std::invocable<F&> && detail::is_task_v<std::invoke_result_t<F&>>
+auto run(F&& make_main) {
+  // The callable outlives its coroutine: a lambda's captures live in the lambda object.
+  return run(std::invoke(make_main));
+}
+
+}  // namespace aw

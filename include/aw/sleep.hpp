@@ -1,0 +1,77 @@
+// Time on the loop: aw::now, aw::sleep, aw::sleep_until, aw::yield (asyncio.sleep and
+// loop.time()).
+//
+//   auto start = aw::now();
+//   co_await aw::sleep(50ms);          // asyncio.sleep(0.05)
+//   co_await aw::yield();              // asyncio.sleep(0): let every other ready task run
+//
+// Timers live in the loop's binary heap (O(log n) to arm, fire or cancel); the timer
+// record is the awaiter itself, in the sleeping coroutine's frame, so sleeping allocates
+// nothing.
+#pragma once
+
+#include <aw/loop.hpp>
+
+#include <chrono>
+#include <coroutine>
+
+namespace aw {
+
+// The loop's clock (CLOCK_MONOTONIC), the clock of every deadline in asyncwith.
+inline clock::time_point now() noexcept { return clock::now(); }
+
+namespace detail {
+
+class sleep_awaiter : timer_node {
+ public:
+  explicit sleep_awaiter(clock::time_point deadline, bool yield_only) noexcept : yield_only_(yield_only) { this->deadline = deadline; }
+  sleep_awaiter(const sleep_awaiter&) = delete;
+  sleep_awaiter& operator=(const sleep_awaiter&) = delete;
+  ~sleep_awaiter() {
+    if (armed()) loop_->remove_timer(*this);  // the sleeping frame was destroyed
+  }
+
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    loop_ = &loop::current();
+    waiter_ = h;
+    if (yield_only_) {
+      loop_->schedule(h);
+      return;
+    }
+    fire = [](timer_node* t) {
+      auto* self = static_cast<sleep_awaiter*>(t);
+      self->loop_->schedule(self->waiter_);
+    };
+    loop_->add_timer(*this);
+  }
+  void await_resume() const noexcept {}
+
+ private:
+  loop* loop_ = nullptr;
+  std::coroutine_handle<> waiter_;
+  bool yield_only_;
+};
+
+struct yield_awaiter {
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) const { loop::current().schedule(h); }
+  void await_resume() const noexcept {}
+};
+
+}  // namespace detail
+
+// Suspends until `deadline`; a deadline already past still yields to the loop once.
+inline detail::sleep_awaiter sleep_until(clock::time_point deadline) noexcept { return detail::sleep_awaiter(deadline, false); }
+
+// Suspends for `d`; zero or negative is aw::yield().
+template <class Rep, class Period>
+detail::sleep_awaiter sleep(std::chrono::duration<Rep, Period> d) noexcept {
+  if (d <= d.zero()) return detail::sleep_awaiter(clock::time_point{}, true);
+  return detail::sleep_awaiter(now() + std::chrono::ceil<clock::duration>(d), false);
+}
+
+// Lets every other ready coroutine run, then continues (asyncio.sleep(0)).
+inline detail::yield_awaiter yield() noexcept { return {}; }
+
+}  // namespace aw

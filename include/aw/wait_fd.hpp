@@ -1,0 +1,66 @@
+// Waiting for a file descriptor: how libraries that own their sockets (libpq, libcurl)
+// are driven by the loop, as asyncio's loop.add_reader/add_writer.
+//
+//   int fd = PQsocket(conn);
+//   co_await aw::wait_readable(fd);   // then PQconsumeInput(conn)
+//
+// The wait is one-shot and returns the poll events seen (POLLIN, POLLOUT, POLLERR,
+// POLLHUP); an error or a hang-up counts as ready so the next read or write reports it.
+// An invalid fd raises std::system_error (EBADF). One task at a time may wait for each
+// direction of an fd.
+#pragma once
+
+#include <aw/exceptions.hpp>
+#include <aw/loop.hpp>
+
+#include <poll.h>
+#include <cerrno>
+#include <coroutine>
+#include <cstdint>
+#include <string>
+#include <system_error>
+
+namespace aw {
+namespace detail {
+
+class fd_wait_awaiter : fd_wait {
+ public:
+  fd_wait_awaiter(int fd, std::uint32_t events) noexcept {
+    this->fd = fd;
+    this->events = events;
+  }
+  fd_wait_awaiter(const fd_wait_awaiter&) = delete;
+  fd_wait_awaiter& operator=(const fd_wait_awaiter&) = delete;
+
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    loop_ = &loop::current();
+    waiter_ = h;
+    complete = [](io_op* op, int result) {
+      auto* self = static_cast<fd_wait_awaiter*>(op);
+      self->result_ = result;
+      self->loop_->schedule(self->waiter_);
+    };
+    loop_->start_fd_wait(*this);
+  }
+  std::uint32_t await_resume() const {
+    if (result_ == -ECANCELED) throw cancelled{};
+    if (result_ < 0)
+      throw std::system_error(
+          -result_, std::generic_category(),
+          std::string(events & POLLOUT ? "aw::wait_writable" : "aw::wait_readable") + "(fd " + std::to_string(fd) + ")");
+    return static_cast<std::uint32_t>(result_);
+  }
+
+ private:
+  loop* loop_ = nullptr;
+  std::coroutine_handle<> waiter_;
+  int result_ = 0;
+};
+
+}  // namespace detail
+
+inline detail::fd_wait_awaiter wait_readable(int fd) noexcept { return {fd, POLLIN}; }
+inline detail::fd_wait_awaiter wait_writable(int fd) noexcept { return {fd, POLLOUT}; }
+
+}  // namespace aw

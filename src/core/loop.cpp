@@ -1,0 +1,204 @@
+#include "backend.hpp"
+
+#include <aw/detail/debug.hpp>
+#include <aw/exceptions.hpp>
+#include <aw/loop.hpp>
+
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace aw {
+namespace {
+
+loop::backend_kind kind_from_environment() {
+  const char* b = std::getenv("AW_BACKEND");
+  if (!b || !*b) return loop::backend_kind::io_uring;
+  if (std::strcmp(b, "epoll") == 0) return loop::backend_kind::epoll;
+  if (std::strcmp(b, "io_uring") == 0) return loop::backend_kind::io_uring;
+  throw std::invalid_argument(std::string("AW_BACKEND must be epoll or io_uring, not '") + b + "'");
+}
+
+void read_debug_environment() {
+  const char* d = std::getenv("AW_DEBUG");
+  if (d && *d && std::strcmp(d, "0") != 0) detail::debug_on = true;
+}
+
+timespec to_timespec(clock::duration d) {
+  if (d < clock::duration::zero()) d = clock::duration::zero();
+  auto s = std::chrono::duration_cast<std::chrono::seconds>(d);
+  return timespec{static_cast<time_t>(s.count()), static_cast<long>((d - s).count())};
+}
+
+}  // namespace
+
+loop::loop() : loop(kind_from_environment()) {
+  // Without AW_BACKEND the kernel decides: io_uring where it is allowed, epoll otherwise.
+}
+
+loop::loop(backend_kind kind) : kind_(kind), ready_(256) {
+  read_debug_environment();
+  if (kind == backend_kind::io_uring) {
+    backend_ = detail::make_uring_backend(*this);
+    if (!backend_) {
+      const char* b = std::getenv("AW_BACKEND");
+      if (b && std::strcmp(b, "io_uring") == 0) throw std::runtime_error("AW_BACKEND=io_uring, but this kernel does not allow io_uring");
+      kind_ = backend_kind::epoll;
+    }
+  }
+  if (!backend_) backend_ = detail::make_epoll_backend(*this);
+}
+
+loop::~loop() {
+  if (detail::debug_on) detail::debug_shutdown_report();
+}
+
+loop& loop::current() {
+  if (!current_) throw std::logic_error("asyncwith: no running loop on this thread (call this inside aw::run)");
+  return *current_;
+}
+
+const char* loop::backend_name() const noexcept { return backend_->name(); }
+::io_uring* loop::uring() noexcept { return backend_->uring(); }
+void loop::cancel_uring_op(io_op& op) noexcept { backend_->cancel_uring_op(op); }
+
+void loop::start_fd_wait(fd_wait& w) {
+  backend_->start_fd_wait(w);
+  ++in_flight_;
+}
+
+void loop::cancel_fd_wait(fd_wait& w) noexcept { backend_->cancel_fd_wait(w); }
+
+void loop::grow_ready() {
+  std::vector<std::coroutine_handle<>> bigger(ready_.size() * 2);
+  for (std::size_t i = 0; i < ready_count_; ++i) bigger[i] = ready_[(ready_head_ + i) & (ready_.size() - 1)];
+  ready_.swap(bigger);
+  ready_head_ = 0;
+}
+
+void loop::add_timer(timer_node& t) {
+  t.sequence = timer_sequence_++;
+  t.heap_index = timers_.size();
+  timers_.push_back(&t);
+  heap_up(t.heap_index);
+}
+
+void loop::remove_timer(timer_node& t) noexcept {
+  if (!t.armed()) return;
+  std::size_t i = t.heap_index;
+  t.heap_index = timer_node::npos;
+  timer_node* last = timers_.back();
+  timers_.pop_back();
+  if (last == &t) return;
+  timers_[i] = last;
+  last->heap_index = i;
+  heap_up(i);
+  heap_down(last->heap_index);
+}
+
+void loop::heap_up(std::size_t i) noexcept {
+  timer_node* t = timers_[i];
+  while (i > 0) {
+    std::size_t parent = (i - 1) / 2;
+    if (!heap_less(t, timers_[parent])) break;
+    timers_[i] = timers_[parent];
+    timers_[i]->heap_index = i;
+    i = parent;
+  }
+  timers_[i] = t;
+  t->heap_index = i;
+}
+
+void loop::heap_down(std::size_t i) noexcept {
+  timer_node* t = timers_[i];
+  const std::size_t n = timers_.size();
+  for (;;) {
+    std::size_t child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && heap_less(timers_[child + 1], timers_[child])) ++child;
+    if (!heap_less(timers_[child], t)) break;
+    timers_[i] = timers_[child];
+    timers_[i]->heap_index = i;
+    i = child;
+  }
+  timers_[i] = t;
+  t->heap_index = i;
+}
+
+void loop::fire_timers(clock::time_point now) {
+  while (!timers_.empty() && timers_.front()->deadline <= now) {
+    timer_node* t = timers_.front();
+    remove_timer(*t);
+    t->fire(t);
+  }
+}
+
+void loop::run_ready() {
+  // Only what was ready when the turn began runs in it; what those coroutines schedule
+  // waits for the next turn, so timers and I/O get their share (asyncio does the same).
+  std::size_t n = ready_count_;
+  const std::size_t mask = ready_.size() - 1;
+  if (detail::debug_on) [[unlikely]] {
+    while (n--) {
+      std::coroutine_handle<> h = ready_[ready_head_];
+      ready_head_ = (ready_head_ + 1) & (ready_.size() - 1);
+      --ready_count_;
+      auto start = clock::now();
+      h.resume();
+      auto took = clock::now() - start;
+      detail::debug_slow_step(h, took);
+    }
+    return;
+  }
+  while (n--) {
+    std::coroutine_handle<> h = ready_[ready_head_];
+    ready_head_ = (ready_head_ + 1) & mask;
+    --ready_count_;
+    h.resume();
+  }
+}
+
+void loop::turn(std::coroutine_handle<> main) {
+  run_ready();
+  if (main.done()) return;
+  clock::time_point now{};
+  if (!timers_.empty()) {
+    now = clock::now();
+    fire_timers(now);
+  }
+  if (ready_count_ != 0) {
+    // Busy: look at I/O without waiting. io_uring completions are read from shared memory,
+    // so look every turn; epoll costs a system call, so look every 32 turns.
+    if (in_flight_ != 0 && (kind_ == backend_kind::io_uring || ++turns_since_poll_ >= 32)) {
+      turns_since_poll_ = 0;
+      timespec zero{};
+      backend_->poll(&zero);
+    }
+    return;
+  }
+  if (timers_.empty() && in_flight_ == 0 && external_refs_ == 0)
+    throw deadlock_error("aw::run: the main task waits, but no task is ready and no timer or I/O is pending: nothing can wake it");
+  timespec ts;
+  timespec* timeout = nullptr;
+  if (!timers_.empty()) {
+    ts = to_timespec(timers_.front()->deadline - now);
+    timeout = &ts;
+  }
+  backend_->poll(timeout);
+  turns_since_poll_ = 0;
+  if (!timers_.empty()) fire_timers(clock::now());
+}
+
+void loop::run(std::coroutine_handle<> main) {
+  struct current_guard {
+    loop* self;
+    loop* previous;
+    ~current_guard() { current_ = previous; }
+  } guard{this, current_};
+  current_ = this;
+  schedule(main);
+  while (!main.done()) turn(main);
+}
+
+}  // namespace aw
