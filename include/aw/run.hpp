@@ -21,12 +21,22 @@
 
 namespace aw {
 
+namespace detail {
+// The loop runs this wrapper, not the main task itself: a task is done() as soon as it
+// reaches its final suspend point, but the exits aw::enter registered run after that
+// point; the wrapper resumes only when they have finished.
+template <class T>
+task<T> main_wrapper(task<T> main) {
+  co_return co_await std::move(main);
+}
+}  // namespace detail
+
 template <class T>
 T run(task<T> main) {
   if (loop::current_or_null()) throw std::logic_error("aw::run: a loop is already running on this thread (await the task instead)");
+  if (!main) throw std::invalid_argument("aw::run: the task is empty (moved from)");
   loop l;
-  auto h = main.release();
-  if (!h) throw std::invalid_argument("aw::run: the task is empty (moved from)");
+  auto h = detail::main_wrapper(std::move(main)).release();
   struct frame_guard {
     std::coroutine_handle<> h;
     ~frame_guard() { h.destroy(); }  // before the loop: a suspended frame may hold timers

@@ -114,9 +114,17 @@ manager_record<M>* new_manager_record(M&& m) {
   }
 }
 
+template <class R>
+struct entered {
+  using type = std::remove_reference_t<R>&;
+};
+template <>
+struct entered<void> {
+  using type = void;
+};
+// What entering M through an exit record gives: a reference to the resource, or void.
 template <class M>
-using entered_t = std::conditional_t<std::is_void_v<resource_t<std::remove_reference_t<M>>>, void,
-                                     std::remove_reference_t<resource_t<std::remove_reference_t<M>>>&>;
+using entered_t = typename entered<resource_t<std::remove_reference_t<M>>>::type;
 
 // Enters a manager into a list of records: awaits aenter on the manager as stored in the
 // record, then links the record. When aenter throws, nothing is linked and the manager
