@@ -63,11 +63,19 @@ struct with_result<void, true> {
   using type = void;
 };
 
-// The resources handed to the body so far, as a tuple of references.
+// The resources handed to the body so far, as a tuple of references. A manager whose
+// aenter gives void adds none (a specialization, not std::conditional_t, which would form
+// a reference to void).
+template <class Res, class R>
+struct add_resource {
+  using type = decltype(std::tuple_cat(std::declval<Res>(), std::declval<std::tuple<std::remove_reference_t<R>&>>()));
+};
+template <class Res>
+struct add_resource<Res, void> {
+  using type = Res;
+};
 template <class Res, class M>
-using add_resource_t =
-    std::conditional_t<std::is_void_v<resource_t<M>>, Res,
-                       decltype(std::tuple_cat(std::declval<Res>(), std::declval<std::tuple<std::remove_reference_t<resource_t<M>>&>>()))>;
+using add_resource_t = typename add_resource<Res, resource_t<M>>::type;
 
 template <class Body, class Res>
 struct body_result;
@@ -133,7 +141,7 @@ task<Out> with_level(Body body, Res resources, M m, Rest... rest) {
   using manager = std::remove_reference_t<M>;
   using R = resource_t<manager>;
   manager& mgr = m;
-  debug_entry* entry = debug_on ? debug_enter(typeid(manager), &mgr, "async_with enter") : nullptr;
+  debug_entry* entry = debug_on ? debug_enter_manager(mgr, "async_with enter") : nullptr;
 
   [[maybe_unused]] std::conditional_t<std::is_void_v<R>, char, resource_slot<R>> held{};
   [[maybe_unused]] std::remove_reference_t<R>* res = nullptr;
@@ -214,9 +222,10 @@ auto start_with(Args&& args, std::index_sequence<I...>) {
       using T = typename body_traits<typename call::type>::value;
       constexpr bool may_suppress = (exit_may_suppress<std::remove_cvref_t<std::tuple_element_t<I, std::remove_reference_t<Args>>>> || ...);
       using Out = typename with_result<T, may_suppress>::type;
-      // Managers given as rvalues are moved into the frame as xvalues, never as prvalues:
-      // g++ 12 miscompiles an aggregate prvalue passed by value to a coroutine inside a
-      // co_await expression (DESIGN.md, toolchain/gcc12_prvalue_param.cpp).
+      // Managers given as rvalues are moved into the frame as xvalues, never passed on
+      // as prvalues. (That keeps this frame right under g++ 12's aggregate-temporary bug,
+      // DESIGN.md and toolchain/gcc12_prvalue_param.cpp, but cannot fix the caller's: the
+      // temporary lives in the caller's frame. README, "Known compiler bugs".)
       return with_level<Out, T, body_type, std::tuple<>,
                         std::conditional_t<std::is_lvalue_reference_v<std::tuple_element_t<I, std::remove_reference_t<Args>>>,
                                            std::tuple_element_t<I, std::remove_reference_t<Args>>,

@@ -101,7 +101,7 @@ class [[nodiscard("a context_manager does nothing until it is entered")]] contex
   // The coroutine behind the manager, for the debug mode's reports.
   std::coroutine_handle<> coroutine() const noexcept { return h_; }
 
-  struct enter_awaiter {
+  struct [[nodiscard("co_await it")]] enter_awaiter {
     context_manager* self;
     bool await_ready() const noexcept { return false; }
     std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) {
@@ -123,7 +123,7 @@ class [[nodiscard("a context_manager does nothing until it is entered")]] contex
     }
   };
 
-  struct exit_awaiter {
+  struct [[nodiscard("co_await it")]] exit_awaiter {
     context_manager* self;
     std::exception_ptr e;
     bool await_ready() const noexcept { return false; }

@@ -32,7 +32,7 @@ namespace aw {
 namespace detail {
 
 template <class M>
-class enter_awaiter {
+class [[nodiscard("co_await aw::enter(m): without co_await nothing is entered")]] enter_awaiter {
  public:
   explicit enter_awaiter(M&& m) noexcept : m_(std::forward<M>(m)) {}
 

@@ -59,7 +59,10 @@ inline constexpr std::size_t context_capacity = 256;
 std::exception_ptr exception_context(const std::exception_ptr& e) noexcept;
 
 namespace detail {
-// Records that `replacement` replaced `context`. Both must be non-null.
+// Records that `replacement` was raised while `context` was in flight (null: while none
+// was). The first record for an exception is kept: an exception raised out of an exit stack
+// already carries the chain the stack built, and the block that awaited the stack's exit
+// must not rewrite it (Python's AsyncExitStack keeps its __context__ the same way).
 void set_exception_context(const std::exception_ptr& replacement, const std::exception_ptr& context) noexcept;
 // The exception's what(), or its type, for logs and messages.
 std::string describe(const std::exception_ptr& e);

@@ -129,7 +129,6 @@ class loop {
   std::size_t in_flight_ = 0;  // fd waits and io_uring operations not completed yet
   std::size_t external_refs_ = 0;
   unsigned turns_since_poll_ = 0;
-  loop* previous_ = nullptr;
 
  public:
   // Bookkeeping for backends: an operation completed.

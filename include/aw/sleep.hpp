@@ -22,7 +22,7 @@ inline clock::time_point now() noexcept { return clock::now(); }
 
 namespace detail {
 
-class sleep_awaiter : timer_node {
+class [[nodiscard("co_await it: without co_await nothing sleeps")]] sleep_awaiter : timer_node {
  public:
   explicit sleep_awaiter(clock::time_point deadline, bool yield_only) noexcept : yield_only_(yield_only) { this->deadline = deadline; }
   sleep_awaiter(const sleep_awaiter&) = delete;
@@ -53,7 +53,7 @@ class sleep_awaiter : timer_node {
   bool yield_only_;
 };
 
-struct yield_awaiter {
+struct [[nodiscard("co_await it")]] yield_awaiter {
   bool await_ready() const noexcept { return false; }
   void await_suspend(std::coroutine_handle<> h) const { loop::current().schedule(h); }
   void await_resume() const noexcept {}

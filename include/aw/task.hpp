@@ -23,6 +23,7 @@
 #include <coroutine>
 #include <exception>
 #include <memory>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -179,9 +180,9 @@ class [[nodiscard("a task does nothing until it is awaited")]] task {
     decltype(auto) await_resume() { return h.promise().take(); }
   };
 
-  // Awaiting runs the task; it may be awaited once.
-  awaiter operator co_await() && noexcept { return start(); }
-  awaiter operator co_await() & noexcept { return start(); }
+  // Awaiting runs the task; it may be awaited once (again is std::logic_error).
+  awaiter operator co_await() && { return start(); }
+  awaiter operator co_await() & { return start(); }
 
   // For the library's own drivers (aw::run, exit drivers): gives up ownership of the frame.
   handle_type release() noexcept {
@@ -190,7 +191,9 @@ class [[nodiscard("a task does nothing until it is awaited")]] task {
   }
 
  private:
-  awaiter start() noexcept {
+  awaiter start() {
+    if (!h_ || started_) [[unlikely]]
+      throw std::logic_error(h_ ? "aw::task awaited twice" : "awaiting an empty aw::task (moved from or default-constructed)");
     started_ = true;
     return awaiter{h_};
   }

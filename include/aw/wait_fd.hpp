@@ -23,7 +23,7 @@
 namespace aw {
 namespace detail {
 
-class fd_wait_awaiter : fd_wait {
+class [[nodiscard("co_await it: without co_await nothing waits")]] fd_wait_awaiter : fd_wait {
  public:
   fd_wait_awaiter(int fd, std::uint32_t events) noexcept {
     this->fd = fd;

@@ -4,7 +4,14 @@
 
 #include <cxxabi.h>
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -46,27 +53,121 @@ double ms(clock::duration d) { return std::chrono::duration<double, std::milli>(
 
 }  // namespace
 
-const char* coroutine_name(std::coroutine_handle<> h, char* buffer, unsigned size) {
-  // Both GCC and Clang lay a coroutine frame out with the resume function's address first.
-  void* resume = h ? *static_cast<void**>(h.address()) : nullptr;
-  Dl_info info{};
-  if (resume && dladdr(resume, &info) && info.dli_sname) {
-    std::string n = demangle(info.dli_sname);
-    // GCC names the resume part "f(args) [clone .actor]"; Clang "f(args) (.resume)".
-    for (const char* suffix : {" [clone .actor]", " (.resume)"}) {
-      auto at = n.find(suffix);
-      if (at != std::string::npos) n.erase(at);
+namespace {
+
+// The name of the function containing `address`, from the symbol table of the object that
+// holds it. dladdr sees only exported (.dynsym) symbols, and the functions a compiler makes
+// for a coroutine's body ("f() [clone .actor]", "f() (.resume)") are local, so this reads
+// .symtab itself. Debug reports only: it maps the file on each call.
+struct object_lookup {
+  std::uintptr_t address = 0;
+  std::uintptr_t base = 0;
+  std::string path;
+  bool found = false;
+};
+
+bool find_object(object_lookup& q) {
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, std::size_t, void* data) {
+        auto& q = *static_cast<object_lookup*>(data);
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const auto& ph = info->dlpi_phdr[i];
+          std::uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+          if (ph.p_type == PT_LOAD && q.address >= start && q.address < start + ph.p_memsz) {
+            q.base = info->dlpi_addr;
+            q.path = (info->dlpi_name && *info->dlpi_name) ? info->dlpi_name : "/proc/self/exe";
+            q.found = true;
+            return 1;
+          }
+        }
+        return 0;
+      },
+      &q);
+  return q.found;
+}
+
+std::string symtab_name(const object_lookup& q) {
+  int fd = ::open(q.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  struct stat st{};
+  std::string name;
+  if (::fstat(fd, &st) == 0 && static_cast<std::size_t>(st.st_size) > sizeof(Elf64_Ehdr)) {
+    std::size_t size = static_cast<std::size_t>(st.st_size);
+    void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map != MAP_FAILED) {
+      const auto* bytes = static_cast<const unsigned char*>(map);
+      const auto* eh = static_cast<const Elf64_Ehdr*>(map);
+      std::uintptr_t offset = q.address - q.base;
+      bool sane = std::memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_ident[EI_CLASS] == ELFCLASS64 &&
+                  eh->e_shoff + std::size_t{eh->e_shnum} * sizeof(Elf64_Shdr) <= size;
+      const auto* sh = sane ? reinterpret_cast<const Elf64_Shdr*>(bytes + eh->e_shoff) : nullptr;
+      for (unsigned i = 0; sane && i < eh->e_shnum && name.empty(); ++i) {
+        if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum) continue;
+        const Elf64_Shdr& strtab = sh[sh[i].sh_link];
+        if (sh[i].sh_offset + sh[i].sh_size > size || strtab.sh_offset + strtab.sh_size > size) continue;
+        const auto* syms = reinterpret_cast<const Elf64_Sym*>(bytes + sh[i].sh_offset);
+        std::size_t n = sh[i].sh_size / sizeof(Elf64_Sym);
+        for (std::size_t k = 0; k < n; ++k) {
+          const Elf64_Sym& sym = syms[k];
+          if (ELF64_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_name >= strtab.sh_size) continue;
+          if (offset >= sym.st_value && offset < sym.st_value + sym.st_size) {
+            name = reinterpret_cast<const char*>(bytes + strtab.sh_offset + sym.st_name);
+            break;
+          }
+        }
+      }
+      ::munmap(map, size);
     }
-    std::snprintf(buffer, size, "%s", n.c_str());
-  } else {
-    std::snprintf(buffer, size, "coroutine at %p", resume);
   }
+  ::close(fd);
+  return name;
+}
+
+}  // namespace
+
+const char* code_name(const void* address, char* buffer, unsigned size) {
+  std::string n;
+  Dl_info info{};
+  if (address && dladdr(address, &info) && info.dli_sname) n = info.dli_sname;
+  if (n.empty() && address) {
+    object_lookup q;
+    q.address = reinterpret_cast<std::uintptr_t>(address);
+    if (find_object(q)) n = symtab_name(q);
+  }
+  if (n.empty()) {
+    std::snprintf(buffer, size, "coroutine at %p", address);
+    return buffer;
+  }
+  n = demangle(n.c_str());
+  // GCC names a coroutine's body "f(args) [clone .actor]"; Clang "f(args) (.resume)".
+  for (const char* suffix : {" [clone .actor]", " [clone .resume]", " (.resume)", " [clone .destroy]", " (.destroy)"}) {
+    auto at = n.find(suffix);
+    if (at != std::string::npos) n.erase(at);
+  }
+  // GCC's actor takes the frame: "f(f()::_Z1fv.Frame*)" names f().
+  auto frame = n.find(".Frame*)");
+  auto open = n.find('(');
+  auto inner_end = n.rfind("::_Z", frame);
+  if (frame != std::string::npos && open != std::string::npos && inner_end != std::string::npos && inner_end > open)
+    n = n.substr(open + 1, inner_end - open - 1);
+  std::snprintf(buffer, size, "%s", n.c_str());
   return buffer;
 }
 
-debug_entry* debug_enter(const std::type_info& manager, const void* address, const char* how) {
+const void* resume_address(std::coroutine_handle<> h) noexcept {
+  // Both GCC and Clang lay a coroutine frame out with the resume function's address first.
+  return h ? *static_cast<void* const*>(h.address()) : nullptr;
+}
+
+const char* coroutine_name(std::coroutine_handle<> h, char* buffer, unsigned size) { return code_name(resume_address(h), buffer, size); }
+
+debug_entry* debug_enter(const std::type_info& manager, const void* address, const char* how, std::coroutine_handle<> coroutine) {
   auto& s = state();
   auto* e = new debug_entry{demangle(manager.name()), address, clock::now()};
+  if (coroutine) {
+    char name[512];
+    e->type += std::string(" (") + coroutine_name(coroutine, name, sizeof name) + ")";
+  }
   e->next = s.active;
   if (s.active) s.active->prev = e;
   s.active = e;
@@ -93,12 +194,12 @@ void debug_task_dropped(std::coroutine_handle<> h) {
   std::fprintf(stderr, "aw: task %s was created but never awaited\n", coroutine_name(h, name, sizeof name));
 }
 
-void debug_slow_step(std::coroutine_handle<> h, std::chrono::nanoseconds took) {
+void debug_slow_step(const void* resumed_code, std::chrono::nanoseconds took) {
   auto& s = state();
   if (took < s.slow_threshold) return;
   ++s.slow_steps;
   char name[512];
-  std::fprintf(stderr, "aw: a step of %s blocked the loop for %.1f ms\n", coroutine_name(h, name, sizeof name), ms(took));
+  std::fprintf(stderr, "aw: a step of %s blocked the loop for %.1f ms\n", code_name(resumed_code, name, sizeof name), ms(took));
 }
 
 void debug_shutdown_report() {

@@ -30,12 +30,9 @@ std::exception_ptr exception_context(const std::exception_ptr& e) noexcept {
 namespace detail {
 
 void set_exception_context(const std::exception_ptr& replacement, const std::exception_ptr& context) noexcept {
-  if (!replacement || !context || replacement == context) return;
+  if (!replacement || replacement == context) return;
   for (auto& link : ring.links)
-    if (link.first == replacement) {
-      link.second = context;
-      return;
-    }
+    if (link.first == replacement) return;  // the first record wins (see the header)
   ring.links[ring.next] = {replacement, context};
   ring.next = (ring.next + 1) % ring.links.size();
 }

@@ -144,10 +144,10 @@ void loop::run_ready() {
       std::coroutine_handle<> h = ready_[ready_head_];
       ready_head_ = (ready_head_ + 1) & (ready_.size() - 1);
       --ready_count_;
+      const void* code = detail::resume_address(h);  // the frame may be destroyed by the step
       auto start = clock::now();
       h.resume();
-      auto took = clock::now() - start;
-      detail::debug_slow_step(h, took);
+      detail::debug_slow_step(code, clock::now() - start);
     }
     return;
   }

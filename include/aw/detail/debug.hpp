@@ -5,6 +5,7 @@
 #include <chrono>
 #include <coroutine>
 #include <exception>
+#include <type_traits>
 #include <typeinfo>
 
 namespace aw::detail {
@@ -13,12 +14,24 @@ inline bool debug_on = false;
 
 struct debug_entry;  // one entered, not yet exited manager
 
-debug_entry* debug_enter(const std::type_info& manager, const void* address, const char* how);
+debug_entry* debug_enter(const std::type_info& manager, const void* address, const char* how, std::coroutine_handle<> coroutine = {});
+
+// Logs entering `m`; a generator-form manager is named by its coroutine too.
+template <class M>
+debug_entry* debug_enter_manager(M& m, const char* how) {
+  if constexpr (requires { m.coroutine(); })
+    return debug_enter(typeid(M), &m, how, m.coroutine());
+  else
+    return debug_enter(typeid(M), &m, how);
+}
 void debug_exit(debug_entry* entry, const std::exception_ptr& in_flight, bool suppressed, const std::exception_ptr& raised);
 void debug_task_dropped(std::coroutine_handle<> never_started);
-void debug_slow_step(std::coroutine_handle<> resumed, std::chrono::nanoseconds took);
+// `resumed_code` is resume_address(h) read before resuming: the frame may be gone after.
+void debug_slow_step(const void* resumed_code, std::chrono::nanoseconds took);
 void debug_shutdown_report();
 // The name of the coroutine function behind a handle, for reports ("?" when unknown).
 const char* coroutine_name(std::coroutine_handle<> h, char* buffer, unsigned size);
+const char* code_name(const void* code, char* buffer, unsigned size);
+const void* resume_address(std::coroutine_handle<> h) noexcept;
 
 }  // namespace aw::detail

@@ -129,13 +129,17 @@ using entered_t = typename entered<resource_t<std::remove_reference_t<M>>>::type
 // Enters a manager into a list of records: awaits aenter on the manager as stored in the
 // record, then links the record. When aenter throws, nothing is linked and the manager
 // is never exited (Python: a failed __aenter__ has no __aexit__).
+// M is M& for an lvalue (referenced) and the manager's type for an rvalue, which is then
+// moved into this frame when enter_into is called, not when it is first resumed: the task
+// is lazy, and `auto t = stack.enter_context(make_manager()); co_await std::move(t);` must
+// not refer to a temporary that died with the first statement.
 template <class M>
-task<entered_t<M>> enter_into(exit_record*& head, M&& m) {
+task<entered_t<M>> enter_into(exit_record*& head, M m) {
   using record = manager_record<M>;
   using resource = typename record::resource;
   std::unique_ptr<record, void (*)(record*)> r(new_manager_record<M>(std::forward<M>(m)), [](record* x) { destroy_record<record>(x); });
   auto& manager = r->get();
-  debug_entry* entry = debug_on ? debug_enter(typeid(manager), &manager, "enter") : nullptr;
+  debug_entry* entry = debug_on ? debug_enter_manager(manager, "enter") : nullptr;
   std::conditional_t<std::is_void_v<resource>, char, std::remove_reference_t<resource>*> res{};
   try {
     if constexpr (std::is_void_v<resource>)
@@ -197,10 +201,14 @@ task<void> deferred_exits(P& p) {
   try {
     std::exception_ptr body = p.exception_;
     unwind_result r = co_await unwind(p.exits_, body);
-    if (r.raised != body) {
-      p.reset_value();
-      p.exception_ = r.raised;
-    } else if (r.suppressed) {
+    if (r.raised) {
+      if (r.raised != body) {  // an exit raised: its exception replaces the task's value or exception
+        p.reset_value();
+        p.exception_ = r.raised;
+      }
+    } else if (body) {
+      // An exit suppressed the task's exception (or one that replaced it). A task with a
+      // value to give has none: that is aw::no_result_error, never an empty value.
       p.exception_ = nullptr;
       if (!p.has_value()) {
         p.exception_ = std::make_exception_ptr(no_result_error{});
