@@ -34,8 +34,10 @@ namespace detail {
 template <class M>
 class [[nodiscard("co_await aw::enter(m): without co_await nothing is entered")]] enter_awaiter {
  public:
-  explicit enter_awaiter(M&& m) noexcept : m_(std::forward<M>(m)) {}
+  explicit enter_awaiter(M&& m) : entering_(nullptr, std::forward<M>(m)) {}
+  enter_awaiter(enter_awaiter&&) noexcept = default;
 
+  // Always suspends: the exit list belongs to the awaiting task, known only here.
   bool await_ready() const noexcept { return false; }
 
   template <class P>
@@ -43,17 +45,23 @@ class [[nodiscard("co_await aw::enter(m): without co_await nothing is entered")]
     static_assert(
         std::is_base_of_v<promise_base, P> && requires { typename P::is_task_promise; },
         "aw::enter can only be awaited inside a coroutine that returns aw::task");
-    inner_ = enter_into<M>(h.promise().exits_, std::forward<M>(m_));
-    awaiter_ = std::move(inner_).operator co_await();
-    return awaiter_.await_suspend(h);
+    entering_.bind(&h.promise().exits_);
+    if (entering_.ready()) return h;
+    using R = decltype(entering_.suspend(h));
+    if constexpr (std::is_void_v<R>) {
+      entering_.suspend(h);
+      return std::noop_coroutine();
+    } else if constexpr (std::is_same_v<R, bool>) {
+      return entering_.suspend(h) ? std::noop_coroutine() : std::coroutine_handle<>(h);
+    } else {
+      return entering_.suspend(h);
+    }
   }
 
-  decltype(auto) await_resume() { return awaiter_.await_resume(); }
+  entered_t<M> await_resume() { return entering_.resume(); }
 
  private:
-  M&& m_;
-  task<entered_t<M>> inner_;
-  typename task<entered_t<M>>::awaiter awaiter_{};
+  entering<M> entering_;
 };
 
 }  // namespace detail

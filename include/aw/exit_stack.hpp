@@ -47,12 +47,8 @@ struct exit_callback_record final : exit_record {
     run = &run_exit;
     destroy = &destroy_record<exit_callback_record>;
   }
-  static task<bool> run_exit(exit_record* self, std::exception_ptr e) {
-    auto& f = static_cast<exit_callback_record*>(self)->f;
-    if constexpr (std::is_same_v<std::invoke_result_t<std::remove_reference_t<F>&, std::exception_ptr>, task<bool>>)
-      return std::invoke(f, std::move(e));
-    else
-      return exit_as_bool_task(std::invoke(f, std::move(e)));
+  static exit_call run_exit(exit_record* self, std::exception_ptr e) {
+    return as_exit_call(std::invoke(static_cast<exit_callback_record*>(self)->f, std::move(e)));
   }
   std::remove_cvref_t<F> f;
 };
@@ -65,9 +61,12 @@ struct callback_record final : exit_record {
     run = &run_exit;
     destroy = &destroy_record<callback_record>;
   }
-  static task<bool> run_exit(exit_record* self, std::exception_ptr) {
+  static exit_call run_exit(exit_record* self, std::exception_ptr) {
     auto* r = static_cast<callback_record*>(self);
-    return await_as_false(std::apply(r->f, r->args));
+    if constexpr (std::is_same_v<decltype(std::apply(r->f, r->args)), task<void>>)
+      return exit_call(std::apply(r->f, r->args));
+    else
+      return exit_call(await_as_false(std::apply(r->f, r->args)));  // whatever it gives, it never suppresses
   }
   F f;
   std::tuple<A...> args;
@@ -87,6 +86,22 @@ Record* new_record(X&&... x) {
 }  // namespace detail
 
 class exit_stack {
+  template <class M>
+  class [[nodiscard("co_await stack.enter_context(m)")]] entering_awaiter {
+   public:
+    entering_awaiter(detail::exit_record** head, M&& m) : entering_(head, std::forward<M>(m)) {}
+    entering_awaiter(entering_awaiter&&) noexcept = default;
+    bool await_ready() { return entering_.ready(); }
+    template <class H>
+    decltype(auto) await_suspend(H h) {
+      return entering_.suspend(h);
+    }
+    detail::entered_t<M> await_resume() { return entering_.resume(); }
+
+   private:
+    detail::entering<M> entering_;
+  };
+
  public:
   exit_stack() noexcept = default;
   exit_stack(exit_stack&& o) noexcept : head_(std::exchange(o.head_, nullptr)) {}
@@ -100,7 +115,7 @@ class exit_stack {
   template <class M>
   auto enter_context(M&& m) {
     if constexpr (detail::check_manager<std::remove_cvref_t<M>>())
-      return detail::enter_into<M>(head_, std::forward<M>(m));
+      return entering_awaiter<M>(&head_, std::forward<M>(m));
     else
       return task<void>{};
   }
@@ -134,8 +149,10 @@ class exit_stack {
     if constexpr (std::is_invocable_v<std::decay_t<F>&, std::decay_t<A>&...>) {
       static_assert(awaitable<std::invoke_result_t<std::decay_t<F>&, std::decay_t<A>&...>>,
                     "aw::exit_stack::callback: the callable must return an awaitable, such as aw::task<>");
-      using record = detail::callback_record<std::decay_t<F>, std::decay_t<A>...>;
-      push(detail::new_record<record>(std::forward<F>(f), std::forward<A>(args)...));
+      if constexpr (awaitable<std::invoke_result_t<std::decay_t<F>&, std::decay_t<A>&...>>) {  // one error, not two
+        using record = detail::callback_record<std::decay_t<F>, std::decay_t<A>...>;
+        push(detail::new_record<record>(std::forward<F>(f), std::forward<A>(args)...));
+      }
     }
   }
 
@@ -149,14 +166,16 @@ class exit_stack {
 
   // Runs every pending exit now, most recent first. Throws what the last raising exit raised.
   task<> aclose() {
-    detail::unwind_result r = co_await detail::unwind(head_, nullptr);
+    detail::unwind_result r;
+    co_await detail::unwind(head_, nullptr, [&r](detail::unwind_result x) { r = std::move(x); });
     if (r.raised) std::rethrow_exception(r.raised);
   }
 
   detail::ready<exit_stack&> aenter() noexcept { return {*this}; }
 
   task<bool> aexit(std::exception_ptr e) {
-    detail::unwind_result r = co_await detail::unwind(head_, e);
+    detail::unwind_result r;
+    co_await detail::unwind(head_, e, [&r](detail::unwind_result x) { r = std::move(x); });
     if (r.raised && r.raised != e) std::rethrow_exception(r.raised);
     co_return r.suppressed;
   }

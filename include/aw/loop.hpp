@@ -67,7 +67,11 @@ class loop {
   loop& operator=(const loop&) = delete;
 
   // The loop running on this thread; throws std::logic_error outside aw::run.
-  static loop& current();
+  static loop& current() {
+    if (!current_) [[unlikely]]
+      no_running_loop();
+    return *current_;
+  }
   static loop* current_or_null() noexcept { return current_; }
 
   backend_kind kind() const noexcept { return kind_; }
@@ -116,6 +120,7 @@ class loop {
     return a->deadline < b->deadline || (a->deadline == b->deadline && a->sequence < b->sequence);
   }
 
+  [[noreturn]] static void no_running_loop();
   friend class detail::backend;
   static inline thread_local loop* current_ = nullptr;
 

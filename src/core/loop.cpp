@@ -54,10 +54,7 @@ loop::~loop() {
   if (detail::debug_on) detail::debug_shutdown_report();
 }
 
-loop& loop::current() {
-  if (!current_) throw std::logic_error("asyncwith: no running loop on this thread (call this inside aw::run)");
-  return *current_;
-}
+void loop::no_running_loop() { throw std::logic_error("asyncwith: no running loop on this thread (call this inside aw::run)"); }
 
 const char* loop::backend_name() const noexcept { return backend_->name(); }
 ::io_uring* loop::uring() noexcept { return backend_->uring(); }

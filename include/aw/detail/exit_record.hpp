@@ -18,9 +18,46 @@
 
 namespace aw::detail {
 
+// What running an exit gives: the frame of an aw::task<bool> or aw::task<void>, awaited
+// as a bool (a void exit never suppresses). Erasing the two task types here, instead of
+// wrapping a void exit in a coroutine that returns false, saves a frame per exit.
+class [[nodiscard]] exit_call {
+ public:
+  exit_call(task<bool>&& t) noexcept : h_(t.release()), gives_bool_(true) {}
+  exit_call(task<void>&& t) noexcept : h_(t.release()), gives_bool_(false) {}
+  exit_call(exit_call&& o) noexcept : h_(std::exchange(o.h_, nullptr)), gives_bool_(o.gives_bool_) {}
+  exit_call& operator=(exit_call&&) = delete;
+  ~exit_call() {
+    if (h_) h_.destroy();
+  }
+
+  bool await_ready() const noexcept { return false; }
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
+    auto* p = gives_bool_ ? static_cast<promise_base*>(&bool_handle().promise()) : &void_handle().promise();
+    p->continuation_ = awaiting;
+    return h_;
+  }
+  bool await_resume() {
+    if (gives_bool_) return bool_handle().promise().take();
+    void_handle().promise().take();
+    return false;
+  }
+
+ private:
+  std::coroutine_handle<promise<bool>> bool_handle() const noexcept {
+    return std::coroutine_handle<promise<bool>>::from_address(h_.address());
+  }
+  std::coroutine_handle<promise<void>> void_handle() const noexcept {
+    return std::coroutine_handle<promise<void>>::from_address(h_.address());
+  }
+
+  std::coroutine_handle<> h_;
+  bool gives_bool_;
+};
+
 struct exit_record {
   exit_record* next = nullptr;
-  task<bool> (*run)(exit_record* self, std::exception_ptr e) = nullptr;  // true: suppress
+  exit_call (*run)(exit_record* self, std::exception_ptr e) = nullptr;  // awaits to true: suppress
   void (*destroy)(exit_record* self) noexcept = nullptr;
   debug_entry* debug = nullptr;
 };
@@ -34,8 +71,7 @@ inline void destroy_exit_records(exit_record* head) noexcept {
   }
 }
 
-// Awaits an exit awaitable and says whether it suppressed. The common exit type,
-// aw::task<bool>, is handed through as is: no extra frame.
+// Awaits any other exit awaitable and says whether it suppressed.
 template <class A>
 task<bool> exit_as_bool_task(A a) {
   if constexpr (std::is_void_v<await_result_t<A>>) {
@@ -46,12 +82,19 @@ task<bool> exit_as_bool_task(A a) {
   }
 }
 
-template <class M>
-task<bool> call_aexit(M& m, std::exception_ptr e) {
-  if constexpr (std::is_same_v<aexit_awaitable_t<M>, task<bool>>)
-    return m.aexit(std::move(e));
+// An exit's awaitable as an exit_call: aw::task<bool> and aw::task<> as they are, anything
+// else through a coroutine.
+template <class A>
+exit_call as_exit_call(A&& a) {
+  if constexpr (std::is_same_v<std::remove_cvref_t<A>, task<bool>> || std::is_same_v<std::remove_cvref_t<A>, task<void>>)
+    return exit_call(std::move(a));
   else
-    return exit_as_bool_task(m.aexit(std::move(e)));
+    return exit_call(exit_as_bool_task(std::forward<A>(a)));
+}
+
+template <class M>
+exit_call call_aexit(M& m, std::exception_ptr e) {
+  return as_exit_call(m.aexit(std::move(e)));
 }
 
 template <class Self>
@@ -80,7 +123,7 @@ struct manager_record final : exit_record {
     destroy = &destroy_record<manager_record>;
   }
 
-  static task<bool> run_exit(exit_record* self, std::exception_ptr e) {
+  static exit_call run_exit(exit_record* self, std::exception_ptr e) {
     return call_aexit(static_cast<manager_record*>(self)->get(), std::move(e));
   }
   manager_type& get() noexcept {
@@ -126,53 +169,118 @@ struct entered<void> {
 template <class M>
 using entered_t = typename entered<resource_t<std::remove_reference_t<M>>>::type;
 
-// Enters a manager into a list of records: awaits aenter on the manager as stored in the
-// record, then links the record. When aenter throws, nothing is linked and the manager
-// is never exited (Python: a failed __aenter__ has no __aexit__).
-// M is M& for an lvalue (referenced) and the manager's type for an rvalue, which is then
-// moved into this frame when enter_into is called, not when it is first resumed: the task
-// is lazy, and `auto t = stack.enter_context(make_manager()); co_await std::move(t);` must
-// not refer to a temporary that died with the first statement.
+// Enters a manager into a list of records without a coroutine of its own. Constructing it
+// allocates the record (an rvalue manager moves in at once: it may be a temporary of the
+// caller's statement, and the awaiter may be awaited later); awaiting it calls aenter on
+// the manager as stored in the record and awaits aenter's awaiter in place. On success
+// the record is linked at `head` and the resource given (by reference: a value resource
+// lives in the record). When aenter throws, the record is destroyed unlinked: a failed
+// __aenter__ has no __aexit__. It can be moved until it is awaited, not after.
+// `head` is given at construction (exit_stack) or by bind() before suspending (aw::enter,
+// which learns it from the awaiting task's promise).
 template <class M>
-task<entered_t<M>> enter_into(exit_record*& head, M m) {
+class entering {
   using record = manager_record<M>;
   using resource = typename record::resource;
-  std::unique_ptr<record, void (*)(record*)> r(new_manager_record<M>(std::forward<M>(m)), [](record* x) { destroy_record<record>(x); });
-  auto& manager = r->get();
-  debug_entry* entry = debug_on ? debug_enter_manager(manager, "enter") : nullptr;
-  std::conditional_t<std::is_void_v<resource>, char, std::remove_reference_t<resource>*> res{};
-  try {
-    if constexpr (std::is_void_v<resource>)
-      co_await manager.aenter();
-    else if constexpr (std::is_reference_v<resource>)
-      res = std::addressof(co_await manager.aenter());
-    else
-      res = std::addressof(r->value.emplace(co_await manager.aenter()));
-  } catch (...) {
-    if (entry) debug_exit(entry, std::current_exception(), false, std::current_exception());
-    throw;
+  using aenter_type = aenter_awaitable_t<typename record::manager_type>;
+  using raw_awaiter = decltype(get_awaiter(std::declval<aenter_type>()));
+  static constexpr bool self_awaiter = std::is_reference_v<raw_awaiter>;  // aenter's result is its own awaiter
+  using inner_type = std::remove_reference_t<raw_awaiter>;
+
+  struct owner {
+    record* r;
+    ~owner() {
+      if (r) destroy_record<record>(r);
+    }
+  };
+  // Lets optional::emplace construct aenter's result in place, even when it cannot move.
+  struct call_aenter {
+    record* r;
+    operator aenter_type() const { return r->get().aenter(); }
+  };
+
+ public:
+  entering(exit_record** head, M&& m) : head_(head), owner_{new_manager_record<M>(std::forward<M>(m))} {}
+  entering(entering&& o) noexcept : head_(o.head_), owner_{std::exchange(o.owner_.r, nullptr)} {}
+  entering& operator=(entering&&) = delete;
+  ~entering() {
+    if (debug_ && owner_.r) [[unlikely]]
+      debug_exit(debug_, nullptr, false, nullptr);  // destroyed before aenter finished: nothing entered
   }
-  record* raw = r.release();
-  raw->debug = entry;
-  raw->next = head;
-  head = raw;
-  if constexpr (!std::is_void_v<resource>) co_return *res;
-}
+
+  void bind(exit_record** head) noexcept { head_ = head; }
+
+  bool ready() {
+    if (debug_on) [[unlikely]]
+      debug_ = debug_enter_manager(owner_.r->get(), "enter");
+    awaitable_.emplace(call_aenter{owner_.r});
+    if constexpr (!self_awaiter) awaiter_.emplace(get_awaiter(std::move(*awaitable_)));
+    return inner().await_ready();
+  }
+  template <class H>
+  decltype(auto) suspend(H h) {
+    return inner().await_suspend(h);
+  }
+
+  entered_t<M> resume() {
+    try {
+      if constexpr (std::is_void_v<resource>) {
+        inner().await_resume();
+        link();
+      } else if constexpr (std::is_reference_v<resource>) {
+        resource r = inner().await_resume();
+        link();
+        return r;
+      } else {
+        record* rec = owner_.r;
+        auto& r = rec->value.emplace(inner().await_resume());
+        link();
+        return r;
+      }
+    } catch (...) {
+      if (debug_) debug_exit(std::exchange(debug_, nullptr), std::current_exception(), false, std::current_exception());
+      throw;
+    }
+  }
+
+ private:
+  inner_type& inner() noexcept {
+    if constexpr (self_awaiter)
+      return *awaitable_;
+    else
+      return *awaiter_;
+  }
+
+  void link() noexcept {
+    record* r = std::exchange(owner_.r, nullptr);
+    r->debug = std::exchange(debug_, nullptr);
+    r->next = *head_;
+    *head_ = r;
+  }
+
+  exit_record** head_;
+  owner owner_;
+  std::optional<aenter_type> awaitable_;
+  [[no_unique_address]] std::conditional_t<self_awaiter, char, std::optional<inner_type>> awaiter_{};
+  debug_entry* debug_ = nullptr;
+};
 
 struct unwind_result {
   std::exception_ptr raised;  // to propagate (the original or a replacement); null if none
   bool suppressed = false;    // the exception passed in was suppressed
 };
 
-// Exits every record, most recent first. Each exit sees the exception current at that
-// point; an exit that suppresses clears it, one that throws replaces it (and the old one
-// becomes the new one's aw::exception_context). This is AsyncExitStack.__aexit__.
-inline task<unwind_result> unwind(exit_record*& head, std::exception_ptr e) {
+// Exits every record, most recent first, then hands the outcome to `finish` (called
+// synchronously, in this frame, so the caller needs no frame of its own to collect it).
+// Each exit sees the exception current at that point; an exit that suppresses clears it,
+// one that throws replaces it (and the old one becomes the new one's
+// aw::exception_context). This is AsyncExitStack.__aexit__.
+template <class Finish>
+task<void> unwind(exit_record*& head, std::exception_ptr e, Finish finish) {
   const bool received = static_cast<bool>(e);
   bool suppressed = false;
   while (exit_record* r = head) {
     head = r->next;
-    std::exception_ptr in_flight = e;
     bool suppress = false;
     std::exception_ptr thrown;
     try {
@@ -181,7 +289,7 @@ inline task<unwind_result> unwind(exit_record*& head, std::exception_ptr e) {
       thrown = std::current_exception();
     }
     if (debug_on && r->debug) [[unlikely]]
-      debug_exit(r->debug, in_flight, suppress && !thrown, thrown);
+      debug_exit(r->debug, e, suppress && !thrown, thrown);
     r->destroy(r);
     if (thrown) {
       set_exception_context(thrown, e);
@@ -192,39 +300,38 @@ inline task<unwind_result> unwind(exit_record*& head, std::exception_ptr e) {
       suppressed = true;
     }
   }
-  co_return unwind_result{e, received && suppressed && !e};
+  finish(unwind_result{e, received && suppressed && !e});
 }
 
-// Runs the exits aw::enter registered on a finished task, then resumes its awaiter.
+// What a task does with the outcome of the exits aw::enter registered on it.
 template <class P>
-task<void> deferred_exits(P& p) {
-  try {
-    std::exception_ptr body = p.exception_;
-    unwind_result r = co_await unwind(p.exits_, body);
+struct settle_task {
+  P* p;
+  std::exception_ptr body;  // the task's own exception, if any
+  void operator()(unwind_result r) noexcept {
     if (r.raised) {
       if (r.raised != body) {  // an exit raised: its exception replaces the task's value or exception
-        p.reset_value();
-        p.exception_ = r.raised;
+        p->reset_value();
+        p->exception_ = r.raised;
       }
     } else if (body) {
       // An exit suppressed the task's exception (or one that replaced it). A task with a
       // value to give has none: that is aw::no_result_error, never an empty value.
-      p.exception_ = nullptr;
-      if (!p.has_value()) {
-        p.exception_ = std::make_exception_ptr(no_result_error{});
-        set_exception_context(p.exception_, body);
+      p->exception_ = nullptr;
+      if (!p->has_value()) {
+        p->exception_ = std::make_exception_ptr(no_result_error{});
+        set_exception_context(p->exception_, body);
       }
     }
-  } catch (...) {
-    p.reset_value();
-    p.exception_ = std::current_exception();
   }
-}
+};
 
+// Runs the exits aw::enter registered on a finished task, then resumes its awaiter.
 template <class P>
 std::coroutine_handle<> start_deferred_exits(std::coroutine_handle<P> h) noexcept {
   P& p = h.promise();
-  auto driver = deferred_exits(p).release();  // a failed allocation here terminates
+  // One frame runs every exit and settles the task; a failed allocation here terminates.
+  auto driver = unwind(p.exits_, p.exception_, settle_task<P>{&p, p.exception_}).release();
   driver.promise().continuation_ = p.continuation_;
   p.exit_driver_ = driver;
   return driver;

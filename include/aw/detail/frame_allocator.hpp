@@ -45,6 +45,8 @@ class frame_cache {
   void deallocate(void* p, std::size_t n) noexcept {
     std::size_t c = (n - 1) / granule;
     if (c < classes && cached_bytes_ < max_cached_bytes) {
+      if (!reaper_armed_) [[unlikely]]
+        arm_reaper();
       auto* b = static_cast<block*>(p);
       b->next = free_[c];
       free_[c] = b;
@@ -54,17 +56,24 @@ class frame_cache {
     ::operator delete(p);
   }
 
-  ~frame_cache();
+  // Gives every cached block back to ::operator delete (at thread exit).
+  void release_all() noexcept;
 
  private:
+  // The cache is trivially destructible so that reaching it costs no thread-local
+  // initialisation check; a separate thread_local, touched here once per thread, frees
+  // the cached blocks when the thread exits.
+  void arm_reaper() noexcept;
+
   struct block {
     block* next;
   };
   block* free_[classes] = {};
   std::size_t cached_bytes_ = 0;
+  bool reaper_armed_ = false;
 };
 
-inline thread_local frame_cache tls_frame_cache;
+inline constinit thread_local frame_cache tls_frame_cache;
 
 inline void* frame_allocate(std::size_t n) {
 #if AW_RECYCLE_FRAMES

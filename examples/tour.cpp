@@ -1,0 +1,45 @@
+// examples/tour: the tutorial, section by section. Each section's demo lives in
+// sections/<name>.hpp and also builds as the program examples/<name>; adding a section is
+// adding its header and one line to `sections` below. Each runs on a loop of its own.
+#include "sections/async_timer_class.hpp"
+#include "sections/async_timer_generator.hpp"
+#include "sections/debugging.hpp"
+#include "sections/exit_stack.hpp"
+#include "sections/mixing_with.hpp"
+#include "sections/nesting.hpp"
+
+#include <aw/aw.hpp>
+
+#include <cstdio>
+
+namespace {
+
+struct section {
+  const char* name;
+  const char* explanation;
+  aw::task<> (*demo)();
+};
+
+constexpr section sections[] = {
+    {"async_timer_class", "a class with aenter()/aexit() members, used with aw::async_with and aw::enter (__aenter__/__aexit__)",
+     async_timer_class::demo},
+    {"async_timer_generator", "a coroutine returning aw::context_manager<> that co_yields once (@asynccontextmanager)",
+     async_timer_generator::demo},
+    {"nesting", "several managers in one aw::async_with: entered left to right, exited right to left (async with a, b)", nesting::demo},
+    {"mixing_with", "async managers are entered with co_await; the wrong forms are compile errors (with vs async with)", mixing_with::demo},
+    {"exit_stack", "aw::exit_stack: a run-time number of managers and callbacks, pop_all to hand them over (AsyncExitStack)",
+     exit_stack::demo},
+    {"debugging", "the debug mode logs enters and exits, slow steps and forgotten tasks to stderr (debugging tips)", debugging::demo},
+};
+
+}  // namespace
+
+int main() {
+  std::setvbuf(stdout, nullptr, _IOLBF, BUFSIZ);  // keep stdout in step with the debug log on stderr
+  const char* backend = aw::run([]() -> aw::task<const char*> { co_return aw::loop::current().backend_name(); });
+  std::printf("asyncwith tour: the Python async-with tutorial in C++ (backend: %s)\n", backend);
+  for (const section& s : sections) {
+    std::printf("\n== %s: %s\n", s.name, s.explanation);
+    aw::run(s.demo());
+  }
+}
