@@ -39,9 +39,11 @@ struct io_op {
 
 // A one-shot wait for a file descriptor to become readable (POLLIN) or writable (POLLOUT).
 // Errors and hang-ups count as ready, so the caller's next read or write reports them.
+// Several waits on one fd, in either direction, are allowed; readiness completes them all.
 struct fd_wait : io_op {
   int fd = -1;
   std::uint32_t events = 0;
+  fd_wait* next_waiter = nullptr;  // backend bookkeeping: other waits on the same fd
 };
 
 // A pending timer. `fire` runs on the loop's thread when the deadline has passed.

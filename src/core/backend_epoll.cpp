@@ -1,6 +1,7 @@
 // epoll backend: the fallback where io_uring is not allowed (containers with seccomp
 // filters, io_uring_disabled=2). One registration per fd, level-triggered, whose interest
 // is the union of the pending waits on it; a wait completes once and is then forgotten.
+// Several waits may share an fd and a direction: readiness completes every one of them.
 #include "backend.hpp"
 
 #include <poll.h>
@@ -28,17 +29,14 @@ class epoll_backend final : public backend {
 
   void start_fd_wait(fd_wait& w) override {
     entry& e = fds_[w.fd];
-    fd_wait*& slot = (w.events & POLLOUT) ? e.writer : e.reader;
-    if (slot) {
-      if (e.reader == nullptr && e.writer == nullptr) fds_.erase(w.fd);
-      throw std::logic_error("asyncwith: two tasks wait for the same fd in the same direction (fd " + std::to_string(w.fd) + ")");
-    }
-    slot = &w;
+    fd_wait*& list = (w.events & POLLOUT) ? e.writers : e.readers;
+    w.next_waiter = list;
+    list = &w;
     int err = update(w.fd, e);
     if (err) {
       // Not pollable (EPERM: a regular file is always ready) or not an fd (EBADF):
       // complete at once, as io_uring's POLL_ADD does.
-      slot = nullptr;
+      list = w.next_waiter;
       erase_if_idle(w.fd);
       pending_now(w, err == EPERM ? static_cast<int>(w.events) : -err);
     }
@@ -48,12 +46,7 @@ class epoll_backend final : public backend {
     auto it = fds_.find(w.fd);
     if (it == fds_.end()) return;
     entry& e = it->second;
-    if (e.reader == &w)
-      e.reader = nullptr;
-    else if (e.writer == &w)
-      e.writer = nullptr;
-    else
-      return;
+    if (!unlink(e.readers, w) && !unlink(e.writers, w)) return;
     update(w.fd, e);
     erase_if_idle(w.fd);
     pending_now(w, -ECANCELED);
@@ -62,7 +55,9 @@ class epoll_backend final : public backend {
   std::size_t poll(const timespec* timeout) override {
     std::size_t delivered = flush_immediate();
     epoll_event events[64];
-    int n = epoll_pwait2(epfd_, events, 64, (delivered && timeout) ? &zero_ : timeout, nullptr);
+    // Completions delivered already (EBADF, regular files) must not wait: a null timeout
+    // would block until some other fd became ready, possibly forever.
+    int n = epoll_pwait2(epfd_, events, 64, delivered ? &zero_ : timeout, nullptr);
     if (n < 0) {
       if (errno == EINTR) return delivered;
       throw std::system_error(errno, std::generic_category(), "epoll_pwait2");
@@ -73,27 +68,46 @@ class epoll_backend final : public backend {
       if (it == fds_.end()) continue;
       entry& e = it->second;
       std::uint32_t ev = events[i].events;
-      fd_wait* r = (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) ? std::exchange(e.reader, nullptr) : nullptr;
-      fd_wait* w = (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) ? std::exchange(e.writer, nullptr) : nullptr;
+      fd_wait* r = (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) ? std::exchange(e.readers, nullptr) : nullptr;
+      fd_wait* w = (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) ? std::exchange(e.writers, nullptr) : nullptr;
       update(fd, e);
       erase_if_idle(fd);
-      if (r) completed(loop_, r, static_cast<int>(ev & (POLLIN | POLLERR | POLLHUP | POLLRDHUP)));
-      if (w) completed(loop_, w, static_cast<int>(ev & (POLLOUT | POLLERR | POLLHUP)));
-      delivered += (r != nullptr) + (w != nullptr);
+      delivered += complete_all(r, static_cast<int>(ev & (POLLIN | POLLERR | POLLHUP | POLLRDHUP)));
+      delivered += complete_all(w, static_cast<int>(ev & (POLLOUT | POLLERR | POLLHUP)));
     }
     return delivered;
   }
 
  private:
   struct entry {
-    fd_wait* reader = nullptr;
-    fd_wait* writer = nullptr;
+    fd_wait* readers = nullptr;  // linked through fd_wait::next_waiter
+    fd_wait* writers = nullptr;
     std::uint32_t registered = 0;
   };
 
+  static bool unlink(fd_wait*& list, fd_wait& w) noexcept {
+    for (fd_wait** p = &list; *p; p = &(*p)->next_waiter)
+      if (*p == &w) {
+        *p = w.next_waiter;
+        return true;
+      }
+    return false;
+  }
+
+  std::size_t complete_all(fd_wait* list, int result) {
+    std::size_t n = 0;
+    while (list) {
+      fd_wait* next = list->next_waiter;  // completing may reuse the record for a new wait
+      completed(loop_, list, result);
+      list = next;
+      ++n;
+    }
+    return n;
+  }
+
   // Makes the kernel's interest match the pending waits; returns an errno or 0.
   int update(int fd, entry& e) noexcept {
-    std::uint32_t want = (e.reader ? EPOLLIN | EPOLLRDHUP : 0u) | (e.writer ? EPOLLOUT : 0u);
+    std::uint32_t want = (e.readers ? EPOLLIN | EPOLLRDHUP : 0u) | (e.writers ? EPOLLOUT : 0u);
     if (want == e.registered) return 0;
     epoll_event ev{};
     ev.events = want;
@@ -116,7 +130,7 @@ class epoll_backend final : public backend {
 
   void erase_if_idle(int fd) {
     auto it = fds_.find(fd);
-    if (it != fds_.end() && !it->second.reader && !it->second.writer && it->second.registered == 0) fds_.erase(it);
+    if (it != fds_.end() && !it->second.readers && !it->second.writers && it->second.registered == 0) fds_.erase(it);
   }
 
   // Completions decided without the kernel are delivered on the next poll, like every other.

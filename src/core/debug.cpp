@@ -33,6 +33,7 @@ namespace {
 struct debug_state {
   debug_entry* active = nullptr;  // entered, not exited: a doubly linked list
   std::size_t never_awaited = 0;
+  std::size_t never_awaited_reported = 0;  // already named by an earlier shutdown report
   std::size_t never_exited = 0;
   std::size_t slow_steps = 0;
   std::chrono::nanoseconds slow_threshold = std::chrono::milliseconds(100);
@@ -215,7 +216,11 @@ void debug_shutdown_report() {
     s.active = e->next;
     delete e;
   }
-  if (s.never_awaited) std::fprintf(stderr, "aw: at shutdown, %zu task(s) had been created but never awaited\n", s.never_awaited);
+  // The counts are per thread and cumulative (debug_report_counts); each shutdown report
+  // names only the tasks dropped since the previous one.
+  if (std::size_t dropped = s.never_awaited - s.never_awaited_reported)
+    std::fprintf(stderr, "aw: at shutdown, %zu task(s) had been created but never awaited\n", dropped);
+  s.never_awaited_reported = s.never_awaited;
 }
 
 }  // namespace detail

@@ -2,6 +2,7 @@
 // first, so the mode costs one predictable branch when it is off.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <coroutine>
 #include <exception>
@@ -10,7 +11,8 @@
 
 namespace aw::detail {
 
-inline bool debug_on = false;
+// Relaxed atomic: set from any thread (aw::set_debug), read on the hot paths as a plain load.
+inline std::atomic<bool> debug_on{false};
 
 struct debug_entry;  // one entered, not yet exited manager
 
