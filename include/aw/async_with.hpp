@@ -22,6 +22,7 @@
 #pragma once
 
 #include <aw/context.hpp>
+#include <aw/detail/cancellation.hpp>
 #include <aw/detail/debug.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/task.hpp>
@@ -183,6 +184,8 @@ task<Out> with_level(Body body, Res resources, M m, Rest... rest) {
 
   bool suppress = false;
   std::exception_ptr raised;
+  // The exit runs shielded from the cancellation that may have caused it.
+  shield_guard shielded(co_await current_context{});
   try {
     if constexpr (exit_may_suppress<manager>)
       suppress = static_cast<bool>(co_await mgr.aexit(e));

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <aw/async_with.hpp>
+#include <aw/cancel_scope.hpp>
 #include <aw/context.hpp>
 #include <aw/context_manager.hpp>
 #include <aw/debug.hpp>

@@ -104,10 +104,12 @@ class [[nodiscard("a context_manager does nothing until it is entered")]] contex
   struct [[nodiscard("co_await it")]] enter_awaiter {
     context_manager* self;
     bool await_ready() const noexcept { return false; }
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) {
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> awaiting) {
       if (self->state_ != state::fresh)
         throw protocol_error("aw::context_manager: entered twice (a generator-form manager can be entered once)");
       self->state_ = state::entering;
+      detail::inherit_context(self->h_.promise(), awaiting);
       self->h_.promise().continuation_ = awaiting;
       return self->h_;
     }
@@ -127,11 +129,13 @@ class [[nodiscard("a context_manager does nothing until it is entered")]] contex
     context_manager* self;
     std::exception_ptr e;
     bool await_ready() const noexcept { return false; }
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) {
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> awaiting) {
       if (self->state_ != state::entered) throw protocol_error("aw::context_manager: aexit without a successful aenter");
       self->state_ = state::finished;
       auto& p = self->h_.promise();
       p.thrown_ = e;
+      detail::inherit_context(p, awaiting);  // the exit may run in another task than the enter did
       p.continuation_ = awaiting;
       return self->h_;
     }

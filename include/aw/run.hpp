@@ -11,6 +11,7 @@
 // Only one loop runs on a thread at a time; running aw::run inside a coroutine is an error.
 #pragma once
 
+#include <aw/detail/cancellation.hpp>
 #include <aw/loop.hpp>
 #include <aw/task.hpp>
 
@@ -36,7 +37,13 @@ T run(task<T> main) {
   if (loop::current_or_null()) throw std::logic_error("aw::run: a loop is already running on this thread (await the task instead)");
   if (!main) throw std::invalid_argument("aw::run: the task is empty (moved from)");
   loop l;
+  // The main task's context, inside a root scope (what SIGINT will cancel).
+  detail::scope_state root_scope;
+  detail::task_context root;
+  root.scope = &root_scope;
+  root_scope.owner = &root;
   auto h = detail::main_wrapper(std::move(main)).release();
+  h.promise().ctx_ = &root;
   struct frame_guard {
     std::coroutine_handle<> h;
     ~frame_guard() { h.destroy(); }  // before the loop: a suspended frame may hold timers

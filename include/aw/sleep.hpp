@@ -10,7 +10,9 @@
 // nothing.
 #pragma once
 
+#include <aw/detail/cancellation.hpp>
 #include <aw/loop.hpp>
+#include <aw/task.hpp>
 
 #include <chrono>
 #include <coroutine>
@@ -22,41 +24,69 @@ inline clock::time_point now() noexcept { return clock::now(); }
 
 namespace detail {
 
-class [[nodiscard("co_await it: without co_await nothing sleeps")]] sleep_awaiter : timer_node {
+// Every sleep is a cancellation point: inside a cancelled scope it raises aw::cancelled
+// at once, and a scope cancelled while it sleeps interrupts it.
+class [[nodiscard("co_await it: without co_await nothing sleeps")]] sleep_awaiter : timer_node, cancellable {
  public:
   explicit sleep_awaiter(clock::time_point deadline, bool yield_only) noexcept : yield_only_(yield_only) { this->deadline = deadline; }
   sleep_awaiter(const sleep_awaiter&) = delete;
   sleep_awaiter& operator=(const sleep_awaiter&) = delete;
   ~sleep_awaiter() {
     if (armed()) loop_->remove_timer(*this);  // the sleeping frame was destroyed
+    if (ctx_ && ctx_->waiting == this) ctx_->waiting = nullptr;
   }
 
   bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> h) {
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) {
+    ctx_ = context_of(h);
+    if (ctx_ && ctx_->cancelled()) return false;  // raise in await_resume without waiting
     loop_ = &loop::current();
     waiter_ = h;
     if (yield_only_) {
-      loop_->schedule(h);
-      return;
+      loop_->schedule(h);  // cancellation meanwhile is seen by await_resume
+      return true;
     }
     fire = [](timer_node* t) {
       auto* self = static_cast<sleep_awaiter*>(t);
+      if (self->ctx_) self->ctx_->waiting = nullptr;
+      self->loop_->schedule(self->waiter_);
+    };
+    interrupt = [](cancellable* c) noexcept {
+      auto* self = static_cast<sleep_awaiter*>(c);
+      self->loop_->remove_timer(*self);
       self->loop_->schedule(self->waiter_);
     };
     loop_->add_timer(*this);
+    if (ctx_) ctx_->waiting = this;
+    return true;
   }
-  void await_resume() const noexcept {}
+  void await_resume() const {
+    if (ctx_ && ctx_->cancelled()) [[unlikely]]
+      throw cancelled{};
+  }
 
  private:
   loop* loop_ = nullptr;
+  task_context* ctx_ = nullptr;
   std::coroutine_handle<> waiter_;
   bool yield_only_;
 };
 
 struct [[nodiscard("co_await it")]] yield_awaiter {
+  task_context* ctx_ = nullptr;
   bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> h) const { loop::current().schedule(h); }
-  void await_resume() const noexcept {}
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) {
+    ctx_ = context_of(h);
+    if (ctx_ && ctx_->cancelled()) return false;
+    loop::current().schedule(h);
+    return true;
+  }
+  void await_resume() const {
+    if (ctx_ && ctx_->cancelled()) [[unlikely]]
+      throw cancelled{};
+  }
 };
 
 }  // namespace detail
@@ -71,7 +101,8 @@ detail::sleep_awaiter sleep(std::chrono::duration<Rep, Period> d) noexcept {
   return detail::sleep_awaiter(now() + std::chrono::ceil<clock::duration>(d), false);
 }
 
-// Lets every other ready coroutine run, then continues (asyncio.sleep(0)).
+// Lets every other ready coroutine run, then continues (asyncio.sleep(0)). Like every wait,
+// a cancellation point (trio's checkpoint).
 inline detail::yield_awaiter yield() noexcept { return {}; }
 
 }  // namespace aw

@@ -35,7 +35,9 @@ class task;
 namespace detail {
 
 struct exit_record;
+struct task_context;
 void destroy_exit_records(exit_record* head) noexcept;
+
 
 // State shared by every promise type of the library: frame allocation, the awaiter to
 // resume at the end, the exception, and the exits registered by aw::enter.
@@ -57,10 +59,16 @@ class promise_base {
   void unhandled_exception() noexcept { exception_ = std::current_exception(); }
 
   std::coroutine_handle<> continuation_ = std::noop_coroutine();
+  task_context* ctx_ = nullptr;  // the task (in anyio's sense) this frame runs in
   std::exception_ptr exception_;
   exit_record* exits_ = nullptr;                   // aw::enter's exits, most recent first
   std::coroutine_handle<> exit_driver_ = nullptr;  // the coroutine running them
 };
+
+// Hands the awaiting frame's task context to a frame it starts (when the awaiter is a
+// frame of this library; a foreign coroutine has none to give).
+template <class P>
+void inherit_context(promise_base& child, std::coroutine_handle<P> awaiting) noexcept;
 
 template <class P>
 std::coroutine_handle<> start_deferred_exits(std::coroutine_handle<P> h) noexcept;
@@ -173,7 +181,9 @@ class [[nodiscard("a task does nothing until it is awaited")]] task {
   struct awaiter {
     handle_type h;
     bool await_ready() const noexcept { return false; }
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> awaiting) noexcept {
+      detail::inherit_context(h.promise(), awaiting);
       h.promise().continuation_ = awaiting;
       return h;
     }
@@ -220,6 +230,32 @@ task<T&> promise<T&>::get_return_object() noexcept {
   return task<T&>{std::coroutine_handle<promise>::from_promise(*this)};
 }
 inline task<void> promise<void>::get_return_object() noexcept { return task<void>{std::coroutine_handle<promise>::from_promise(*this)}; }
+
+template <class P>
+void inherit_context(promise_base& child, std::coroutine_handle<P> awaiting) noexcept {
+  if constexpr (std::is_base_of_v<promise_base, P>) child.ctx_ = awaiting.promise().ctx_;
+}
+
+// The task context of a library frame (null for a foreign coroutine).
+template <class P>
+task_context* context_of(std::coroutine_handle<P> h) noexcept {
+  if constexpr (std::is_base_of_v<promise_base, P>)
+    return h.promise().ctx_;
+  else
+    return nullptr;
+}
+
+// Gives the task context of the coroutine that awaits it, without suspending.
+struct current_context {
+  task_context* ctx = nullptr;
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) noexcept {
+    if constexpr (std::is_base_of_v<promise_base, P>) ctx = h.promise().ctx_;
+    return false;
+  }
+  task_context* await_resume() const noexcept { return ctx; }
+};
 
 template <class X>
 inline constexpr bool is_task_v = false;

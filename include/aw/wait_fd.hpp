@@ -10,8 +10,10 @@
 // direction of an fd.
 #pragma once
 
+#include <aw/detail/cancellation.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/loop.hpp>
+#include <aw/task.hpp>
 
 #include <poll.h>
 #include <cerrno>
@@ -23,7 +25,7 @@
 namespace aw {
 namespace detail {
 
-class [[nodiscard("co_await it: without co_await nothing waits")]] fd_wait_awaiter : fd_wait {
+class [[nodiscard("co_await it: without co_await nothing waits")]] fd_wait_awaiter : fd_wait, cancellable {
  public:
   fd_wait_awaiter(int fd, std::uint32_t events) noexcept {
     this->fd = fd;
@@ -33,15 +35,28 @@ class [[nodiscard("co_await it: without co_await nothing waits")]] fd_wait_await
   fd_wait_awaiter& operator=(const fd_wait_awaiter&) = delete;
 
   bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> h) {
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) {
+    ctx_ = context_of(h);
+    if (ctx_ && ctx_->cancelled()) {  // a cancellation point: raise without waiting
+      result_ = -ECANCELED;
+      return false;
+    }
     loop_ = &loop::current();
     waiter_ = h;
     complete = [](io_op* op, int result) {
       auto* self = static_cast<fd_wait_awaiter*>(op);
+      if (self->ctx_ && self->ctx_->waiting == self) self->ctx_->waiting = nullptr;
       self->result_ = result;
       self->loop_->schedule(self->waiter_);
     };
+    interrupt = [](cancellable* c) noexcept {
+      auto* self = static_cast<fd_wait_awaiter*>(c);
+      self->loop_->cancel_fd_wait(*self);  // completes with -ECANCELED, or with the events if they won the race
+    };
     loop_->start_fd_wait(*this);
+    if (ctx_) ctx_->waiting = this;
+    return true;
   }
   std::uint32_t await_resume() const {
     if (result_ == -ECANCELED) throw cancelled{};
@@ -54,6 +69,7 @@ class [[nodiscard("co_await it: without co_await nothing waits")]] fd_wait_await
 
  private:
   loop* loop_ = nullptr;
+  task_context* ctx_ = nullptr;
   std::coroutine_handle<> waiter_;
   int result_ = 0;
 };

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <aw/context.hpp>
+#include <aw/detail/cancellation.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/task.hpp>
 
@@ -32,8 +33,10 @@ class [[nodiscard]] exit_call {
   }
 
   bool await_ready() const noexcept { return false; }
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
+  template <class P>
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<P> awaiting) noexcept {
     auto* p = gives_bool_ ? static_cast<promise_base*>(&bool_handle().promise()) : &void_handle().promise();
+    inherit_context(*p, awaiting);
     p->continuation_ = awaiting;
     return h_;
   }
@@ -279,6 +282,8 @@ template <class Finish>
 task<void> unwind(exit_record*& head, std::exception_ptr e, Finish finish) {
   const bool received = static_cast<bool>(e);
   bool suppressed = false;
+  // Exits run shielded from the cancellation that may have caused them.
+  shield_guard shielded(co_await current_context{});
   while (exit_record* r = head) {
     head = r->next;
     bool suppress = false;
@@ -333,6 +338,7 @@ std::coroutine_handle<> start_deferred_exits(std::coroutine_handle<P> h) noexcep
   // One frame runs every exit and settles the task; a failed allocation here terminates.
   auto driver = unwind(p.exits_, p.exception_, settle_task<P>{&p, p.exception_}).release();
   driver.promise().continuation_ = p.continuation_;
+  driver.promise().ctx_ = p.ctx_;
   p.exit_driver_ = driver;
   return driver;
 }

@@ -1,0 +1,156 @@
+// The machinery behind cancel scopes (aw::cancel_scope, aw::task_group), shared by every
+// wait in the library. Internal: user code sees cancel_scope, task_group and aw::cancelled.
+//
+// A *task context* is one concurrently running task in anyio's sense: the main task of
+// aw::run, or a child started by a task group. Every coroutine frame of the library
+// (promise_base::ctx_) points at the context of the task it runs in; awaiting a task hands
+// the pointer down the chain, so a wait always knows its task.
+//
+// A *scope* is one cancel scope. Scopes form a tree: each scope knows its parent (where
+// it was entered), its child scopes, the task that entered it, and the tasks a task group
+// started in it. A task's context points at its innermost scope; the scope chain from
+// there to the root says whether the task is cancelled: it is when a scope on the chain
+// was cancelled, looking no further up than the first shielded scope. That is level
+// triggered (trio): every wait inside a cancelled scope fails with aw::cancelled, again
+// and again, until the scope is left.
+//
+// Cancelling a scope walks its subtree (not into shielded scopes) and interrupts the
+// waits of the tasks found there that are now cancelled. A wait registers itself in its
+// task's context (`waiting`) while suspended; interrupting it must eventually resume the
+// waiter, whose await_resume then throws aw::cancelled.
+#pragma once
+
+#include <aw/exceptions.hpp>
+#include <aw/loop.hpp>
+
+#include <coroutine>
+#include <exception>
+
+namespace aw::detail {
+
+struct task_context;
+
+// A suspended wait that cancellation can interrupt.
+struct cancellable {
+  void (*interrupt)(cancellable* self) noexcept = nullptr;
+};
+
+struct scope_state {
+  scope_state* parent = nullptr;
+  scope_state* first_child = nullptr;  // children linked through next/prev_sibling
+  scope_state* next_sibling = nullptr;
+  scope_state* prev_sibling = nullptr;
+  task_context* owner = nullptr;       // the task that entered the scope
+  task_context* first_task = nullptr;  // tasks a task group started in it
+  clock::time_point deadline = clock::time_point::max();
+  bool cancel_called = false;
+  bool shield = false;
+  bool linked = false;
+
+  // Links this scope under `p` (which may be null: a root).
+  void link(scope_state* p) noexcept {
+    parent = p;
+    if (p) {
+      next_sibling = p->first_child;
+      if (next_sibling) next_sibling->prev_sibling = this;
+      prev_sibling = nullptr;
+      p->first_child = this;
+      linked = true;
+    }
+  }
+  void unlink() noexcept {
+    if (!linked) return;
+    if (prev_sibling)
+      prev_sibling->next_sibling = next_sibling;
+    else
+      parent->first_child = next_sibling;
+    if (next_sibling) next_sibling->prev_sibling = prev_sibling;
+    next_sibling = prev_sibling = nullptr;
+    linked = false;
+  }
+
+  // Cancelled from here or from an unshielded ancestor.
+  bool effectively_cancelled() const noexcept {
+    for (const scope_state* s = this; s; s = s->parent) {
+      if (s->cancel_called) return true;
+      if (s->shield) return false;
+    }
+    return false;
+  }
+  // Whether a cancellation from outside this scope reaches the code inside it.
+  bool outer_cancellation_visible() const noexcept { return !shield && parent && parent->effectively_cancelled(); }
+
+  // Marks the scope cancelled and interrupts the waits it now cancels.
+  void cancel() noexcept;
+};
+
+struct task_context {
+  scope_state* scope = nullptr;           // innermost scope the task is in
+  cancellable* waiting = nullptr;         // the wait it is suspended in, if any
+  task_context* next_in_scope = nullptr;  // in scope_state::first_task
+  task_context* prev_in_scope = nullptr;
+
+  bool cancelled() const noexcept { return scope && scope->effectively_cancelled(); }
+
+  // Interrupts the task's wait if the task is now cancelled.
+  void interrupt_if_cancelled() noexcept {
+    if (waiting && cancelled()) {
+      cancellable* w = waiting;
+      waiting = nullptr;
+      w->interrupt(w);
+    }
+  }
+};
+
+// Runs `scope` shielded for the lifetime of the guard: an exit, a task group waiting for
+// its children. Cancellation that arrives meanwhile is seen at the first wait after it.
+class shield_guard {
+ public:
+  explicit shield_guard(task_context* ctx) noexcept : ctx_(ctx) {
+    if (ctx_) {
+      shield_.shield = true;
+      shield_.parent = ctx_->scope;
+      ctx_->scope = &shield_;
+    }
+  }
+  shield_guard(const shield_guard&) = delete;
+  shield_guard& operator=(const shield_guard&) = delete;
+  ~shield_guard() {
+    if (ctx_) ctx_->scope = shield_.parent;
+  }
+
+ private:
+  task_context* ctx_;
+  scope_state shield_;
+};
+
+// Takes `s` out of the task's chain of scopes (it need not be the innermost: an exit runs
+// inside a shield pushed after it), and unlinks it from its parent.
+inline void leave_scope(task_context* ctx, scope_state* s) noexcept {
+  if (ctx->scope == s) {
+    ctx->scope = s->parent;
+  } else {
+    for (scope_state* x = ctx->scope; x; x = x->parent)
+      if (x->parent == s) {
+        x->parent = s->parent;
+        break;
+      }
+  }
+  s->unlink();
+}
+
+// The earliest deadline among the scopes that can cancel the task.
+inline clock::time_point effective_deadline(const task_context* ctx) noexcept {
+  clock::time_point d = clock::time_point::max();
+  for (const scope_state* s = ctx ? ctx->scope : nullptr; s; s = s->parent) {
+    if (s->cancel_called) return clock::time_point::min();
+    if (s->deadline < d) d = s->deadline;
+    if (s->shield) break;
+  }
+  return d;
+}
+
+// True when `e` holds an aw::cancelled.
+bool is_cancellation(const std::exception_ptr& e) noexcept;
+
+}  // namespace aw::detail

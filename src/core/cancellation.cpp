@@ -1,0 +1,32 @@
+#include <aw/detail/cancellation.hpp>
+
+namespace aw::detail {
+namespace {
+
+void interrupt_subtree(scope_state* s) noexcept {
+  if (s->owner) s->owner->interrupt_if_cancelled();
+  for (task_context* t = s->first_task; t; t = t->next_in_scope) t->interrupt_if_cancelled();
+  for (scope_state* c = s->first_child; c; c = c->next_sibling)
+    if (!c->shield) interrupt_subtree(c);
+}
+
+}  // namespace
+
+void scope_state::cancel() noexcept {
+  if (cancel_called) return;
+  cancel_called = true;
+  interrupt_subtree(this);
+}
+
+bool is_cancellation(const std::exception_ptr& e) noexcept {
+  if (!e) return false;
+  try {
+    std::rethrow_exception(e);
+  } catch (const cancelled&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace aw::detail
