@@ -7,10 +7,12 @@
 #include <aw/context_manager.hpp>
 #include <aw/debug.hpp>
 #include <aw/enter.hpp>
+#include <aw/exception_group.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/exit_stack.hpp>
 #include <aw/loop.hpp>
 #include <aw/run.hpp>
 #include <aw/sleep.hpp>
 #include <aw/task.hpp>
+#include <aw/task_group.hpp>
 #include <aw/wait_fd.hpp>

@@ -38,7 +38,6 @@ struct exit_record;
 struct task_context;
 void destroy_exit_records(exit_record* head) noexcept;
 
-
 // State shared by every promise type of the library: frame allocation, the awaiter to
 // resume at the end, the exception, and the exits registered by aw::enter.
 class promise_base {
