@@ -79,7 +79,11 @@ class cancel_scope {
     if (ctx_) arm();
   }
   bool shield() const noexcept { return state_.shield; }
-  void set_shield(bool on) noexcept { state_.shield = on; }
+  void set_shield(bool on) noexcept {
+    const bool dropped = state_.shield && !on;
+    state_.shield = on;
+    if (dropped && ctx_) state_.deliver();  // an outer cancellation now reaches the waits inside
+  }
 
   struct [[nodiscard("co_await it")]] enter_awaiter {
     cancel_scope* self;

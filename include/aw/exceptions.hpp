@@ -53,6 +53,9 @@ class deadlock_error : public std::logic_error {
   using std::logic_error::logic_error;
 };
 
+// True when `e` holds an aw::cancelled (an exit that wants to know why its block ended).
+bool is_cancellation(const std::exception_ptr& e) noexcept;
+
 inline constexpr std::size_t context_capacity = 256;
 
 // The exception that was in flight when `e` was raised by an exit, or null.

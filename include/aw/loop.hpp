@@ -106,6 +106,15 @@ class loop {
   // aw::deadlock_error when `main` waits on something nothing can ever complete.
   void run(std::coroutine_handle<> main);
 
+  // Wakes the loop from any thread or a signal handler (async-signal-safe): the loop
+  // returns from its wait and calls the wake-up hook on its own thread.
+  void wake() noexcept;
+  // What the loop does when woken (one hook; aw::run uses it for SIGINT and SIGTERM).
+  void set_wakeup_hook(void (*hook)(void* arg), void* arg) noexcept {
+    wakeup_hook_ = hook;
+    wakeup_arg_ = arg;
+  }
+
   // Counts external reasons to keep waiting (e.g. a worker thread will wake the loop);
   // without any, a loop with nothing ready and nothing pending is deadlocked.
   void add_external_ref() noexcept { ++external_refs_; }
@@ -123,6 +132,7 @@ class loop {
   }
 
   [[noreturn]] static void no_running_loop();
+  void on_wakeup();
   friend class detail::backend;
   static inline thread_local loop* current_ = nullptr;
 
@@ -135,6 +145,9 @@ class loop {
   std::uint64_t timer_sequence_ = 0;
   std::size_t in_flight_ = 0;  // fd waits and io_uring operations not completed yet
   std::size_t external_refs_ = 0;
+  int wake_fd_ = -1;
+  void (*wakeup_hook_)(void*) = nullptr;
+  void* wakeup_arg_ = nullptr;
   unsigned turns_since_poll_ = 0;
 
  public:

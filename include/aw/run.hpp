@@ -6,12 +6,16 @@
 //   // or with a lambda, which aw::run keeps alive while its coroutine runs:
 //   aw::run([&]() -> aw::task<> { co_await aw::sleep(10ms); });
 //
+// SIGINT and SIGTERM (where the program left their default action) cancel the main task:
+// every wait raises aw::cancelled, every exit runs, and then the process ends as the
+// signal would have ended it (status 130 for Ctrl-C in a shell), like asyncio.run.
 // The backend is io_uring where the kernel allows it, epoll otherwise; AW_BACKEND=epoll
 // or AW_BACKEND=io_uring forces one. AW_DEBUG=1 turns on the debug mode (aw/debug.hpp).
 // Only one loop runs on a thread at a time; running aw::run inside a coroutine is an error.
 #pragma once
 
 #include <aw/detail/cancellation.hpp>
+#include <aw/detail/interrupts.hpp>
 #include <aw/loop.hpp>
 #include <aw/task.hpp>
 
@@ -42,6 +46,7 @@ T run(task<T> main) {
   detail::task_context root;
   root.scope = &root_scope;
   root_scope.owner = &root;
+  detail::interrupt_guard interrupts(l, root_scope);
   auto h = detail::main_wrapper(std::move(main)).release();
   h.promise().ctx_ = &root;
   struct frame_guard {
@@ -49,6 +54,7 @@ T run(task<T> main) {
     ~frame_guard() { h.destroy(); }  // before the loop: a suspended frame may hold timers
   } guard{h};
   l.run(h);
+  interrupts.reraise_if_caught();
   return h.promise().take();
 }
 

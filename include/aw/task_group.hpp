@@ -7,7 +7,9 @@
 //   });  // here every child has finished
 //
 // - start_soon(fn, args...) copies fn and args into the child and runs fn(args...) soon
-//   (on a later turn of the loop); the child's value, if any, is discarded.
+//   (on a later turn of the loop), passing the copies as rvalues as std::thread does (a
+//   move-only argument may be taken by value; std::ref passes a reference); the child's
+//   value, if any, is discarded.
 // - Leaving the block waits for every child, however the block is left. No child
 //   outlives its group.
 // - The first failure (of a child, or of the block itself) cancels the group: the block
@@ -71,18 +73,30 @@ class task_group {
   // Movable until entered (async_with moves a temporary group into its frame).
   task_group(task_group&& o) noexcept {
     if (o.host_) std::terminate();  // moving an entered group: its children point at it
+    // What can happen to a group before it is entered goes with it (as with cancel_scope):
+    // a cancel() called early, and having been used already.
+    scope_.cancel_called = o.scope_.cancel_called;
+    entered_once_ = o.entered_once_;
   }
   task_group& operator=(task_group&&) = delete;
 
   // Starts fn(args...) (a callable returning aw::task<T>) as a child of the group.
   template <class F, class... A>
   void start_soon(F&& fn, A&&... args) {
-    using result = std::invoke_result_t<std::decay_t<F>&, std::decay_t<A>&...>;
-    static_assert(detail::is_task_v<result>, "aw::task_group::start_soon: the callable must return aw::task<T>");
-    if (!active_) throw std::logic_error("aw::task_group::start_soon: the task group is not active (start children inside its block)");
-    auto child = run_child(this, std::forward<F>(fn), std::forward<A>(args)...);
-    ++pending_;
-    loop_->schedule(child.h);
+    // Called as std::thread calls: with the copies, as rvalues (so a move-only argument
+    // can be taken by value; pass std::ref for a reference).
+    constexpr bool invocable = std::is_invocable_v<std::decay_t<F>, std::decay_t<A>...>;
+    static_assert(invocable,
+                  "aw::task_group::start_soon: fn cannot be called with these arguments (they are copied into the child and "
+                  "passed as rvalues, as std::thread does: wrap a reference parameter's argument in std::ref)");
+    if constexpr (invocable) {
+      static_assert(detail::is_task_v<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>>,
+                    "aw::task_group::start_soon: the callable must return aw::task<T>");
+      if (!active_) throw std::logic_error("aw::task_group::start_soon: the task group is not active (start children inside its block)");
+      auto child = run_child(this, std::forward<F>(fn), std::forward<A>(args)...);
+      ++pending_;
+      loop_->schedule(child.h);
+    }
   }
 
   // Cancels the block and every child (anyio: tg.cancel_scope.cancel()).
@@ -151,7 +165,7 @@ class task_group {
     g->link_child(&ctx);
     std::exception_ptr failure;
     try {
-      co_await std::invoke(fn, args...);
+      co_await std::invoke(std::move(fn), std::move(args)...);  // both live in this frame until the child ends
     } catch (...) {
       failure = std::current_exception();
     }

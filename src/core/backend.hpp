@@ -17,9 +17,13 @@ class backend {
   // none is. Returns the number delivered.
   virtual std::size_t poll(const timespec* timeout) = 0;
   virtual ::io_uring* uring() noexcept { return nullptr; }
+  // Watches the loop's wake-up eventfd for as long as the backend lives; readiness calls
+  // woken(loop). Not an operation: it never keeps a deadlocked loop waiting.
+  virtual void watch_wakeup(int fd) = 0;
   virtual void cancel_uring_op(io_op&) noexcept {}
 
  protected:
+  static void woken(loop& l) { l.on_wakeup(); }
   static void completed(loop& l, io_op* op, int result) {
     l.note_completed();
     op->complete(op, result);

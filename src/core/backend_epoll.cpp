@@ -27,6 +27,14 @@ class epoll_backend final : public backend {
 
   const char* name() const noexcept override { return "epoll"; }
 
+  void watch_wakeup(int fd) override {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) < 0) throw std::system_error(errno, std::generic_category(), "epoll_ctl(wake-up eventfd)");
+    wake_fd_ = fd;
+  }
+
   void start_fd_wait(fd_wait& w) override {
     entry& e = fds_[w.fd];
     fd_wait*& list = (w.events & POLLOUT) ? e.writers : e.readers;
@@ -64,6 +72,10 @@ class epoll_backend final : public backend {
     }
     for (int i = 0; i < n; ++i) {
       int fd = events[i].data.fd;
+      if (fd == wake_fd_) {
+        woken(loop_);
+        continue;
+      }
       auto it = fds_.find(fd);
       if (it == fds_.end()) continue;
       entry& e = it->second;
@@ -148,6 +160,7 @@ class epoll_backend final : public backend {
 
   loop& loop_;
   int epfd_;
+  int wake_fd_ = -1;
   std::unordered_map<int, entry> fds_;
   std::vector<std::pair<fd_wait*, int>> immediate_;
   const timespec zero_{};

@@ -5,6 +5,7 @@
 
 #include <liburing.h>
 
+#include <poll.h>
 #include <cerrno>
 #include <system_error>
 
@@ -32,6 +33,11 @@ class uring_backend final : public backend {
 
   const char* name() const noexcept override { return "io_uring"; }
   ::io_uring* uring() noexcept override { return &ring_; }
+
+  void watch_wakeup(int fd) override {
+    wake_fd_ = fd;
+    arm_wakeup();
+  }
 
   void start_fd_wait(fd_wait& w) override {
     io_uring_sqe* sqe = get_sqe();
@@ -75,6 +81,14 @@ class uring_backend final : public backend {
     return sqe;
   }
 
+  // user_data 1 marks the wake-up poll (no io_op lives at address 1).
+  static constexpr __u64 wakeup_tag = 1;
+  void arm_wakeup() noexcept {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_poll_multishot(sqe, wake_fd_, POLLIN);
+    io_uring_sqe_set_data64(sqe, wakeup_tag);
+  }
+
   void submit() {
     int r = io_uring_submit(&ring_);
     if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) throw std::system_error(-r, std::generic_category(), "io_uring_submit");
@@ -88,12 +102,21 @@ class uring_backend final : public backend {
       io_uring_cqe* cqes[64];
       unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, 64);
       if (n == 0) return delivered;
-      std::pair<io_op*, int> batch[64];
-      for (unsigned i = 0; i < n; ++i) batch[i] = {static_cast<io_op*>(io_uring_cqe_get_data(cqes[i])), cqes[i]->res};
+      struct entry {
+        __u64 data;
+        int res;
+        unsigned flags;
+      } batch[64];
+      for (unsigned i = 0; i < n; ++i) batch[i] = {cqes[i]->user_data, cqes[i]->res, cqes[i]->flags};
       io_uring_cq_advance(&ring_, n);
       for (unsigned i = 0; i < n; ++i) {
-        if (!batch[i].first) continue;
-        completed(loop_, batch[i].first, batch[i].second);
+        if (batch[i].data == 0) continue;  // a cancel request's own completion
+        if (batch[i].data == wakeup_tag) {
+          if (!(batch[i].flags & IORING_CQE_F_MORE)) arm_wakeup();  // the multishot poll ended: renew it
+          woken(loop_);
+          continue;
+        }
+        completed(loop_, reinterpret_cast<io_op*>(batch[i].data), batch[i].res);
         ++delivered;
       }
     }
@@ -101,6 +124,7 @@ class uring_backend final : public backend {
 
   loop& loop_;
   io_uring ring_{};
+  int wake_fd_ = -1;
   bool ok_ = false;
 };
 

@@ -18,6 +18,14 @@ void scope_state::cancel() noexcept {
   interrupt_subtree(this);
 }
 
+void scope_state::deliver() noexcept {
+  if (effectively_cancelled()) interrupt_subtree(this);
+}
+
+}  // namespace aw::detail
+
+namespace aw {
+
 bool is_cancellation(const std::exception_ptr& e) noexcept {
   if (!e) return false;
   try {
@@ -29,4 +37,4 @@ bool is_cancellation(const std::exception_ptr& e) noexcept {
   }
 }
 
-}  // namespace aw::detail
+}  // namespace aw

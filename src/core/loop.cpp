@@ -4,10 +4,14 @@
 #include <aw/exceptions.hpp>
 #include <aw/loop.hpp>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
 namespace aw {
 namespace {
@@ -48,9 +52,26 @@ loop::loop(backend_kind kind) : kind_(kind), ready_(256) {
     }
   }
   if (!backend_) backend_ = detail::make_epoll_backend(*this);
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  backend_->watch_wakeup(wake_fd_);
+}
+
+void loop::wake() noexcept {
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);  // EAGAIN: a wake-up is pending already
+}
+
+void loop::on_wakeup() {
+  std::uint64_t count;
+  while (::read(wake_fd_, &count, sizeof count) > 0) {
+  }
+  if (wakeup_hook_) wakeup_hook_(wakeup_arg_);
 }
 
 loop::~loop() {
+  backend_.reset();  // before the eventfd it watches
+  if (wake_fd_ >= 0) ::close(wake_fd_);
   if (detail::debug_on) detail::debug_shutdown_report();
 }
 

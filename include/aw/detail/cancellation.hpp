@@ -82,6 +82,9 @@ struct scope_state {
 
   // Marks the scope cancelled and interrupts the waits it now cancels.
   void cancel() noexcept;
+  // Interrupts the waits in this scope's subtree that an outer cancellation now reaches
+  // (after the scope's shield was dropped).
+  void deliver() noexcept;
 };
 
 struct task_context {
@@ -150,7 +153,6 @@ inline clock::time_point effective_deadline(const task_context* ctx) noexcept {
   return d;
 }
 
-// True when `e` holds an aw::cancelled.
-bool is_cancellation(const std::exception_ptr& e) noexcept;
+using aw::is_cancellation;
 
 }  // namespace aw::detail

@@ -1,0 +1,115 @@
+// The FIFO queue of suspended tasks behind every synchronisation primitive (aw::event,
+// aw::lock, aw::semaphore, aw::capacity_limiter, aw::condition, aw::memory_channel).
+// Internal.
+//
+// A waiter is the record of one suspended wait. It lives in the awaiter object, in the
+// frame of the waiting coroutine, and is linked into the primitive's queue intrusively:
+// waiting allocates nothing. Everything runs on the loop's thread: no atomics, no locks.
+//
+// The life of a wait, the same for every primitive (sleep_awaiter is the model):
+//   1. await_suspend: inside a cancelled scope, do not suspend; await_resume raises
+//      aw::cancelled. When the primitive can satisfy the wait at once, do not suspend
+//      either. Otherwise link the waiter into the queue and register it in its task
+//      (ctx->waiting) so that cancellation can interrupt it.
+//   2. Either the primitive completes the wait (wake(): it is unlinked, no longer
+//      interruptible, and resumed on a later turn of the loop), or cancellation interrupts
+//      it (the interrupt unlinks it and resumes it on a later turn).
+//   3. await_resume decides. A wait that was completed and then cancelled before it
+//      resumed gives back what it was given (a lock, a token, an item) where that can be
+//      undone, then raises aw::cancelled: cancellation is level triggered.
+#pragma once
+
+#include <aw/detail/cancellation.hpp>
+#include <aw/loop.hpp>
+
+#include <coroutine>
+#include <cstddef>
+
+namespace aw::detail {
+
+class wait_queue;
+
+struct waiter : cancellable {
+  waiter* next = nullptr;
+  waiter* prev = nullptr;
+  std::coroutine_handle<> handle;
+  task_context* ctx = nullptr;
+  loop* lp = nullptr;
+  bool queued = false;
+  bool granted = false;  // the primitive completed the wait (gave a lock, a token, an item)
+
+  // Resumes the waiter on a later turn of the loop. From here on cancellation can no
+  // longer interrupt it; its await_resume sees a cancellation that arrives meanwhile.
+  void wake() {
+    if (ctx && ctx->waiting == this) ctx->waiting = nullptr;
+    lp->schedule(handle);
+  }
+};
+
+class wait_queue {
+ public:
+  wait_queue() noexcept = default;
+  wait_queue(const wait_queue&) = delete;
+  wait_queue& operator=(const wait_queue&) = delete;
+
+  bool empty() const noexcept { return head_ == nullptr; }
+  std::size_t size() const noexcept { return size_; }
+  waiter* front() const noexcept { return head_; }
+
+  void push_back(waiter& w) noexcept {
+    w.next = nullptr;
+    w.prev = tail_;
+    if (tail_)
+      tail_->next = &w;
+    else
+      head_ = &w;
+    tail_ = &w;
+    w.queued = true;
+    ++size_;
+  }
+
+  void remove(waiter& w) noexcept {
+    if (!w.queued) return;
+    if (w.prev)
+      w.prev->next = w.next;
+    else
+      head_ = w.next;
+    if (w.next)
+      w.next->prev = w.prev;
+    else
+      tail_ = w.prev;
+    w.next = w.prev = nullptr;
+    w.queued = false;
+    --size_;
+  }
+
+  waiter* pop_front() noexcept {
+    waiter* w = head_;
+    if (w) remove(*w);
+    return w;
+  }
+
+ private:
+  waiter* head_ = nullptr;
+  waiter* tail_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// Links `w` into `q` and makes it interruptible in its task. `h` resumes on wake or
+// interrupt; `interrupt_fn` must unlink the waiter and resume it (see interrupt_and_resume).
+inline void suspend_in(wait_queue& q, waiter& w, std::coroutine_handle<> h, void (*interrupt_fn)(cancellable*) noexcept) {
+  w.handle = h;
+  w.lp = &loop::current();
+  w.interrupt = interrupt_fn;
+  q.push_back(w);
+  if (w.ctx) w.ctx->waiting = &w;
+}
+
+// On destruction of a suspended waiter (its frame was destroyed without resuming): leaves
+// the queue and the task, so neither points at a dead record.
+inline void abandon(wait_queue* q, waiter& w) noexcept {
+  if (q) q->remove(w);
+  if (w.ctx && w.ctx->waiting == &w) w.ctx->waiting = nullptr;
+}
+
+}  // namespace aw::detail
