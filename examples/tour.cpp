@@ -3,10 +3,12 @@
 // adding its header and one line to `sections` below. Each runs on a loop of its own.
 #include "sections/async_timer_class.hpp"
 #include "sections/async_timer_generator.hpp"
+#include "sections/background_tasks.hpp"
 #include "sections/debugging.hpp"
 #include "sections/exit_stack.hpp"
 #include "sections/mixing_with.hpp"
 #include "sections/nesting.hpp"
+#include "sections/timeouts.hpp"
 
 #include <aw/aw.hpp>
 
@@ -29,6 +31,11 @@ constexpr section sections[] = {
     {"mixing_with", "async managers are entered with co_await; the wrong forms are compile errors (with vs async with)", mixing_with::demo},
     {"exit_stack", "aw::exit_stack: a run-time number of managers and callbacks, pop_all to hand them over (AsyncExitStack)",
      exit_stack::demo},
+    {"background_tasks",
+     "aw::task_group: children run concurrently, the block waits for all, a failure cancels the rest (anyio task groups)",
+     background_tasks::demo},
+    {"timeouts", "aw::move_on_after and aw::fail_after cancel a block; its exits still run to their end (anyio cancel scopes)",
+     timeouts::demo},
     {"debugging", "the debug mode logs enters and exits, slow steps and forgotten tasks to stderr (debugging tips)", debugging::demo},
 };
 

@@ -6,8 +6,11 @@
 //
 // The wait is one-shot and returns the poll events seen (POLLIN, POLLOUT, POLLERR,
 // POLLHUP); an error or a hang-up counts as ready so the next read or write reports it.
-// An invalid fd raises std::system_error (EBADF). One task at a time may wait for each
-// direction of an fd.
+// An invalid fd raises std::system_error (EBADF). Several tasks may wait on one fd;
+// readiness wakes them all. The wait is a cancellation point: in a cancelled scope it
+// raises aw::cancelled, and cancelling its scope removes it from the kernel.
+// CAUTION: the wait is registered with the kernel from the awaiting frame; never destroy
+// that frame while it waits (structured code cannot: its owner awaits it).
 #pragma once
 
 #include <aw/detail/cancellation.hpp>
