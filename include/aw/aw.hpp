@@ -3,15 +3,21 @@
 
 #include <aw/async_with.hpp>
 #include <aw/cancel_scope.hpp>
+#include <aw/capacity_limiter.hpp>
+#include <aw/condition.hpp>
 #include <aw/context.hpp>
 #include <aw/context_manager.hpp>
 #include <aw/debug.hpp>
 #include <aw/enter.hpp>
+#include <aw/event.hpp>
 #include <aw/exception_group.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/exit_stack.hpp>
+#include <aw/lock.hpp>
 #include <aw/loop.hpp>
+#include <aw/memory_channel.hpp>
 #include <aw/run.hpp>
+#include <aw/semaphore.hpp>
 #include <aw/sleep.hpp>
 #include <aw/task.hpp>
 #include <aw/task_group.hpp>
