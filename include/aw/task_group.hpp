@@ -90,12 +90,14 @@ class task_group {
                   "aw::task_group::start_soon: fn cannot be called with these arguments (they are copied into the child and "
                   "passed as rvalues, as std::thread does: wrap a reference parameter's argument in std::ref)");
     if constexpr (invocable) {
-      static_assert(detail::is_task_v<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>>,
-                    "aw::task_group::start_soon: the callable must return aw::task<T>");
-      if (!active_) throw std::logic_error("aw::task_group::start_soon: the task group is not active (start children inside its block)");
-      auto child = run_child(this, std::forward<F>(fn), std::forward<A>(args)...);
-      ++pending_;
-      loop_->schedule(child.h);
+      constexpr bool returns_task = detail::is_task_v<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>>;
+      static_assert(returns_task, "aw::task_group::start_soon: the callable must return aw::task<T>");
+      if constexpr (returns_task) {
+        if (!active_) throw std::logic_error("aw::task_group::start_soon: the task group is not active (start children inside its block)");
+        auto child = run_child(this, std::forward<F>(fn), std::forward<A>(args)...);
+        ++pending_;
+        loop_->schedule(child.h);
+      }
     }
   }
 
