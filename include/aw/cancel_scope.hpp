@@ -120,13 +120,7 @@ class cancel_scope {
     if (ctx_ || entered_once_) throw std::logic_error("aw::cancel_scope: a scope can be entered once");
     ctx_ = ctx;
     entered_once_ = true;
-    state_.owner = ctx;
-    state_.link(ctx->scope);
-    ctx->scope = &state_;
-    if (state_.cancel_called) {
-      state_.cancel_called = false;
-      state_.cancel();
-    }
+    state_.enter(ctx);
     arm();
   }
 

@@ -150,13 +150,7 @@ class task_group {
     entered_once_ = true;
     active_ = true;
     loop_ = &loop::current();
-    scope_.owner = ctx;
-    scope_.link(ctx->scope);
-    ctx->scope = &scope_;
-    if (scope_.cancel_called) {
-      scope_.cancel_called = false;
-      scope_.cancel();
-    }
+    scope_.enter(ctx);
   }
 
   template <class F, class... A>

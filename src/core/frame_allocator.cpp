@@ -26,7 +26,6 @@ void frame_cache::release_all() noexcept {
       head = next;
     }
   }
-  cached_bytes_ = 0;
   // Frames freed after this point (other thread_locals' destructors) go straight back.
   cached_bytes_ = max_cached_bytes;
 }

@@ -82,6 +82,10 @@ struct scope_state {
 
   // Marks the scope cancelled and interrupts the waits it now cancels.
   void cancel() noexcept;
+
+  // Enters the scope in task `ctx`: links it under the task's innermost scope and makes it
+  // the innermost. A cancel() made before entering takes effect now.
+  inline void enter(task_context* ctx) noexcept;
   // Interrupts the waits in this scope's subtree that an outer cancellation now reaches
   // (after the scope's shield was dropped).
   void deliver() noexcept;
@@ -104,6 +108,16 @@ struct task_context {
     }
   }
 };
+
+inline void scope_state::enter(task_context* ctx) noexcept {
+  owner = ctx;
+  link(ctx->scope);
+  ctx->scope = this;
+  if (cancel_called) {
+    cancel_called = false;
+    cancel();
+  }
+}
 
 // Runs `scope` shielded for the lifetime of the guard: an exit, a task group waiting for
 // its children. Cancellation that arrives meanwhile is seen at the first wait after it.
