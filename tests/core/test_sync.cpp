@@ -343,7 +343,8 @@ TEST(Lock, WaiterCancelledByADeadlineLeavesTheQueueAndNeverGetsTheLock) {
     co_await lk.acquire();
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon([&]() -> aw::task<> {
-        bool got = co_await aw::move_on_after(2ms, [&]() -> aw::task<> {
+        // 200ms: far beyond the few loop turns below, even under sanitizers on a loaded machine.
+        bool got = co_await aw::move_on_after(200ms, [&]() -> aw::task<> {
           co_await lk.acquire();
           log.push_back("timed waiter got it");
         });
@@ -357,7 +358,7 @@ TEST(Lock, WaiterCancelledByADeadlineLeavesTheQueueAndNeverGetsTheLock) {
       });
       co_await yield_n(2);
       EXPECT_EQ(lk.tasks_waiting(), 2u);
-      co_await aw::sleep(10ms);
+      co_await aw::sleep(400ms);
       EXPECT_EQ(lk.tasks_waiting(), 1u);
       co_await lk.release();
     });
