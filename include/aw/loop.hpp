@@ -22,6 +22,7 @@
 #include <vector>
 
 struct io_uring;
+struct io_uring_sqe;
 
 namespace aw {
 
@@ -98,6 +99,9 @@ class loop {
   // The io_uring instance on the io_uring backend, null on epoll. Submitters set
   // sqe->user_data to an io_op* and call note_submitted(); the loop submits before it waits.
   ::io_uring* uring() noexcept;
+  // A free submission entry of the io_uring backend (the queue is flushed to the kernel when
+  // full, so this never fails), or null on epoll. aw::uring_op is the awaitable built on it.
+  ::io_uring_sqe* uring_sqe() noexcept;
   void note_submitted() noexcept { ++in_flight_; }
   // Asks the kernel to cancel `op`; its completion still arrives (usually -ECANCELED).
   void cancel_uring_op(io_op& op) noexcept;

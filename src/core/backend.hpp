@@ -17,6 +17,7 @@ class backend {
   // none is. Returns the number delivered.
   virtual std::size_t poll(const timespec* timeout) = 0;
   virtual ::io_uring* uring() noexcept { return nullptr; }
+  virtual ::io_uring_sqe* get_sqe() noexcept { return nullptr; }
   // Watches the loop's wake-up eventfd for as long as the backend lives; readiness calls
   // woken(loop). Not an operation: it never keeps a deadlocked loop waiting.
   virtual void watch_wakeup(int fd) = 0;

@@ -71,8 +71,7 @@ class uring_backend final : public backend {
     return reap();
   }
 
- private:
-  io_uring_sqe* get_sqe() noexcept {
+  io_uring_sqe* get_sqe() noexcept override {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     while (!sqe) {  // the submission queue is full: hand it to the kernel and retry
       io_uring_submit(&ring_);
@@ -81,6 +80,7 @@ class uring_backend final : public backend {
     return sqe;
   }
 
+ private:
   // user_data 1 marks the wake-up poll (no io_op lives at address 1).
   static constexpr __u64 wakeup_tag = 1;
   void arm_wakeup() noexcept {

@@ -79,6 +79,7 @@ void loop::no_running_loop() { throw std::logic_error("asyncwith: no running loo
 
 const char* loop::backend_name() const noexcept { return backend_->name(); }
 ::io_uring* loop::uring() noexcept { return backend_->uring(); }
+::io_uring_sqe* loop::uring_sqe() noexcept { return backend_->get_sqe(); }
 void loop::cancel_uring_op(io_op& op) noexcept { backend_->cancel_uring_op(op); }
 
 void loop::start_fd_wait(fd_wait& w) {
