@@ -10,6 +10,14 @@
 //   (on a later turn of the loop), passing the copies as rvalues as std::thread does (a
 //   move-only argument may be taken by value; std::ref passes a reference); the child's
 //   value, if any, is discarded.
+// - co_await start(fn, args...) runs fn(args..., status) as a child and waits until it calls
+//   status.started(value) (anyio's task_status.started), then returns the value: a server
+//   task can report "listening on port N" before the caller goes on. Until started() the
+//   child runs in the caller's cancel scopes (cancelling the caller cancels it, and its
+//   failure is raised out of start(), not by the group); from started() on it is a child
+//   of the group like any other. A child that returns without calling started() makes
+//   start() raise std::logic_error. The value type is the X of fn's last parameter
+//   aw::task_status<X>& (void: started() takes nothing), or start<X>(...) names it.
 // - Leaving the block waits for every child, however the block is left. No child
 //   outlives its group.
 // - The first failure (of a child, or of the block itself) cancels the group: the block
@@ -33,7 +41,9 @@
 #include <coroutine>
 #include <exception>
 #include <functional>
+#include <optional>
 #include <stdexcept>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -65,6 +75,95 @@ struct adopt_context {
   void await_resume() const noexcept {}
 };
 
+// What start() waits for, in the caller's frame: the value or the failure, and the scope
+// the child runs in until started() moves it into the group.
+template <class T>
+struct start_state {
+  scope_state start_scope;  // under the caller's innermost scope: its cancellation reaches the child
+  std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> value;
+  std::exception_ptr error;
+  std::coroutine_handle<> caller;
+};
+
+struct deduce_status {};
+template <class P>
+struct status_value {
+  using type = void;
+};
+
+}  // namespace detail
+
+class task_group;
+
+// The child's end of task_group::start: started(value) hands the value to start()'s caller
+// and moves the child into the group. Calling it twice is std::logic_error.
+template <class T = void>
+class task_status {
+ public:
+  task_status(const task_status&) = delete;
+  task_status& operator=(const task_status&) = delete;
+
+  template <class U = T>
+    requires(!std::is_void_v<T> && std::is_convertible_v<U &&, T>)
+  void started(U&& value) {
+    check();
+    state_->value.emplace(std::forward<U>(value));
+    hand_over();
+  }
+  void started()
+    requires std::is_void_v<T>
+  {
+    check();
+    state_->value.emplace(true);
+    hand_over();
+  }
+  bool pending() const noexcept { return state_ != nullptr; }
+
+ private:
+  friend class task_group;
+  task_status(task_group* g, detail::start_state<T>* st, detail::task_context* ctx) noexcept : group_(g), state_(st), ctx_(ctx) {}
+  void check() const {
+    if (!state_) throw std::logic_error("aw::task_status::started: called twice on the same task status");
+  }
+  inline void hand_over() noexcept;
+
+  task_group* group_;
+  detail::start_state<T>* state_;
+  detail::task_context* ctx_;
+};
+
+namespace detail {
+template <class X>
+struct status_value<task_status<X>> {
+  using type = X;
+};
+// The X of a callable's last parameter aw::task_status<X>&; void when there is none or the
+// callable is generic.
+template <class... P>
+struct last_status {
+  using type = void;
+};
+template <class P>
+struct last_status<P> {
+  using type = typename status_value<std::remove_cvref_t<P>>::type;
+};
+template <class P0, class P1, class... P>
+struct last_status<P0, P1, P...> : last_status<P1, P...> {};
+template <class F>
+struct status_of_callable {
+  using type = void;
+};
+template <class R, class... P>
+struct status_of_callable<R (*)(P...)> : last_status<P...> {};
+template <class R, class C, class... P>
+struct status_of_callable<R (C::*)(P...)> : last_status<P...> {};
+template <class R, class C, class... P>
+struct status_of_callable<R (C::*)(P...) const> : last_status<P...> {};
+template <class F>
+  requires requires { &F::operator(); }
+struct status_of_callable<F> : status_of_callable<decltype(&F::operator())> {};
+template <class R, class... P>
+struct status_of_callable<R(P...)> : last_status<P...> {};
 }  // namespace detail
 
 class task_group {
@@ -99,6 +198,58 @@ class task_group {
         loop_->schedule(child.h);
       }
     }
+  }
+
+  template <class T, class F, class... A>
+  class [[nodiscard("co_await it: start() returns when the child has called started()")]] start_awaiter {
+   public:
+    start_awaiter(task_group* g, F fn, A... args) : group_(g), fn_(std::move(fn)), args_(std::move(args)...) {}
+    start_awaiter(const start_awaiter&) = delete;
+    start_awaiter& operator=(const start_awaiter&) = delete;
+
+    bool await_ready() const noexcept { return false; }
+    template <class P>
+    void await_suspend(std::coroutine_handle<P> h) {
+      detail::task_context* ctx = detail::context_of(h);
+      if (!ctx) throw std::logic_error("aw::task_group::start: await it in an aw::task running under aw::run");
+      if (!group_->active_) throw std::logic_error("aw::task_group::start: the task group is not active (start children inside its block)");
+      state_.caller = h;
+      state_.start_scope.link(ctx->scope);
+      auto child =
+          std::apply([&](A&... a) { return task_group::run_started_child<T>(group_, &state_, std::move(fn_), std::move(a)...); }, args_);
+      ++group_->pending_;
+      group_->loop_->schedule(child.h);
+    }
+    auto await_resume() {
+      if (state_.error) std::rethrow_exception(state_.error);
+      if constexpr (std::is_void_v<T>)
+        return;
+      else
+        return std::move(*state_.value);
+    }
+
+   private:
+    task_group* group_;
+    F fn_;
+    std::tuple<A...> args_;
+    detail::start_state<T> state_;
+  };
+
+  // Starts fn(args..., status) as a child and waits until it calls status.started(value);
+  // returns the value (anyio: `value = await tg.start(fn, *args)`).
+  template <class T = detail::deduce_status, class F, class... A>
+  auto start(F&& fn, A&&... args) {
+    using V = std::conditional_t<std::is_same_v<T, detail::deduce_status>, typename detail::status_of_callable<std::decay_t<F>>::type, T>;
+    static_assert(!std::is_reference_v<V>, "aw::task_group::start: the started value is returned by value; use a pointer or std::ref");
+    constexpr bool invocable = std::is_invocable_v<std::decay_t<F>, std::decay_t<A>..., task_status<V>&>;
+    static_assert(invocable,
+                  "aw::task_group::start: fn cannot be called as fn(args..., aw::task_status<T>&) (args are copied into the child "
+                  "and passed as rvalues; T is deduced from fn's last parameter, or given as start<T>(...))");
+    if constexpr (invocable) {
+      static_assert(detail::is_task_v<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>..., task_status<V>&>>,
+                    "aw::task_group::start: the callable must return aw::task<T>");
+    }
+    return start_awaiter<V, std::decay_t<F>, std::decay_t<A>...>(this, std::forward<F>(fn), std::forward<A>(args)...);
   }
 
   // Cancels the block and every child (anyio: tg.cancel_scope.cancel()).
@@ -169,6 +320,61 @@ class task_group {
     g->child_finished(std::move(failure));
   }
 
+  template <class T, class F, class... A>
+  static detail::child_coroutine run_started_child(task_group* g, detail::start_state<T>* st, F fn, A... args) {
+    detail::task_context ctx;
+    co_await detail::adopt_context{&ctx};
+    ctx.scope = &st->start_scope;
+    st->start_scope.first_task = &ctx;
+    task_status<T> status(g, st, &ctx);
+    std::exception_ptr failure;
+    try {
+      co_await std::invoke(std::move(fn), std::move(args)..., status);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    if (status.pending()) {
+      // It ended before started(): its failure is start()'s, not the group's (trio, anyio).
+      st->start_scope.first_task = nullptr;
+      st->start_scope.unlink();
+      st->error = failure
+                      ? std::move(failure)
+                      : std::make_exception_ptr(std::logic_error("aw::task_group::start: the child returned without calling started()"));
+      g->loop_->schedule(st->caller);
+      g->child_finished(nullptr);
+    } else {
+      g->unlink_child(&ctx);
+      g->child_finished(std::move(failure));
+    }
+  }
+
+  // started(): the child leaves the caller's scopes for the group's. The scopes it entered
+  // itself go with it; a shield or exit scope in its chain is re-pointed without linking.
+  template <class T>
+  void adopt_started(detail::start_state<T>* st, detail::task_context* ctx) noexcept {
+    st->start_scope.first_task = nullptr;
+    if (ctx->scope == &st->start_scope) {
+      ctx->scope = &scope_;
+    } else {
+      for (detail::scope_state* s = ctx->scope; s; s = s->parent)
+        if (s->parent == &st->start_scope) {
+          if (s->linked) {
+            s->unlink();
+            s->link(&scope_);
+          } else {
+            s->parent = &scope_;
+          }
+          break;
+        }
+    }
+    st->start_scope.unlink();
+    link_child(ctx);
+    loop_->schedule(st->caller);
+  }
+
+  template <class>
+  friend class task_status;
+
   void link_child(detail::task_context* c) noexcept {
     c->next_in_scope = scope_.first_task;
     if (c->next_in_scope) c->next_in_scope->prev_in_scope = c;
@@ -199,5 +405,10 @@ class task_group {
   bool entered_once_ = false;
   bool active_ = false;
 };
+
+template <class T>
+inline void task_status<T>::hand_over() noexcept {
+  group_->adopt_started(std::exchange(state_, nullptr), ctx_);
+}
 
 }  // namespace aw
