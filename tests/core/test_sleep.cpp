@@ -2,6 +2,8 @@
 //
 // Time assertions here are semantic, never performance thresholds: a sleep never returns
 // before its deadline, and timers fire in deadline order. No test asserts an upper bound.
+#include "fan_out.hpp"
+
 #include <aw/loop.hpp>
 #include <aw/run.hpp>
 #include <aw/sleep.hpp>
@@ -23,64 +25,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// ---------------------------------------------------------------------------------------
-// A tiny fan-out helper (there is no task group yet): start tasks concurrently on the
-// running loop, then wait until every one has finished. The first exception is rethrown
-// by the join.
-
-class join_point {
- public:
-  join_point() = default;
-  join_point(const join_point&) = delete;
-  join_point& operator=(const join_point&) = delete;
-
-  bool await_ready() const noexcept { return remaining_ == 0; }
-  void await_suspend(std::coroutine_handle<> h) noexcept { waiter_ = h; }
-  void await_resume() {
-    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
-  }
-
-  void started() noexcept { ++remaining_; }
-  void finished(std::exception_ptr e) {
-    if (e && !error_) error_ = e;
-    if (--remaining_ == 0 && waiter_) aw::loop::current().schedule(std::exchange(waiter_, nullptr));
-  }
-  std::size_t remaining() const noexcept { return remaining_; }
-
- private:
-  std::size_t remaining_ = 0;
-  std::coroutine_handle<> waiter_;
-  std::exception_ptr error_;
-};
-
-// A fire-and-forget coroutine: suspended at creation, destroys itself when it finishes.
-struct detached {
-  struct promise_type {
-    detached get_return_object() noexcept { return detached{std::coroutine_handle<promise_type>::from_promise(*this)}; }
-    std::suspend_always initial_suspend() noexcept { return {}; }
-    std::suspend_never final_suspend() noexcept { return {}; }
-    void return_void() noexcept {}
-    void unhandled_exception() noexcept { std::terminate(); }
-  };
-  explicit detached(std::coroutine_handle<promise_type> h) noexcept : handle(h) {}
-  std::coroutine_handle<promise_type> handle;
-};
-
-detached run_child(aw::task<> t, join_point& join) {
-  std::exception_ptr error;
-  try {
-    co_await std::move(t);
-  } catch (...) {
-    error = std::current_exception();
-  }
-  join.finished(error);
-}
-
-// Schedules `t` on the running loop, after what is already ready (FIFO).
-void start(join_point& join, aw::task<> t) {
-  join.started();
-  aw::loop::current().schedule(run_child(std::move(t), join).handle);
-}
+using aw_test::join_point;
+using aw_test::start;
 
 // ---------------------------------------------------------------------------------------
 // sleep, sleep_until, now

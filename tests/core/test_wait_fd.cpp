@@ -1,5 +1,7 @@
 // aw::wait_readable / aw::wait_writable: how libraries that own their sockets are driven
 // by the loop. Pipes, socketpairs, hang-ups, invalid descriptors and regular files.
+#include "fan_out.hpp"
+
 #include <aw/loop.hpp>
 #include <aw/run.hpp>
 #include <aw/sleep.hpp>
@@ -28,8 +30,7 @@ using namespace std::chrono_literals;
 namespace {
 
 // ---------------------------------------------------------------------------------------
-// Helpers: owned descriptors, and the fan-out helper (see test_sleep.cpp; there is no task
-// group yet).
+// Helpers: owned descriptors (the fan-out helper is fan_out.hpp).
 
 class fd_pair {
  public:
@@ -91,55 +92,8 @@ std::size_t drain(int fd) {
   }
 }
 
-class join_point {
- public:
-  join_point() = default;
-  join_point(const join_point&) = delete;
-  join_point& operator=(const join_point&) = delete;
-
-  bool await_ready() const noexcept { return remaining_ == 0; }
-  void await_suspend(std::coroutine_handle<> h) noexcept { waiter_ = h; }
-  void await_resume() {
-    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
-  }
-  void started() noexcept { ++remaining_; }
-  void finished(std::exception_ptr e) {
-    if (e && !error_) error_ = e;
-    if (--remaining_ == 0 && waiter_) aw::loop::current().schedule(std::exchange(waiter_, nullptr));
-  }
-
- private:
-  std::size_t remaining_ = 0;
-  std::coroutine_handle<> waiter_;
-  std::exception_ptr error_;
-};
-
-struct detached {
-  struct promise_type {
-    detached get_return_object() noexcept { return detached{std::coroutine_handle<promise_type>::from_promise(*this)}; }
-    std::suspend_always initial_suspend() noexcept { return {}; }
-    std::suspend_never final_suspend() noexcept { return {}; }
-    void return_void() noexcept {}
-    void unhandled_exception() noexcept { std::terminate(); }
-  };
-  explicit detached(std::coroutine_handle<promise_type> h) noexcept : handle(h) {}
-  std::coroutine_handle<promise_type> handle;
-};
-
-detached run_child(aw::task<> t, join_point& join) {
-  std::exception_ptr error;
-  try {
-    co_await std::move(t);
-  } catch (...) {
-    error = std::current_exception();
-  }
-  join.finished(error);
-}
-
-void start(join_point& join, aw::task<> t) {
-  join.started();
-  aw::loop::current().schedule(run_child(std::move(t), join).handle);
-}
+using aw_test::join_point;
+using aw_test::start;
 
 // Sleeps, then writes `data` to `fd` and notes that it did.
 aw::task<> write_after(int fd, std::string data, std::chrono::milliseconds delay, bool& written) {
