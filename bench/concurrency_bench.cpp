@@ -15,6 +15,7 @@
 #include <aw/sleep.hpp>
 #include <aw/task.hpp>
 #include <aw/task_group.hpp>
+#include <aw/to_thread.hpp>
 
 // lock_handoff and channel_1m need aw::lock and aw::memory_channel; without them this
 // binary has the other benchmarks only (and bench/compare reports those lines missing).
@@ -29,6 +30,7 @@
 #include <benchmark/benchmark.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <utility>
 
@@ -148,10 +150,26 @@ void channel_1m(benchmark::State& state) {
 }
 #endif
 
+// to_thread_roundtrip: `await to_thread(noop)`, one after another: take a token of the
+// default limiter, hand the job to a waiting worker, wake it, post the completion back, wake
+// the loop. The loop's thread sleeps meanwhile, so per_op is wall-clock time here (the
+// Python peers measure it the same way).
+void to_thread_roundtrip(benchmark::State& state) {
+  std::int64_t elapsed_ns = 0;
+  aw::run([&]() -> aw::task<> {
+    co_await aw::to_thread([] {});  // starts a worker
+    auto start = std::chrono::steady_clock::now();
+    for (auto _ : state) co_await aw::to_thread([] {});
+    elapsed_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+  });
+  state.counters["per_op"] = benchmark::Counter(static_cast<double>(elapsed_ns) * 1e-9 / static_cast<double>(state.iterations()));
+}
+
 }  // namespace
 
 BENCHMARK(taskgroup_100k)->Unit(benchmark::kMillisecond);
 BENCHMARK(move_on_after);
+BENCHMARK(to_thread_roundtrip)->UseRealTime();
 #if AW_BENCH_SYNC
 BENCHMARK(lock_handoff)->Unit(benchmark::kMicrosecond);
 BENCHMARK(channel_1m)->Unit(benchmark::kMillisecond);

@@ -9,6 +9,9 @@ backend) and trio (Debian's python3-trio).
                     the other task, after it released (ns per hand-off)
     channel_1m      a producer sends ints through a channel of capacity 64 to a consumer,
                     1000000 of them by default (ns per item)
+    to_thread_roundtrip  `await to_thread(noop)` one after another: asyncio.to_thread,
+                    anyio.to_thread.run_sync, trio.to_thread.run_sync (ns per call, wall
+                    clock: the loop's thread sleeps while the worker runs)
 
 Each workload runs inside one asyncio.run / anyio.run / trio.run per peer (loop creation is
 not measured) and is repeated; the result is the best (or median) repetition, in CPU time
@@ -28,6 +31,7 @@ import sys
 import time
 
 import anyio
+import anyio.to_thread
 import trio
 
 cpu_ns = time.thread_time_ns
@@ -245,6 +249,35 @@ async def channel_trio(n):
     return cpu_ns() - t0
 
 
+# --- to_thread_roundtrip ----------------------------------------------------------------
+# Wall-clock time: the loop's thread waits for the worker, so its CPU time says little.
+
+
+def noop():
+    pass
+
+
+async def to_thread_asyncio(n):
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        await asyncio.to_thread(noop)
+    return time.perf_counter_ns() - t0
+
+
+async def to_thread_anyio(n):
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        await anyio.to_thread.run_sync(noop)
+    return time.perf_counter_ns() - t0
+
+
+async def to_thread_trio(n):
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        await trio.to_thread.run_sync(noop)
+    return time.perf_counter_ns() - t0
+
+
 # ----------------------------------------------------------------------------------------
 
 RUNNERS = {
@@ -261,6 +294,7 @@ WORKLOADS = {
     "move_on_after": ({"asyncio": move_on_after_asyncio, "anyio": move_on_after_anyio, "trio": move_on_after_trio}, "calibrate"),
     "lock_handoff": ({"asyncio": lock_handoff_asyncio, "anyio": lock_handoff_anyio, "trio": lock_handoff_trio}, "calibrate"),
     "channel_1m": ({"asyncio": channel_asyncio, "anyio": channel_anyio, "trio": channel_trio}, "channel_items"),
+    "to_thread_roundtrip": ({"asyncio": to_thread_asyncio, "anyio": to_thread_anyio, "trio": to_thread_trio}, "calibrate"),
 }
 
 

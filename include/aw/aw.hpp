@@ -13,6 +13,7 @@
 #include <aw/exception_group.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/exit_stack.hpp>
+#include <aw/from_thread.hpp>
 #include <aw/lock.hpp>
 #include <aw/loop.hpp>
 #include <aw/memory_channel.hpp>
@@ -21,4 +22,6 @@
 #include <aw/sleep.hpp>
 #include <aw/task.hpp>
 #include <aw/task_group.hpp>
+#include <aw/thread_pool.hpp>
+#include <aw/to_thread.hpp>
 #include <aw/wait_fd.hpp>

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 struct io_uring;
@@ -55,6 +56,14 @@ struct timer_node {
   void (*fire)(timer_node* self) = nullptr;
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
   bool armed() const noexcept { return heap_index != npos; }
+};
+
+// A call handed to a loop from another thread (loop::call_soon_threadsafe). The record is
+// the caller's: it must stay alive until `run` has been called, on the loop's thread, and
+// the loop must outlive the post (hold an external ref until the call has run).
+struct posted_call {
+  void (*run)(posted_call* self) = nullptr;
+  posted_call* next = nullptr;  // the loop's bookkeeping
 };
 
 class loop {
@@ -119,6 +128,16 @@ class loop {
     wakeup_arg_ = arg;
   }
 
+  // From any thread (not a signal handler): runs c.run(&c) on the loop's thread, soon, in
+  // the order of posting (asyncio's call_soon_threadsafe). The post and its wake-up happen
+  // under a lock that the loop takes before running posted calls, so the poster never
+  // touches the loop after the call can have run. See aw/thread_pool.hpp for the user.
+  void call_soon_threadsafe(posted_call& c) noexcept;
+
+  // Distinguishes loops over the life of the process (a new loop may reuse an old one's
+  // address): per-loop state kept outside the loop (to_thread's default limiter) keys on it.
+  std::uint64_t id() const noexcept { return id_; }
+
   // Counts external reasons to keep waiting (e.g. a worker thread will wake the loop);
   // without any, a loop with nothing ready and nothing pending is deadlocked.
   void add_external_ref() noexcept { ++external_refs_; }
@@ -153,6 +172,10 @@ class loop {
   void (*wakeup_hook_)(void*) = nullptr;
   void* wakeup_arg_ = nullptr;
   unsigned turns_since_poll_ = 0;
+  std::uint64_t id_;
+  std::mutex posted_mutex_;  // guards the list of posted calls, the one state other threads touch
+  posted_call* posted_head_ = nullptr;
+  posted_call* posted_tail_ = nullptr;
 
  public:
   // Bookkeeping for backends: an operation completed.

@@ -6,12 +6,14 @@
 
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <utility>
 
 namespace aw {
 namespace {
@@ -29,6 +31,8 @@ void read_debug_environment() {
   if (d && *d && std::strcmp(d, "0") != 0) detail::debug_on = true;
 }
 
+std::atomic<std::uint64_t> next_loop_id{1};
+
 timespec to_timespec(clock::duration d) {
   if (d < clock::duration::zero()) d = clock::duration::zero();
   auto s = std::chrono::duration_cast<std::chrono::seconds>(d);
@@ -41,7 +45,7 @@ loop::loop() : loop(kind_from_environment()) {
   // Without AW_BACKEND the kernel decides: io_uring where it is allowed, epoll otherwise.
 }
 
-loop::loop(backend_kind kind) : kind_(kind), ready_(256) {
+loop::loop(backend_kind kind) : kind_(kind), ready_(256), id_(next_loop_id.fetch_add(1, std::memory_order_relaxed)) {
   read_debug_environment();
   if (kind == backend_kind::io_uring) {
     backend_ = detail::make_uring_backend(*this);
@@ -62,9 +66,32 @@ void loop::wake() noexcept {
   [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);  // EAGAIN: a wake-up is pending already
 }
 
+void loop::call_soon_threadsafe(posted_call& c) noexcept {
+  c.next = nullptr;
+  std::lock_guard<std::mutex> lock(posted_mutex_);
+  if (posted_tail_) {
+    posted_tail_->next = &c;  // a wake-up is pending already: the first post of the batch wrote it
+  } else {
+    posted_head_ = &c;
+    wake();  // under the lock: once the call can run (and its poster's loop end), the poster is done with us
+  }
+  posted_tail_ = &c;
+}
+
 void loop::on_wakeup() {
   std::uint64_t count;
   while (::read(wake_fd_, &count, sizeof count) > 0) {
+  }
+  posted_call* c;
+  {
+    std::lock_guard<std::mutex> lock(posted_mutex_);
+    c = std::exchange(posted_head_, nullptr);
+    posted_tail_ = nullptr;
+  }
+  while (c) {
+    posted_call* next = c->next;  // read first: running the call may end the record's life
+    c->run(c);
+    c = next;
   }
   if (wakeup_hook_) wakeup_hook_(wakeup_arg_);
 }
@@ -189,7 +216,8 @@ void loop::turn(std::coroutine_handle<> main) {
   if (ready_count_ != 0) {
     // Busy: look at I/O without waiting. io_uring completions are read from shared memory,
     // so look every turn; epoll costs a system call, so look every 32 turns.
-    if (in_flight_ != 0 && (kind_ == backend_kind::io_uring || ++turns_since_poll_ >= 32)) {
+    // Outstanding external work (a thread job) may post calls: look at the wake-up eventfd too.
+    if ((in_flight_ != 0 || external_refs_ != 0) && (kind_ == backend_kind::io_uring || ++turns_since_poll_ >= 32)) {
       turns_since_poll_ = 0;
       timespec zero{};
       backend_->poll(&zero);
