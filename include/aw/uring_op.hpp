@@ -77,8 +77,10 @@ class [[nodiscard("co_await it: without co_await nothing is submitted")]] uring_
     return true;
   }
   int await_resume() const {
-    // -EINTR: a blocking operation (e.g. openat on a FIFO) interrupted by the cancel request.
-    if (cancel_requested_ && (result_ == -ECANCELED || result_ == -EINTR)) throw cancelled{};
+    // -EINTR, or the kernel-internal -ERESTARTSYS (512) that io_uring passes through: an
+    // operation running on io_uring's own worker (openat of a FIFO) interrupted by the cancel.
+    constexpr int erestartsys = 512;
+    if (cancel_requested_ && (result_ == -ECANCELED || result_ == -EINTR || result_ == -erestartsys)) throw cancelled{};
     return result_;
   }
 

@@ -1,0 +1,216 @@
+#include <aw/files/os.hpp>
+
+#include "sys.hpp"
+#include "worker.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cerrno>
+#include <exception>
+#include <utility>
+
+namespace aw::files::os {
+
+bool dir_entry::is_file() const noexcept { return type == DT_REG; }
+bool dir_entry::is_dir() const noexcept { return type == DT_DIR; }
+bool dir_entry::is_symlink() const noexcept { return type == DT_LNK; }
+
+task<stat_result> stat(path p, bool follow_symlinks) {
+  stat_result st;
+  int r = co_await detail::stat(-1, p.c_str(), follow_symlinks, st);
+  if (r < 0) raise_os_error(-r, "stat", p);
+  co_return st;
+}
+
+task<stat_result> lstat(path p) { co_return co_await os::stat(std::move(p), false); }
+
+namespace {
+
+// The stat, or nothing where the path does not lead to a file.
+task<int> try_stat(const path& p, stat_result& st) {
+  int r = co_await detail::stat(-1, p.c_str(), true, st);
+  if (r < 0 && r != -ENOENT && r != -ENOTDIR) raise_os_error(-r, "stat", p);
+  co_return r;
+}
+
+}  // namespace
+
+task<bool> exists(path p) {
+  stat_result st;
+  co_return co_await try_stat(p, st) == 0;
+}
+task<bool> is_file(path p) {
+  stat_result st;
+  co_return co_await try_stat(p, st) == 0 && st.is_file();
+}
+task<bool> is_dir(path p) {
+  stat_result st;
+  co_return co_await try_stat(p, st) == 0 && st.is_dir();
+}
+
+task<> remove(path p) {
+  int r = co_await detail::unlinkat(p.c_str(), 0);
+  if (r < 0) raise_os_error(-r, "remove", p);
+}
+task<> unlink(path p) { co_await os::remove(std::move(p)); }
+
+task<> rename(path from, path to) {
+  int r = co_await detail::renameat(from.c_str(), to.c_str(), 0);
+  if (r < 0) raise_os_error(-r, "rename", from, to);
+}
+task<> replace(path from, path to) { co_await os::rename(std::move(from), std::move(to)); }
+
+task<> mkdir(path p, unsigned mode) {
+  int r = co_await detail::mkdirat(p.c_str(), mode);
+  if (r < 0) raise_os_error(-r, "mkdir", p);
+}
+
+task<> makedirs(path p, unsigned mode, bool exist_ok) {
+  path partial;
+  path full = p.lexically_normal();
+  if (!full.has_filename() && full.has_parent_path()) full = full.parent_path();  // "a/b/" is "a/b"
+  std::size_t count = static_cast<std::size_t>(std::distance(full.begin(), full.end()));
+  std::size_t i = 0;
+  for (const path& part : full) {
+    partial /= part;
+    ++i;
+    if (part.empty() || part == "/" || part == "." || part == "..") continue;
+    int r = co_await detail::mkdirat(partial.c_str(), mode);
+    if (r == 0) continue;
+    if (r == -EEXIST) {
+      stat_result st;
+      bool dir = co_await try_stat(partial, st) == 0 && st.is_dir();
+      if (i < count ? dir : dir && exist_ok) continue;
+    }
+    raise_os_error(-r, "makedirs", partial);
+  }
+}
+
+task<> rmdir(path p) {
+  int r = co_await detail::unlinkat(p.c_str(), AT_REMOVEDIR);
+  if (r < 0) raise_os_error(-r, "rmdir", p);
+}
+
+task<> link(path existing, path new_link) {
+  int r = co_await detail::linkat(existing.c_str(), new_link.c_str());
+  if (r < 0) raise_os_error(-r, "link", existing, new_link);
+}
+
+task<> symlink(path target, path link) {
+  int r = co_await detail::symlinkat(target.c_str(), link.c_str());
+  if (r < 0) raise_os_error(-r, "symlink", target, link);
+}
+
+task<path> readlink(path p) {
+  std::string target;
+  int r = co_await detail::run_blocking([&]() -> int {
+    std::string buf(256, '\0');
+    for (;;) {
+      ssize_t n = ::readlink(p.c_str(), buf.data(), buf.size());
+      if (n < 0) return -errno;
+      if (static_cast<std::size_t>(n) < buf.size()) {
+        buf.resize(static_cast<std::size_t>(n));
+        target = std::move(buf);
+        return 0;
+      }
+      buf.resize(buf.size() * 2);
+    }
+  });
+  if (r < 0) raise_os_error(-r, "readlink", p);
+  co_return path(std::move(target));
+}
+
+task<std::vector<dir_entry>> scandir(path p) {
+  std::vector<dir_entry> entries;
+  int r = co_await detail::run_blocking([&]() -> int {
+    DIR* d = ::opendir(p.c_str());
+    if (!d) return -errno;
+    errno = 0;
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      dir_entry entry;
+      entry.path = p / name;
+      entry.name = std::move(name);
+      entry.type = e->d_type;
+      entries.push_back(std::move(entry));
+    }
+    int err = errno;
+    ::closedir(d);
+    return err ? -err : 0;
+  });
+  if (r < 0) raise_os_error(-r, "scandir", p);
+  co_return entries;
+}
+
+task<std::vector<std::string>> listdir(path p) {
+  std::vector<std::string> names;
+  for (dir_entry& e : co_await scandir(std::move(p))) names.push_back(std::move(e.name));
+  co_return names;
+}
+
+namespace {
+
+// Closes a descriptor when the copy leaves, on every path.
+struct fd_closer {
+  int fd = -1;
+  explicit fd_closer(int f) : fd(f) {}
+  fd_closer(const fd_closer&) = delete;
+  fd_closer& operator=(const fd_closer&) = delete;
+  ~fd_closer() {
+    if (fd >= 0) detail::close(fd);
+  }
+};
+
+constexpr std::size_t copy_step = std::size_t{64} << 20;
+
+}  // namespace
+
+task<std::int64_t> copy(path from, path to) {
+  int in = co_await detail::openat(AT_FDCWD, from.c_str(), O_RDONLY | O_CLOEXEC, 0);
+  if (in < 0) raise_os_error(-in, "copy", from, to);
+  fd_closer in_guard(in);
+  stat_result st;
+  int r = co_await detail::stat(in, "", true, st);
+  if (r < 0) raise_os_error(-r, "copy", from, to);
+  if (st.is_dir()) raise_os_error(EISDIR, "copy", from, to);
+  int out = co_await detail::openat(AT_FDCWD, to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st.mode & 07777);
+  if (out < 0) raise_os_error(-out, "copy", from, to);
+  fd_closer out_guard(out);
+  std::int64_t total = 0;
+  bool in_kernel = true;
+  std::unique_ptr<char[]> buffer;
+  for (;;) {
+    long n;
+    if (in_kernel) {
+      n = co_await detail::run_blocking([=]() -> long {
+        ssize_t k = ::copy_file_range(in, nullptr, out, nullptr, copy_step, 0);
+        return k < 0 ? -errno : k;
+      });
+      if (n == -EXDEV || n == -ENOSYS || n == -EINVAL || n == -EOPNOTSUPP) {
+        in_kernel = false;  // not between these file systems: copy through a buffer
+        continue;
+      }
+    } else {
+      if (!buffer) buffer = std::make_unique_for_overwrite<char[]>(1 << 20);
+      n = co_await detail::read(in, buffer.get(), 1 << 20, total, false);
+      for (long done = 0; n > 0 && done < n;) {
+        long w = co_await detail::write(out, buffer.get() + done, static_cast<std::size_t>(n - done), total + done, false);
+        if (w <= 0) raise_os_error(w < 0 ? static_cast<int>(-w) : EIO, "copy", from, to);
+        done += w;
+      }
+    }
+    if (n < 0) raise_os_error(static_cast<int>(-n), "copy", from, to);
+    if (n == 0) break;
+    total += n;
+  }
+  // Permission bits: the umask narrowed them at creation (shutil.copy sets them exactly).
+  if (::fchmod(out, st.mode & 07777) != 0) raise_os_error(errno, "copy (chmod)", to);
+  int c = detail::close(std::exchange(out_guard.fd, -1));
+  if (c < 0) raise_os_error(-c, "copy (close)", to);
+  co_return total;
+}
+
+}  // namespace aw::files::os

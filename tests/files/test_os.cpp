@@ -1,0 +1,273 @@
+// aw::files::os (aiofiles.os) and aw::files tempfile / named_temporary_file /
+// temporary_directory (aiofiles.tempfile).
+#include "files_test_helpers.hpp"
+
+#include <aw/async_with.hpp>
+#include <aw/cancel_scope.hpp>
+#include <aw/files.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace files_test;
+using aw::files::file;
+namespace os = aw::files::os;
+
+class Os : public scratch {};
+
+template <class Error, class Body>
+void expect_error(Body body, int err, const fs::path& p, const fs::path& p2 = {}) {
+  aw::run([&]() -> aw::task<> {
+    try {
+      co_await body();
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.error_number(), err) << e.what();
+      EXPECT_EQ(e.path(), p);
+      EXPECT_EQ(e.path2(), p2);
+    }
+  });
+}
+
+TEST_F(Os, StatAndExists) {
+  put(at("f"), "12345");
+  aw::run([&]() -> aw::task<> {
+    auto st = co_await os::stat(at("f"));
+    EXPECT_EQ(st.size, 5);
+    EXPECT_TRUE(st.is_file());
+    EXPECT_TRUE((co_await os::stat(dir)).is_dir());
+    EXPECT_TRUE(co_await os::exists(at("f")));
+    EXPECT_FALSE(co_await os::exists(at("missing")));
+    EXPECT_FALSE(co_await os::exists(at("f") / "below"));  // ENOTDIR is "does not exist" too
+    EXPECT_TRUE(co_await os::is_file(at("f")));
+    EXPECT_FALSE(co_await os::is_file(dir));
+    EXPECT_TRUE(co_await os::is_dir(dir));
+    EXPECT_FALSE(co_await os::is_dir(at("missing")));
+  });
+  expect_error<aw::files::file_not_found_error>([&] { return os::stat(at("missing")); }, ENOENT, at("missing"));
+}
+
+TEST_F(Os, RemoveRenameReplace) {
+  put(at("a"), "A");
+  put(at("b"), "B");
+  aw::run([&]() -> aw::task<> {
+    co_await os::rename(at("a"), at("c"));
+    EXPECT_EQ(get(at("c")), "A");
+    co_await os::replace(at("c"), at("b"));  // over an existing file
+    EXPECT_EQ(get(at("b")), "A");
+    EXPECT_FALSE(fs::exists(at("c")));
+    co_await os::remove(at("b"));
+    EXPECT_FALSE(fs::exists(at("b")));
+    put(at("u"), "");
+    co_await os::unlink(at("u"));
+    EXPECT_FALSE(fs::exists(at("u")));
+  });
+  expect_error<aw::files::file_not_found_error>([&] { return os::rename(at("x"), at("y")); }, ENOENT, at("x"), at("y"));
+  expect_error<aw::files::file_not_found_error>([&] { return os::remove(at("x")); }, ENOENT, at("x"));
+  expect_error<aw::files::is_a_directory_error>([&] { return os::remove(dir); }, EISDIR, dir);
+}
+
+TEST_F(Os, Directories) {
+  aw::run([&]() -> aw::task<> {
+    co_await os::mkdir(at("d"));
+    EXPECT_TRUE(fs::is_directory(at("d")));
+    co_await os::makedirs(at("x/y/z"));
+    EXPECT_TRUE(fs::is_directory(at("x/y/z")));
+    co_await os::makedirs(at("x/y/z"), 0777, /*exist_ok=*/true);
+    co_await os::makedirs(dir / "x/y/z/", 0777, /*exist_ok=*/true);
+    co_await os::rmdir(at("d"));
+    EXPECT_FALSE(fs::exists(at("d")));
+  });
+  expect_error<aw::files::file_exists_error>([&] { return os::mkdir(at("x")); }, EEXIST, at("x"));
+  expect_error<aw::files::file_exists_error>([&] { return os::makedirs(at("x/y")); }, EEXIST, at("x/y"));
+  put(at("file"), "");
+  expect_error<aw::files::file_exists_error>([&] { return os::makedirs(at("file"), 0777, true); }, EEXIST, at("file"));
+  expect_error<aw::files::os_error>([&] { return os::rmdir(at("x")); }, ENOTEMPTY, at("x"));
+}
+
+TEST_F(Os, ListdirAndScandir) {
+  put(at("f1"), "");
+  put(at("f2"), "");
+  fs::create_directory(at("sub"));
+  fs::create_symlink("f1", at("ln"));
+  aw::run([&]() -> aw::task<> {
+    auto names = co_await os::listdir(dir);
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(names, (std::vector<std::string>{"f1", "f2", "ln", "sub"}));
+    auto entries = co_await os::scandir(dir);
+    EXPECT_EQ(entries.size(), 4u);
+    for (const auto& e : entries) {
+      EXPECT_EQ(e.path, dir / e.name);
+      EXPECT_EQ(e.is_dir(), e.name == "sub");
+      EXPECT_EQ(e.is_file(), e.name == "f1" || e.name == "f2");
+      EXPECT_EQ(e.is_symlink(), e.name == "ln");
+    }
+  });
+  expect_error<aw::files::file_not_found_error>([&] { return os::listdir(at("none")); }, ENOENT, at("none"));
+  expect_error<aw::files::not_a_directory_error>([&] { return os::scandir(at("f1")); }, ENOTDIR, at("f1"));
+}
+
+TEST_F(Os, LinksAndSymlinks) {
+  put(at("f"), "content");
+  aw::run([&]() -> aw::task<> {
+    co_await os::link(at("f"), at("hard"));
+    EXPECT_EQ((co_await os::stat(at("f"))).nlink, 2u);
+    co_await os::symlink("f", at("soft"));
+    EXPECT_EQ(co_await os::readlink(at("soft")), fs::path("f"));
+    EXPECT_TRUE((co_await os::lstat(at("soft"))).is_symlink());
+    EXPECT_TRUE((co_await os::stat(at("soft"))).is_file());
+    std::string long_target(1000, 'x');
+    co_await os::symlink(long_target, at("long"));
+    EXPECT_EQ(co_await os::readlink(at("long")), fs::path(long_target));
+  });
+  expect_error<aw::files::file_exists_error>([&] { return os::link(at("f"), at("hard")); }, EEXIST, at("f"), at("hard"));
+  expect_error<aw::files::os_error>([&] { return os::readlink(at("f")); }, EINVAL, at("f"));
+}
+
+TEST_F(Os, CopyCopiesContentsAndPermissions) {
+  std::string data(3 << 20, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 13 % 256);
+  put(at("src"), data);
+  ::chmod(at("src").c_str(), 0640);
+  put(at("dst"), "old contents that are longer than nothing");
+  std::int64_t n = aw::run([&]() -> aw::task<std::int64_t> { co_return co_await os::copy(at("src"), at("dst")); });
+  EXPECT_EQ(n, static_cast<std::int64_t>(data.size()));
+  EXPECT_EQ(get(at("dst")), data);
+  struct stat st;
+  ASSERT_EQ(::stat(at("dst").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  put(at("empty"), "");
+  EXPECT_EQ(aw::run([&]() -> aw::task<std::int64_t> { co_return co_await os::copy(at("empty"), at("e2")); }), 0);
+  EXPECT_EQ(get(at("e2")), "");
+  expect_error<aw::files::file_not_found_error>([&] { return os::copy(at("none"), at("d")); }, ENOENT, at("none"), at("d"));
+  expect_error<aw::files::is_a_directory_error>([&] { return os::copy(dir, at("d")); }, EISDIR, dir, at("d"));
+}
+
+TEST_F(Os, CancelledBeforeStartingDoesNothing) {
+  put(at("a"), "A");
+  aw::run([&]() -> aw::task<> {
+    aw::cancel_scope scope;
+    co_await aw::async_with(scope, [&](aw::cancel_scope&) -> aw::task<> {
+      scope.cancel();
+      EXPECT_THROW(co_await os::rename(at("a"), at("b")), aw::cancelled);
+      EXPECT_THROW(co_await os::listdir(dir), aw::cancelled);
+      EXPECT_THROW(co_await os::copy(at("a"), at("c")), aw::cancelled);
+    });
+  });
+  EXPECT_TRUE(fs::exists(at("a")));
+  EXPECT_FALSE(fs::exists(at("b")));
+  EXPECT_FALSE(fs::exists(at("c")));
+}
+
+class Temp : public scratch {};
+
+TEST_F(Temp, NamedTemporaryFileIsRemovedOnExit) {
+  fs::path name;
+  aw::run([&]() -> aw::task<> {
+    aw::files::temp_options o;
+    o.dir = dir;
+    o.prefix = "pre-";
+    o.suffix = ".txt";
+    co_await aw::async_with(aw::files::named_temporary_file("w+", o), [&](file& f) -> aw::task<> {
+      name = f.name();
+      EXPECT_EQ(name.parent_path(), dir);
+      EXPECT_EQ(name.filename().string().substr(0, 4), "pre-");
+      EXPECT_EQ(name.extension(), ".txt");
+      co_await f.write("scratch");
+      co_await f.seek(0);
+      EXPECT_EQ(co_await f.read(), "scratch");
+      co_await f.flush();
+      EXPECT_EQ(get(name), "scratch");
+    });
+  });
+  EXPECT_FALSE(fs::exists(name));
+}
+
+TEST_F(Temp, NamedTemporaryFileKeptWithoutDelete) {
+  fs::path name;
+  aw::run([&]() -> aw::task<> {
+    aw::files::temp_options o;
+    o.dir = dir;
+    o.delete_on_exit = false;
+    co_await aw::async_with(aw::files::named_temporary_file("w", o), [&](file& f) -> aw::task<> {
+      name = f.name();
+      co_await f.write("kept");
+    });
+  });
+  EXPECT_EQ(get(name), "kept");
+}
+
+TEST_F(Temp, RemovedWhenTheBodyFails) {
+  fs::path name, tmpdir;
+  aw::run([&]() -> aw::task<> {
+    aw::files::temp_options o;
+    o.dir = dir;
+    EXPECT_THROW(co_await aw::async_with(aw::files::named_temporary_file("w+b", o),
+                                         [&](file& f) -> aw::task<> {
+                                           name = f.name();
+                                           throw std::runtime_error("body");
+                                           co_return;
+                                         }),
+                 std::runtime_error);
+    EXPECT_THROW(co_await aw::async_with(aw::files::temporary_directory(o),
+                                         [&](const fs::path& d) -> aw::task<> {
+                                           tmpdir = d;
+                                           put(d / "inside", "x");
+                                           throw std::runtime_error("body");
+                                           co_return;
+                                         }),
+                 std::runtime_error);
+  });
+  EXPECT_FALSE(fs::exists(name));
+  EXPECT_FALSE(fs::exists(tmpdir));
+}
+
+TEST_F(Temp, TempfileHasNoName) {
+  aw::run([&]() -> aw::task<> {
+    aw::files::temp_options o;
+    o.dir = dir;
+    co_await aw::async_with(aw::files::tempfile("w+b", o), [&](file& f) -> aw::task<> {
+      co_await f.write(std::string(100'000, 'q'));
+      co_await f.seek(0);
+      EXPECT_EQ((co_await f.read()).size(), 100'000u);
+      EXPECT_TRUE(fs::is_empty(dir)) << "an anonymous file leaves no name in the directory";
+    });
+  });
+  EXPECT_TRUE(fs::is_empty(dir));
+}
+
+TEST_F(Temp, TemporaryDirectoryRemovesItsTree) {
+  fs::path made;
+  aw::run([&]() -> aw::task<> {
+    aw::files::temp_options o;
+    o.dir = dir;
+    co_await aw::async_with(aw::files::temporary_directory(o), [&](const fs::path& d) -> aw::task<> {
+      made = d;
+      EXPECT_TRUE(fs::is_directory(d));
+      co_await os::makedirs(d / "a/b");
+      co_await aw::async_with(aw::files::open(d / "a/b/f", "w"), [](file& f) -> aw::task<> { co_await f.write("x"); });
+    });
+  });
+  EXPECT_FALSE(fs::exists(made));
+}
+
+TEST_F(Temp, DefaultDirectoryIsTmpdir) {
+  ::setenv("TMPDIR", dir.c_str(), 1);
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(aw::files::named_temporary_file(), [&](file& f) -> aw::task<> {
+      EXPECT_EQ(f.name().parent_path(), dir);
+      co_return;
+    });
+  });
+  ::unsetenv("TMPDIR");
+}
+
+TEST_F(Temp, BadModeIsRejectedAtOnce) { EXPECT_THROW(aw::files::named_temporary_file("rw"), std::invalid_argument); }
+
+}  // namespace
