@@ -1,0 +1,16 @@
+// aw::http: HTTP client sessions (aiohttp and httpx in asyncwith), on libcurl.
+//
+//   #include <aw/http.hpp>
+//   co_await aw::async_with(aw::http::session(), [](aw::http::session& s) -> aw::task<> {
+//     aw::http::response r = co_await s.get("http://127.0.0.1:8080/");
+//     std::puts((co_await r.text()).c_str());
+//   });
+//
+// Link aw::http (CMake) or -law_http (pkg-config asyncwith).
+#pragma once
+
+#include <aw/http/errors.hpp>
+#include <aw/http/headers.hpp>
+#include <aw/http/options.hpp>
+#include <aw/http/response.hpp>
+#include <aw/http/session.hpp>

@@ -1,0 +1,158 @@
+// aw::http's internals: the session's libcurl multi handle driven by the loop, and one
+// transfer per request.
+//
+// How the loop drives libcurl (the multi-socket interface):
+//   libcurl --CURLMOPT_SOCKETFUNCTION--> socket_record::want --sync()--> one-shot fd waits
+//   fd wait completes --> curl_multi_socket_action(fd) --> transfers progress --> waiters woken
+//   libcurl --CURLMOPT_TIMERFUNCTION--> session_state::timer (one loop timer)
+// Nothing but scheduling happens inside libcurl's callbacks: a waiter is resumed on a later
+// turn, never from inside curl, so curl is never re-entered from its own callbacks.
+//
+// CAUTION, lifetimes: an fd wait's completion arrives after it was started, even when it was
+// cancelled, and maybe after libcurl closed the socket (its number may be reused by then).
+// So a socket_record is a heap object that outlives libcurl's interest in the socket: closing
+// it cancels its pending waits and it frees itself when the last completion arrives. The
+// session's exit waits for those completions (session_state::draining).
+#pragma once
+
+#include <aw/http/options.hpp>
+#include <aw/http/response.hpp>
+#include <aw/loop.hpp>
+
+#include <curl/curl.h>
+#include <poll.h>
+
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace aw::http::detail {
+
+struct session_state;
+
+struct socket_record {
+  struct wait : fd_wait {
+    socket_record* rec = nullptr;
+    bool pending = false;
+    bool cancelling = false;
+  };
+  socket_record(session_state* s, curl_socket_t fd) noexcept : s(s), fd(fd) {
+    in.rec = out.rec = this;
+    in.fd = out.fd = fd;
+    in.events = POLLIN;
+    out.events = POLLOUT;
+  }
+  void sync();
+  void close();
+  void free_if_idle() noexcept;
+  static void on_ready(io_op* op, int result);
+
+  session_state* s;
+  curl_socket_t fd;
+  wait in, out;
+  int want = 0;  // CURL_POLL_IN / CURL_POLL_OUT bits
+  bool closed = false;
+  bool busy = false;  // inside curl_multi_socket_action on its behalf
+  std::size_t index = 0;
+};
+
+struct transfer {
+  struct read_timer : timer_node {
+    transfer* t = nullptr;
+  };
+
+  explicit transfer(session_state* s);
+  ~transfer();
+
+  std::size_t buffered() const noexcept { return buf.size() - off; }
+  void consume(std::size_t n) noexcept;
+  void settle() noexcept { consume(std::exchange(lent, 0)); }
+  void reset_response() noexcept;
+  void start() noexcept;
+  void notify() noexcept;
+  void finish(CURLcode rc) noexcept;
+  void abort(std::exception_ptr e) noexcept;
+  void unpause() noexcept;
+  void arm_read_timer() noexcept;
+  void disarm_read_timer() noexcept;
+  void touch() noexcept;
+  std::exception_ptr make_error(CURLcode rc);
+  std::string describe() const;  // "GET http://host/path" without a password
+
+  static std::size_t on_header(char* data, std::size_t size, std::size_t n, void* p);
+  static std::size_t on_write(char* data, std::size_t size, std::size_t n, void* p);
+
+  session_state* s;  // null once the session is gone
+  CURL* easy = nullptr;
+  char errbuf[CURL_ERROR_SIZE] = {};
+  curl_slist* header_list = nullptr;
+
+  // The request.
+  std::string method;
+  std::string request_url;
+  http::body body;
+  http::timeouts timeout;
+  bool follow = true;
+  int max_redirects = 10;
+
+  // The response.
+  int status = 0;
+  std::string reason, version, url;
+  http::headers headers;
+  std::vector<redirect> history;
+  std::string buf;
+  std::size_t off = 0;
+  std::size_t lent = 0;       // handed to a reader as a view: consumed at the next read
+  std::size_t need_hint = 0;  // a reader waits for this many bytes: do not pause below it
+
+  bool added = false;  // in the multi handle
+  bool headers_ready = false;
+  bool done = false;
+  bool paused = false;
+  bool stream = true;  // pause when the buffer is full
+  std::exception_ptr failure;
+  transfer_wait* waiter = nullptr;
+  read_timer timer;
+
+  transfer* prev = nullptr;  // the session's live transfers
+  transfer* next = nullptr;
+
+  static constexpr std::size_t high_water = 256 * 1024;
+};
+
+struct session_state {
+  struct curl_timer : timer_node {
+    session_state* s = nullptr;
+  };
+
+  explicit session_state(session_options o) : opts(std::move(o)) { timer.s = this; }
+
+  void open();
+  void action(curl_socket_t fd, int mask) noexcept;
+  void check_messages() noexcept;
+  void forget(socket_record* r) noexcept;
+  void link(transfer* t) noexcept;
+  void unlink(transfer* t) noexcept;
+
+  static int on_socket(CURL* easy, curl_socket_t fd, int what, void* userp, void* socketp);
+  static int on_timer(CURLM* multi, long timeout_ms, void* userp);
+
+  session_options opts;
+  CURLM* multi = nullptr;
+  CURLSH* share = nullptr;
+  loop* lp = nullptr;
+  bool is_open = false;
+  curl_timer timer;
+  std::vector<socket_record*> sockets;  // libcurl's live sockets
+  std::size_t draining = 0;             // closed records whose waits have not completed yet
+  std::coroutine_handle<> drain_waiter;
+  transfer* live = nullptr;
+  std::vector<transfer*> spare;  // finished transfers, kept for their easy handles
+};
+
+std::string redact(const std::string& url);
+
+}  // namespace aw::http::detail
