@@ -1,0 +1,163 @@
+// mongo_bench: one operation at a time against one server, asyncwith vs libmongoc's own
+// synchronous calls on the calling thread. The server is the bottleneck; what is measured
+// is what the worker handoff (queue, eventfd, loop wake-up) adds per operation.
+//   MONGODB_URL=mongodb://127.0.0.1:27119 mongo_bench
+#include <aw/async_with.hpp>
+#include <aw/mongo.hpp>
+#include <aw/run.hpp>
+
+#include <benchmark/benchmark.h>
+#include <mongoc/mongoc.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace aw::mongo;
+
+std::string url() {
+  const char* u = std::getenv("MONGODB_URL");
+  return u ? u : "mongodb://127.0.0.1:27119/?serverSelectionTimeoutMS=5000";
+}
+
+// The find_1000 collection: 1000 small documents, made once.
+void ensure_thousand(mongoc_client_t* c) {
+  mongoc_collection_t* coll = mongoc_client_get_collection(c, "aw_bench", "thousand");
+  bson_t empty = BSON_INITIALIZER;
+  bson_error_t err;
+  int64_t n = mongoc_collection_estimated_document_count(coll, nullptr, nullptr, nullptr, &err);
+  if (n != 1000) {
+    mongoc_collection_drop_with_opts(coll, nullptr, &err);
+    std::vector<document> docs;
+    std::vector<const void*> ptrs;  // (bson_t's alignment attribute would be dropped in a vector<const bson_t*>)
+    for (int i = 0; i < 1000; ++i) docs.push_back(doc("i", i, "name", "item " + std::to_string(i), "score", i * 0.5));
+    for (auto& d : docs) ptrs.push_back(d.native());
+    mongoc_collection_insert_many(coll, reinterpret_cast<const bson_t**>(ptrs.data()), ptrs.size(), nullptr, nullptr, &err);
+  }
+  bson_destroy(&empty);
+  mongoc_collection_destroy(coll);
+}
+
+struct sync_client {
+  sync_client() {
+    mongoc_init();
+    uri = mongoc_uri_new(url().c_str());
+    c = mongoc_client_new_from_uri(uri);
+    ensure_thousand(c);
+  }
+  ~sync_client() {
+    mongoc_client_destroy(c);
+    mongoc_uri_destroy(uri);
+  }
+  mongoc_uri_t* uri;
+  mongoc_client_t* c;
+};
+
+void sync_insert_one(benchmark::State& state) {
+  sync_client s;
+  mongoc_collection_t* coll = mongoc_client_get_collection(s.c, "aw_bench", "inserts_sync");
+  bson_error_t err;
+  mongoc_collection_drop_with_opts(coll, nullptr, &err);
+  int i = 0;
+  for (auto _ : state) {
+    document d = doc("_id", object_id::generate(), "i", i++, "name", "x");
+    if (!mongoc_collection_insert_one(coll, d.native(), nullptr, nullptr, &err)) state.SkipWithError(err.message);
+  }
+  mongoc_collection_destroy(coll);
+}
+
+void sync_find_one(benchmark::State& state) {
+  sync_client s;
+  mongoc_collection_t* coll = mongoc_client_get_collection(s.c, "aw_bench", "thousand");
+  int i = 0;
+  for (auto _ : state) {
+    document filter = doc("i", i++ % 1000);
+    document opts = doc("limit", 1, "singleBatch", true);
+    mongoc_cursor_t* cur = mongoc_collection_find_with_opts(coll, filter.native(), opts.native(), nullptr);
+    const bson_t* d;
+    if (!mongoc_cursor_next(cur, &d)) state.SkipWithError("find_one found nothing");
+    document copy = document::copy_of(d);
+    benchmark::DoNotOptimize(copy);
+    mongoc_cursor_destroy(cur);
+  }
+  mongoc_collection_destroy(coll);
+}
+
+void sync_find_1000(benchmark::State& state) {
+  sync_client s;
+  mongoc_collection_t* coll = mongoc_client_get_collection(s.c, "aw_bench", "thousand");
+  for (auto _ : state) {
+    bson_t empty = BSON_INITIALIZER;
+    mongoc_cursor_t* cur = mongoc_collection_find_with_opts(coll, &empty, nullptr, nullptr);
+    const bson_t* d;
+    int n = 0;
+    while (mongoc_cursor_next(cur, &d)) {
+      document copy = document::copy_of(d);
+      benchmark::DoNotOptimize(copy);
+      ++n;
+    }
+    if (n != 1000) state.SkipWithError("find_1000: not 1000 documents");
+    mongoc_cursor_destroy(cur);
+  }
+  mongoc_collection_destroy(coll);
+}
+
+template <class Body>
+void with_aw_client(benchmark::State& state, Body body) {
+  {
+    sync_client prepare;
+  }
+  aw::run([&]() -> aw::task<> {
+    client c(url(), client_options().max_workers(4));
+    co_await aw::async_with(c, [&](client& cl) -> aw::task<> { co_await body(state, cl); });
+  });
+}
+
+void aw_insert_one(benchmark::State& state) {
+  with_aw_client(state, [](benchmark::State& st, client& c) -> aw::task<> {
+    auto coll = c["aw_bench"]["inserts_aw"];
+    co_await coll.drop();
+    int i = 0;
+    for (auto _ : st) co_await coll.insert_one(doc("i", i++, "name", "x"));
+  });
+}
+
+void aw_find_one(benchmark::State& state) {
+  with_aw_client(state, [](benchmark::State& st, client& c) -> aw::task<> {
+    auto coll = c["aw_bench"]["thousand"];
+    int i = 0;
+    for (auto _ : st) {
+      auto d = co_await coll.find_one(doc("i", i++ % 1000));
+      if (!d) st.SkipWithError("find_one found nothing");
+    }
+  });
+}
+
+void aw_find_1000(benchmark::State& state) {
+  with_aw_client(state, [](benchmark::State& st, client& c) -> aw::task<> {
+    auto coll = c["aw_bench"]["thousand"];
+    for (auto _ : st) {
+      auto cur = coll.find();
+      int n = co_await aw::async_with(cur, [](cursor& cu) -> aw::task<int> {
+        int k = 0;
+        while (auto d = co_await cu.next()) ++k;
+        co_return k;
+      });
+      if (n != 1000) st.SkipWithError("find_1000: not 1000 documents");
+    }
+  });
+}
+
+}  // namespace
+
+// Fixed counts, and wall-clock time (the caller mostly waits): CongoDB's inserts slow down
+// as a collection grows, so every side inserts the same number of documents into a fresh one.
+BENCHMARK(sync_insert_one)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(1000);
+BENCHMARK(aw_insert_one)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(1000);
+BENCHMARK(sync_find_one)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(1000);
+BENCHMARK(aw_find_one)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(1000);
+BENCHMARK(sync_find_1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(30);
+BENCHMARK(aw_find_1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(30);
+BENCHMARK_MAIN();

@@ -1,0 +1,119 @@
+// Cursors: async iteration across many batches, find's options, early exit, cancellation.
+#include "mongo_test.hpp"
+
+#include <aw/cancel_scope.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <vector>
+
+using namespace aw::mongo;
+using namespace std::chrono_literals;
+using mongo_test::fresh;
+using mongo_test::with_client;
+
+namespace {
+
+aw::task<collection> numbers(client& c, const char* name, int n) {
+  auto coll = co_await fresh(c, name);
+  std::vector<document> docs;
+  for (int i = 0; i < n; ++i) docs.push_back(doc("i", i));
+  co_await coll.insert_many(std::move(docs));
+  co_return coll;
+}
+
+TEST(MongoCursor, ManyBatchesInOrder) {
+  with_client([](client& c) -> aw::task<> {
+    auto coll = co_await numbers(c, "batches", 250);
+    int expect = 0;
+    auto cur = coll.find({}, find_options().sort(doc("i", 1)).batch_size(7));
+    co_await aw::async_with(cur, [&](cursor& cu) -> aw::task<> {
+      while (auto d = co_await cu.next()) EXPECT_EQ(d->get<std::int32_t>("i"), expect++);
+      EXPECT_EQ(cu.id(), 0);  // exhausted: the server closed it
+      EXPECT_EQ(co_await cu.next(), std::nullopt);
+    });
+    EXPECT_EQ(expect, 250);
+  });
+}
+
+TEST(MongoCursor, FindOptions) {
+  with_client([](client& c) -> aw::task<> {
+    auto coll = co_await numbers(c, "find_options", 30);
+    auto cur = coll.find(doc("i", doc("$lt", 10)), find_options().sort(doc("i", -1)).skip(2).limit(3).projection(doc("_id", 0)));
+    auto docs = co_await aw::async_with(cur, [](cursor& cu) { return cu.to_vector(); });
+    CO_ASSERT_EQ(docs.size(), 3u);
+    EXPECT_EQ(docs[0], (doc("i", 7)));
+    EXPECT_EQ(docs[2], (doc("i", 5)));
+  });
+}
+
+TEST(MongoCursor, LeavingEarlyKillsTheServerCursor) {
+  with_client([](client& c) -> aw::task<> {
+    auto coll = co_await numbers(c, "early_exit", 100);
+    std::int64_t id = 0;
+    auto cur = coll.find({}, find_options().batch_size(10));
+    co_await aw::async_with(cur, [&](cursor& cu) -> aw::task<> {
+      for (int k = 0; k < 15; ++k) EXPECT_TRUE(co_await cu.next());
+      id = cu.id();
+    });
+    EXPECT_NE(id, 0);  // it was open on the server when the block was left
+    // The server no longer knows it: getMore fails (CursorNotFound).
+    try {
+      co_await c["aw_test"].command(doc("getMore", static_cast<long long>(id), "collection", "early_exit"));
+      ADD_FAILURE() << "getMore on a killed cursor succeeded";
+    } catch (const command_error& e) {
+      EXPECT_EQ(e.code(), 43) << e.what();
+    }
+  });
+}
+
+TEST(MongoCursor, ExceptionInTheBodyClosesTheCursor) {
+  with_client([](client& c) -> aw::task<> {
+    auto coll = co_await numbers(c, "body_throws", 50);
+    auto cur = coll.find({}, find_options().batch_size(5));
+    std::int64_t id = 0;
+    EXPECT_THROW(co_await aw::async_with(cur,
+                                         [&](cursor& cu) -> aw::task<> {
+                                           co_await cu.next();
+                                           id = cu.id();
+                                           throw std::runtime_error("boom");
+                                         }),
+                 std::runtime_error);
+    EXPECT_NE(id, 0);
+    EXPECT_THROW(co_await c["aw_test"].command(doc("getMore", static_cast<long long>(id), "collection", "body_throws")), command_error);
+  });
+}
+
+TEST(MongoCursor, CancellingNextLosesNoDocument) {
+  with_client([](client& c) -> aw::task<> {
+    auto coll = co_await numbers(c, "cancel_next", 60);
+    std::vector<int> seen;
+    auto cur = coll.find({}, find_options().sort(doc("i", 1)).batch_size(8));
+    co_await aw::async_with(cur, [&](cursor& cu) -> aw::task<> {
+      for (int round = 0; round < 5; ++round) {
+        // Cancelled at its first wait: the fetch job may or may not run meanwhile.
+        co_await aw::move_on_after(0s, [&]() -> aw::task<> {
+          if (auto d = co_await cu.next()) seen.push_back(d->get<std::int32_t>("i"));
+        });
+        if (auto d = co_await cu.next()) seen.push_back(d->get<std::int32_t>("i"));
+      }
+      while (auto d = co_await cu.next()) seen.push_back(d->get<std::int32_t>("i"));
+    });
+    CO_ASSERT_EQ(seen.size(), 60u);
+    for (int i = 0; i < 60; ++i) EXPECT_EQ(seen[i], i);
+  });
+}
+
+TEST(MongoCursor, MisuseIsReported) {
+  with_client([](client& c) -> aw::task<> {
+    auto coll = co_await numbers(c, "misuse", 3);
+    auto cur = coll.find();
+    EXPECT_THROW(co_await cur.next(), closed_error);  // not entered
+    co_await aw::async_with(cur, [](cursor&) -> aw::task<> { co_return; });
+    EXPECT_THROW(co_await cur.next(), closed_error);  // left
+    EXPECT_THROW(co_await aw::async_with(cur, [](cursor&) -> aw::task<> { co_return; }), closed_error);
+  });
+}
+
+}  // namespace
