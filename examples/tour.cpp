@@ -9,6 +9,18 @@
 #include "sections/mixing_with.hpp"
 #include "sections/nesting.hpp"
 #include "sections/timeouts.hpp"
+#ifdef AW_HAVE_FILES
+#include "sections/async_file_access.hpp"
+#endif
+#ifdef AW_HAVE_MONGO
+#include "sections/mongodb.hpp"
+#endif
+#ifdef AW_HAVE_HTTP
+#include "sections/web_clients.hpp"
+#endif
+#ifdef AW_HAVE_PG
+#include "sections/db_connections.hpp"
+#endif
 
 #include <aw/aw.hpp>
 
@@ -23,6 +35,18 @@ struct section {
 };
 
 constexpr section sections[] = {
+#ifdef AW_HAVE_FILES
+    {"async_file_access", "aw::files::open: the file is the resource, the exit flushes and closes it; io_uring, no threads (aiofiles.open)",
+     async_file_access::demo},
+#endif
+#ifdef AW_HAVE_PG
+    {"db_connections", "aw::pg: connection, transaction and pool are async managers; a timeout cancels the query on the server (asyncpg)",
+     db_connections::demo},
+#endif
+#ifdef AW_HAVE_HTTP
+    {"web_clients", "aw::http::session owns a keep-alive pool; a response is awaited whole or entered and streamed (aiohttp, httpx)",
+     web_clients::demo},
+#endif
     {"async_timer_class", "a class with aenter()/aexit() members, used with aw::async_with and aw::enter (__aenter__/__aexit__)",
      async_timer_class::demo},
     {"async_timer_generator", "a coroutine returning aw::context_manager<> that co_yields once (@asynccontextmanager)",
@@ -37,6 +61,10 @@ constexpr section sections[] = {
     {"timeouts", "aw::move_on_after and aw::fail_after cancel a block; its exits still run to their end (anyio cancel scopes)",
      timeouts::demo},
     {"debugging", "the debug mode logs enters and exits, slow steps and forgotten tasks to stderr (debugging tips)", debugging::demo},
+#ifdef AW_HAVE_MONGO
+    {"mongodb", "aw::mongo: client, cursors, sessions and transactions are async managers; libmongoc on worker threads (motor)",
+     [] { return mongodb::demo(); }},
+#endif
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <aw/async_with.hpp>
+#include <aw/byte_stream.hpp>
 #include <aw/cancel_scope.hpp>
 #include <aw/capacity_limiter.hpp>
 #include <aw/condition.hpp>
@@ -17,8 +18,10 @@
 #include <aw/lock.hpp>
 #include <aw/loop.hpp>
 #include <aw/memory_channel.hpp>
+#include <aw/process.hpp>
 #include <aw/run.hpp>
 #include <aw/semaphore.hpp>
+#include <aw/signal_receiver.hpp>
 #include <aw/sleep.hpp>
 #include <aw/task.hpp>
 #include <aw/task_group.hpp>

@@ -1,0 +1,19 @@
+// aw::pg: PostgreSQL for asyncwith (asyncpg's counterpart), libpq in non-blocking mode.
+//
+//   co_await aw::async_with(aw::pg::connect(dsn), [&](aw::pg::connection& conn) -> aw::task<> {
+//     co_await aw::async_with(conn.transaction(), [&](aw::pg::transaction&) -> aw::task<> {
+//       co_await conn.execute("INSERT INTO events(kind) VALUES ($1)", "login");
+//     });
+//     std::int64_t n = co_await conn.fetchval<std::int64_t>("SELECT count(*) FROM events");
+//   });
+//
+// connection.hpp: connect, queries, transactions. pool.hpp: create_pool. result.hpp: rows.
+// types.hpp: the type conversions. error.hpp: the errors. testing.hpp: temporary_cluster.
+#pragma once
+
+#include <aw/pg/connection.hpp>
+#include <aw/pg/error.hpp>
+#include <aw/pg/pool.hpp>
+#include <aw/pg/result.hpp>
+#include <aw/pg/testing.hpp>
+#include <aw/pg/types.hpp>

@@ -1,0 +1,301 @@
+// aw::pg::connect and aw::pg::connection: one PostgreSQL session (asyncpg.connect()).
+//
+//   co_await aw::async_with(aw::pg::connect("postgresql://app@db/shop"), [&](aw::pg::connection& conn) -> aw::task<> {
+//     co_await conn.execute("CREATE TEMP TABLE t (id bigint, name text)");
+//     co_await conn.execute("INSERT INTO t VALUES ($1, $2)", std::int64_t{1}, "one");
+//     aw::pg::result rows = co_await conn.fetch("SELECT id, name FROM t WHERE id > $1", 0);
+//     std::optional<aw::pg::record> r = co_await conn.fetchrow("SELECT name FROM t WHERE id = $1", 1);
+//     auto n = co_await conn.fetchval<std::int64_t>("SELECT count(*) FROM t");
+//   });
+//
+// libpq runs in non-blocking mode on the loop's fd waits: no thread per query, and every
+// wait is a cancellation point. The DSN is a URL or key=value string; libpq's PG*
+// environment variables fill in what it leaves out. (libpq resolves a host *name* with a
+// blocking getaddrinfo when connecting; an address or a socket directory does not block.)
+//
+// Statements with parameters ($1..$n) use the extended protocol with binary parameters
+// and results (see aw/pg/types.hpp for the types). They are prepared once per connection
+// and kept in a statement cache keyed by the SQL text and the parameter types (asyncpg's
+// statement cache, statement_cache_size entries, least recently used out); when the
+// schema changes under a cached statement it is re-prepared (inside a transaction, where
+// retrying is impossible, aw::pg::invalid_cached_statement is raised instead).
+// execute() without parameters uses the simple protocol: several statements separated by
+// semicolons are allowed there.
+//
+// Cancellation (a cancel scope, a timeout) while a statement runs cancels it on the server
+// (libpq's cancel request, sent from a worker thread because PQcancel blocks), waits for
+// the server to give the connection back, shielded, up to cancel_timeout, and then raises
+// aw::cancelled; if the server does not answer in time the connection is closed. Either
+// way the connection is never left in an unknown state.
+//
+// Operations on one connection run one at a time: a second task's query waits for the
+// first (asyncpg raises InterfaceError there). A connection is not thread-safe; use it on
+// the loop that opened it.
+#pragma once
+
+#include <aw/context_manager.hpp>
+#include <aw/pg/error.hpp>
+#include <aw/pg/result.hpp>
+#include <aw/pg/types.hpp>
+#include <aw/semaphore.hpp>
+#include <aw/task.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+struct pg_conn;
+
+namespace aw::pg {
+
+struct connection_options {
+  std::size_t statement_cache_size = 100;  // prepared statements kept per connection; 0: none
+  // How long a cancelled statement may take to give the connection back before it is closed.
+  std::chrono::milliseconds cancel_timeout{5000};
+};
+
+enum class isolation { default_level, read_committed, repeatable_read, serializable };
+
+struct transaction_options {
+  isolation level = isolation::default_level;
+  bool read_only = false;
+  bool deferrable = false;
+};
+
+class connection;
+
+namespace detail {
+// Parameters encoded for libpq: bytes in one buffer, pointers fixed up at the end.
+class params {
+ public:
+  void clear() noexcept {
+    buf_.clear();
+    types_.clear();
+    offsets_.clear();
+    lengths_.clear();
+    formats_.clear();
+  }
+  template <class T>
+  void add(const T& v) {
+    if constexpr (is_optional<T>::value) {
+      if (!v) {
+        types_.push_back(codec<typename T::value_type>::type_oid);
+        offsets_.push_back(-1);
+        lengths_.push_back(0);
+        formats_.push_back(1);
+        return;
+      }
+      add(*v);
+    } else {
+      using C = codec<std::remove_cv_t<T>>;
+      types_.push_back(C::type_oid);
+      offsets_.push_back(static_cast<int>(buf_.size()));
+      C::encode(v, buf_);
+      if constexpr (C::text_param) buf_.push_back('\0');  // libpq reads text parameters up to a NUL
+      lengths_.push_back(static_cast<int>(buf_.size()) - offsets_.back() - (C::text_param ? 1 : 0));
+      formats_.push_back(C::text_param ? 0 : 1);
+    }
+  }
+  // Fixes the value pointers; call after the last add().
+  void finish() {
+    values_.resize(offsets_.size());
+    for (std::size_t i = 0; i < offsets_.size(); ++i) values_[i] = offsets_[i] < 0 ? nullptr : buf_.data() + offsets_[i];
+  }
+  int size() const noexcept { return static_cast<int>(types_.size()); }
+  const oid* types() const noexcept { return types_.data(); }
+  const char* const* values() const noexcept { return values_.data(); }
+  const int* lengths() const noexcept { return lengths_.data(); }
+  const int* formats() const noexcept { return formats_.data(); }
+
+ private:
+  std::string buf_;
+  std::vector<oid> types_;
+  std::vector<int> offsets_;
+  std::vector<int> lengths_;
+  std::vector<int> formats_;
+  std::vector<const char*> values_;
+};
+
+// Encodes a query's arguments into the connection's parameter buffer once the connection
+// is free (a plain function pointer and a context: no allocation).
+struct encoder {
+  void (*fn)(const void* args, params& out);
+  const void* args;
+};
+template <class... A>
+encoder make_encoder(const std::tuple<const A&...>& args) {
+  return {[](const void* a, params& out) {
+            std::apply([&](const A&... v) { (out.add(v), ...); }, *static_cast<const std::tuple<const A&...>*>(a));
+          },
+          &args};
+}
+}  // namespace detail
+
+// An async context manager for one transaction block: BEGIN (or, nested inside another
+// transaction, SAVEPOINT) on entry; on exit COMMIT (RELEASE SAVEPOINT) when the body
+// succeeded, ROLLBACK (ROLLBACK TO SAVEPOINT) on an exception or a cancellation.
+class transaction {
+ public:
+  transaction(connection& c, transaction_options o) noexcept : conn_(&c), opts_(o) {}
+  task<transaction&> aenter();
+  task<> aexit(std::exception_ptr e);
+  // Whether this block is a savepoint inside an outer transaction.
+  bool is_savepoint() const noexcept { return !savepoint_.empty(); }
+
+ private:
+  connection* conn_;
+  transaction_options opts_;
+  std::string savepoint_;
+  bool active_ = false;
+};
+
+class connection {
+ public:
+  explicit connection(connection_options o = {});
+  connection(const connection&) = delete;  // tasks and managers point at it
+  connection& operator=(const connection&) = delete;
+  ~connection();
+
+  // Connects (asyncpg.connect); connect() below is the manager that also closes.
+  task<> open(std::string dsn);
+  // Closes the connection (idempotent). Later operations raise aw::pg::interface_error.
+  void close() noexcept;
+  bool is_closed() const noexcept;
+  // Reads what the server sent while the connection sat idle, without waiting, and says
+  // whether it is still usable (a pool checks this before lending it out: a restarted
+  // server's goodbye is noticed before a query is lost on the dead connection).
+  bool probe() noexcept;
+  // The server process serving this connection (pg_backend_pid()).
+  int backend_pid() const noexcept;
+  // Inside a transaction block (including a failed one).
+  bool in_transaction() const noexcept;
+  // The value of a server parameter the server reported (server_version, TimeZone, ...).
+  std::string server_parameter(const char* name) const;
+  pg_conn* native() const noexcept { return conn_; }
+
+  // Runs a statement; gives its command tag ("INSERT 0 1"). Without arguments, the simple
+  // protocol: several statements may be given, separated by semicolons.
+  template <class... A>
+  task<std::string> execute(std::string_view sql, const A&... args) {
+    if constexpr (sizeof...(A) == 0) {
+      co_return co_await simple_query(sql);
+    } else {
+      std::tuple<const A&...> t(args...);
+      result r = co_await query(sql, detail::make_encoder(t));
+      co_return std::string(r.status());
+    }
+  }
+  // All rows.
+  template <class... A>
+  task<result> fetch(std::string_view sql, const A&... args) {
+    std::tuple<const A&...> t(args...);
+    co_return co_await query(sql, detail::make_encoder(t));
+  }
+  // The first row, or std::nullopt when there is none.
+  template <class... A>
+  task<std::optional<record>> fetchrow(std::string_view sql, const A&... args) {
+    std::tuple<const A&...> t(args...);
+    result r = co_await query(sql, detail::make_encoder(t));
+    if (r.empty()) co_return std::nullopt;
+    co_return record(std::move(r));
+  }
+  // The first column of the first row. No row: std::nullopt for an optional T, else
+  // aw::pg::interface_error.
+  template <class T, class... A>
+  task<T> fetchval(std::string_view sql, const A&... args) {
+    std::tuple<const A&...> t(args...);
+    result r = co_await query(sql, detail::make_encoder(t));
+    if (r.empty()) {
+      if constexpr (detail::is_optional<T>::value)
+        co_return std::nullopt;
+      else
+        throw interface_error("aw::pg::connection::fetchval: the query returned no rows");
+    }
+    co_return r[0].template get<T>(0);
+  }
+  // Runs the statement once per element of `rows` (each a std::tuple of the arguments), all
+  // or nothing: inside a transaction of its own unless one is open already.
+  template <class Rows>
+  task<> executemany(std::string_view sql, const Rows& rows) {
+    using tuple_t = std::remove_cvref_t<decltype(*std::begin(rows))>;
+    auto begin = std::begin(rows);
+    auto end = std::end(rows);
+    using iter = decltype(begin);
+    struct state {
+      iter it, end;
+    } st{begin, end};
+    co_await query_many(
+        sql,
+        [](void* s, detail::params& out) -> bool {
+          auto* p = static_cast<state*>(s);
+          if (p->it == p->end) return false;
+          std::apply([&](const auto&... v) { (out.add(v), ...); }, static_cast<const tuple_t&>(*p->it));
+          ++p->it;
+          return true;
+        },
+        &st);
+  }
+
+  // A transaction block (async with conn.transaction(): ...).
+  aw::pg::transaction transaction(transaction_options o = {}) noexcept { return aw::pg::transaction(*this, o); }
+
+  // Session state a pool must clear before handing the connection to someone else: an
+  // open transaction is rolled back, then, when the session ran anything that changes
+  // session state (SET, LISTEN, PREPARE, DECLARE, temporary tables: any command other than
+  // SELECT/INSERT/UPDATE/DELETE/MERGE/COPY/FETCH and transaction control), RESET ALL,
+  // UNLISTEN *, CLOSE ALL and pg_advisory_unlock_all(). A SELECT that calls set_config()
+  // or takes an advisory lock is not detected; mark_dirty() makes the next reset complete.
+  task<> reset();
+  void mark_dirty() noexcept { dirty_ = true; }
+  // How many statements ran on this connection (the pool's max_queries).
+  std::uint64_t queries() const noexcept { return queries_; }
+
+ private:
+  friend class aw::pg::transaction;
+  friend class pool;
+  struct statement {
+    std::string name;
+    std::list<std::string>::iterator lru;
+  };
+  using many_fn = bool (*)(void* state, detail::params& out);
+
+  task<std::string> simple_query(std::string_view sql);
+  task<result> query(std::string_view sql, detail::encoder enc);
+  task<> query_many(std::string_view sql, many_fn next, void* state);
+  task<result> collect();
+  task<> flush();
+  task<> cancel_and_drain();
+  task<> deallocate_evicted();
+  task<const statement*> prepare_cached(std::string_view sql);
+  void check_open() const;
+  [[noreturn]] void throw_lost(const char* what);
+  const statement* prepared(const std::string& key);
+  void note_status(const char* tag) noexcept;
+
+  pg_conn* conn_ = nullptr;
+  connection_options opts_;
+  semaphore busy_{1};
+  detail::params params_;
+  std::string key_;
+  std::unordered_map<std::string, statement> cache_;
+  std::list<std::string> lru_;  // most recently used first
+  std::vector<std::string> evicted_;
+  std::uint64_t next_statement_ = 0;
+  std::uint64_t next_savepoint_ = 0;
+  std::uint64_t queries_ = 0;
+  bool dirty_ = false;
+  bool broken_ = false;
+};
+
+// The manager: connects on entry, closes on exit (async with asyncpg.connect(dsn) as conn).
+context_manager<connection> connect(std::string dsn, connection_options o = {});
+
+}  // namespace aw::pg

@@ -1,0 +1,155 @@
+// aw::pg::create_pool: a pool of connections (asyncpg.create_pool).
+//
+//   co_await aw::async_with(aw::pg::create_pool(dsn, {.min_size = 2, .max_size = 8}), [&](aw::pg::pool& pool) -> aw::task<> {
+//     // async with pool.acquire() as conn: ...
+//     co_await aw::async_with(pool.acquire(), [&](aw::pg::connection& conn) -> aw::task<> {
+//       co_await conn.execute("UPDATE counters SET n = n + 1");
+//     });
+//     auto n = co_await pool.fetchval<std::int64_t>("SELECT n FROM counters");   // acquire, query, release
+//   });
+//
+// Entering the pool opens min_size connections; leaving it closes them all. acquire()
+// gives a connection, opening one while fewer than max_size exist, else waiting (FIFO) for
+// one to be released; with a timeout, a wait that runs out raises aw::timeout_error.
+// Waiting is a cancellation point, and a cancelled acquire never keeps a connection.
+//
+// A released connection is made clean before anyone else gets it (connection::reset: an
+// open transaction is rolled back; session state is reset when the session changed any).
+// A broken connection (lost, or closed after a cancelled statement the server did not
+// answer) is dropped and replaced on demand, as is one that ran max_queries statements or
+// sat idle longer than max_inactive_connection_lifetime (checked when acquiring).
+// init runs once on each new connection, setup on every acquire.
+#pragma once
+
+#include <aw/cancel_scope.hpp>
+#include <aw/pg/connection.hpp>
+#include <aw/semaphore.hpp>
+#include <aw/task.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace aw::pg {
+
+struct pool_options {
+  std::size_t min_size = 10;
+  std::size_t max_size = 10;
+  std::uint64_t max_queries = 50000;                                   // statements before a connection is replaced; 0: no limit
+  std::chrono::milliseconds max_inactive_connection_lifetime{300000};  // 0: no limit
+  std::function<task<>(connection&)> setup;                            // on every acquire
+  std::function<task<>(connection&)> init;                             // once per new connection
+  connection_options connection;
+};
+
+class pool {
+ public:
+  pool(std::string dsn, pool_options o);
+  // Movable until entered (async_with moves a temporary pool into its frame).
+  pool(pool&& o);
+  pool& operator=(pool&&) = delete;
+  ~pool();
+
+  task<pool&> aenter();
+  task<> aexit(std::exception_ptr);
+
+  // The manager of one borrowed connection (async with pool.acquire() as conn).
+  class acquire_manager {
+   public:
+    acquire_manager(pool& p, std::optional<std::chrono::milliseconds> timeout) noexcept : pool_(&p), timeout_(timeout) {}
+    task<connection&> aenter();
+    task<> aexit(std::exception_ptr);
+
+   private:
+    pool* pool_;
+    std::optional<std::chrono::milliseconds> timeout_;
+    std::unique_ptr<connection> conn_;
+  };
+  acquire_manager acquire(std::optional<std::chrono::milliseconds> timeout = std::nullopt) noexcept { return {*this, timeout}; }
+
+  // Borrowing outside a block: give the connection back with release(). Prefer acquire().
+  task<std::unique_ptr<connection>> take(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  task<> release(std::unique_ptr<connection> c);
+
+  // Shortcuts: acquire, run one statement, release.
+  template <class... A>
+  task<std::string> execute(std::string_view sql, const A&... args) {
+    auto c = co_await take();
+    auto t = c->execute(sql, args...);
+    co_return co_await finish(std::move(c), std::move(t));
+  }
+  template <class... A>
+  task<result> fetch(std::string_view sql, const A&... args) {
+    auto c = co_await take();
+    auto t = c->fetch(sql, args...);
+    co_return co_await finish(std::move(c), std::move(t));
+  }
+  template <class... A>
+  task<std::optional<record>> fetchrow(std::string_view sql, const A&... args) {
+    auto c = co_await take();
+    auto t = c->fetchrow(sql, args...);
+    co_return co_await finish(std::move(c), std::move(t));
+  }
+  template <class T, class... A>
+  task<T> fetchval(std::string_view sql, const A&... args) {
+    auto c = co_await take();
+    auto t = c->template fetchval<T>(sql, args...);
+    co_return co_await finish(std::move(c), std::move(t));
+  }
+  template <class Rows>
+  task<> executemany(std::string_view sql, const Rows& rows) {
+    auto c = co_await take();
+    auto t = c->executemany(sql, rows);
+    co_await finish(std::move(c), std::move(t));
+  }
+
+  // Connections open now (idle and borrowed), and idle ones.
+  std::size_t size() const noexcept { return open_; }
+  std::size_t idle_size() const noexcept { return idle_.size(); }
+  std::size_t max_size() const noexcept { return opts_.max_size; }
+
+ private:
+  struct idle_connection {
+    std::unique_ptr<connection> conn;
+    clock::time_point since;
+  };
+  task<std::unique_ptr<connection>> open_connection();
+  // Runs `t` on the borrowed `c` and gives `c` back on every path.
+  template <class T>
+  task<T> finish(std::unique_ptr<connection> c, task<T> t) {
+    std::exception_ptr failure;
+    std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> value;
+    try {
+      if constexpr (std::is_void_v<T>) {
+        co_await std::move(t);
+        value = true;
+      } else {
+        value.emplace(co_await std::move(t));
+      }
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    co_await release_shielded(std::move(c));
+    if (failure) std::rethrow_exception(failure);
+    if constexpr (!std::is_void_v<T>) co_return std::move(*value);
+  }
+  task<> release_shielded(std::unique_ptr<connection> c);
+
+  std::string dsn_;
+  pool_options opts_;
+  semaphore slots_;
+  std::vector<idle_connection> idle_;
+  std::size_t open_ = 0;
+  bool closed_ = true;
+};
+
+// The manager: opens the pool on entry, closes every connection on exit.
+inline pool create_pool(std::string dsn, pool_options o = {}) { return pool(std::move(dsn), std::move(o)); }
+
+}  // namespace aw::pg

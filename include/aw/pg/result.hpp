@@ -1,0 +1,205 @@
+// Query results: aw::pg::result (all rows, as fetch() gives them), aw::pg::row (a view of
+// one row), aw::pg::record (one row that owns its data, as fetchrow() gives it).
+//
+//   aw::pg::result rows = co_await conn.fetch("SELECT id, name FROM users ORDER BY id");
+//   for (aw::pg::row r : rows) {
+//     auto id = r.get<std::int64_t>(0);                          // by index
+//     auto name = r.get<std::optional<std::string>>("name");     // by name; NULL is std::nullopt
+//     auto [id2, name2] = r.as<std::int64_t, std::string>();     // the whole row as a tuple
+//   }
+//
+// Values are read from the binary data libpq received, without copies until a C++ value
+// is made. A column whose type does not convert, or a NULL read into a non-optional, is
+// aw::pg::type_error naming the column. A row and a field are views: they live as long as
+// the result they come from.
+#pragma once
+
+#include <aw/pg/error.hpp>
+#include <aw/pg/types.hpp>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <utility>
+
+struct pg_result;
+
+namespace aw::pg {
+
+class row;
+
+class result {
+ public:
+  result() noexcept = default;
+  explicit result(pg_result* r) noexcept : r_(r) {}
+  result(result&& o) noexcept : r_(std::exchange(o.r_, nullptr)) {}
+  result& operator=(result&& o) noexcept {
+    if (this != &o) {
+      clear();
+      r_ = std::exchange(o.r_, nullptr);
+    }
+    return *this;
+  }
+  ~result() { clear(); }
+
+  std::size_t size() const noexcept;  // rows
+  bool empty() const noexcept { return size() == 0; }
+  std::size_t columns() const noexcept;  // columns
+  std::string_view column_name(std::size_t i) const;
+  oid column_type(std::size_t i) const;
+  // The number of rows the command affected (INSERT, UPDATE, DELETE, ...), 0 if none.
+  std::size_t rows_affected() const noexcept;
+  // The command tag, e.g. "INSERT 0 1".
+  std::string_view status() const noexcept;
+
+  row operator[](std::size_t i) const noexcept;
+  class iterator;
+  iterator begin() const noexcept;
+  iterator end() const noexcept;
+
+  pg_result* native() const noexcept { return r_; }
+
+ private:
+  void clear() noexcept;
+  pg_result* r_ = nullptr;
+};
+
+namespace detail {
+struct raw_field {
+  const char* data;
+  int length;
+  oid type;
+  bool null;
+};
+raw_field raw(const pg_result* r, int row, int col) noexcept;
+int column_index(const pg_result* r, std::string_view name);  // type_error when there is none
+int column_count(const pg_result* r) noexcept;
+std::string describe_column(const pg_result* r, int col);  // "column 2 (\"name\", type text)"
+[[noreturn]] void column_out_of_range(const pg_result* r, int col);
+
+template <class T>
+T decode_field(const pg_result* r, int row, int col) {
+  if (col < 0 || col >= column_count(r)) column_out_of_range(r, col);
+  raw_field f = raw(r, row, col);
+  if constexpr (is_optional<T>::value) {
+    if (f.null) return std::nullopt;
+    return decode_field<typename T::value_type>(r, row, col);
+  } else {
+    if (f.null) throw type_error("NULL in " + describe_column(r, col) + " does not read into a non-optional; use std::optional");
+    if (!codec<T>::accepts(f.type)) throw type_error(describe_column(r, col) + " does not read into the requested C++ type");
+    try {
+      return codec<T>::decode(f.data, f.length, f.type);
+    } catch (const type_error& e) {
+      throw type_error(describe_column(r, col) + ": " + e.what());
+    }
+  }
+}
+}  // namespace detail
+
+// One column of one row.
+class field {
+ public:
+  field(const pg_result* r, int row, int col) noexcept : r_(r), row_(row), col_(col) {}
+  bool is_null() const noexcept { return detail::raw(r_, row_, col_).null; }
+  oid type() const noexcept { return detail::raw(r_, row_, col_).type; }
+  // The raw binary value (empty for NULL).
+  std::string_view bytes() const noexcept {
+    auto f = detail::raw(r_, row_, col_);
+    return {f.data, static_cast<std::size_t>(f.length)};
+  }
+  template <class T>
+  T as() const {
+    return detail::decode_field<T>(r_, row_, col_);
+  }
+
+ private:
+  const pg_result* r_;
+  int row_, col_;
+};
+
+class row {
+ public:
+  row(const pg_result* r, int index) noexcept : r_(r), row_(index) {}
+
+  std::size_t size() const noexcept { return static_cast<std::size_t>(detail::column_count(r_)); }
+  field operator[](std::size_t col) const {
+    if (col >= size()) detail::column_out_of_range(r_, static_cast<int>(col));
+    return field(r_, row_, static_cast<int>(col));
+  }
+  field operator[](std::string_view name) const { return field(r_, row_, detail::column_index(r_, name)); }
+
+  template <class T>
+  T get(std::size_t col) const {
+    return detail::decode_field<T>(r_, row_, static_cast<int>(col));
+  }
+  template <class T>
+  T get(std::string_view name) const {
+    return detail::decode_field<T>(r_, row_, detail::column_index(r_, name));
+  }
+  // The first sizeof...(Ts) columns as a tuple (type_error when the row has fewer).
+  template <class... Ts>
+  std::tuple<Ts...> as() const {
+    return as_impl<Ts...>(std::index_sequence_for<Ts...>{});
+  }
+  // The columns as the constructor arguments of S (an aggregate or a class): S{col0, col1, ...}.
+  template <class S, class... Ts>
+    requires(sizeof...(Ts) > 0)
+  S to() const {
+    return std::apply([](auto&&... v) { return S{std::move(v)...}; }, as<Ts...>());
+  }
+
+ protected:
+  template <class... Ts, std::size_t... I>
+  std::tuple<Ts...> as_impl(std::index_sequence<I...>) const {
+    return std::tuple<Ts...>(detail::decode_field<Ts>(r_, row_, static_cast<int>(I))...);
+  }
+  const pg_result* r_;
+  int row_;
+};
+
+class result::iterator {
+ public:
+  using value_type = row;
+  using difference_type = std::ptrdiff_t;
+  iterator() noexcept = default;
+  iterator(const pg_result* r, int i) noexcept : r_(r), i_(i) {}
+  row operator*() const noexcept { return row(r_, i_); }
+  iterator& operator++() noexcept {
+    ++i_;
+    return *this;
+  }
+  iterator operator++(int) noexcept {
+    auto t = *this;
+    ++i_;
+    return t;
+  }
+  friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.i_ == b.i_; }
+
+ private:
+  const pg_result* r_ = nullptr;
+  int i_ = 0;
+};
+
+inline row result::operator[](std::size_t i) const noexcept { return row(r_, static_cast<int>(i)); }
+inline result::iterator result::begin() const noexcept { return iterator(r_, 0); }
+inline result::iterator result::end() const noexcept { return iterator(r_, static_cast<int>(size())); }
+
+// One row that owns the data it reads from (fetchrow's result).
+class record : public row {
+ public:
+  explicit record(result r) noexcept : row(r.native(), 0), owned_(std::move(r)) {}
+  record(record&& o) noexcept : row(o.r_, 0), owned_(std::move(o.owned_)) {}
+  record& operator=(record&& o) noexcept {
+    owned_ = std::move(o.owned_);
+    r_ = owned_.native();
+    return *this;
+  }
+  const result& owner() const noexcept { return owned_; }
+
+ private:
+  result owned_;
+};
+
+}  // namespace aw::pg

@@ -1,0 +1,523 @@
+// aw::pg::connection: libpq in non-blocking mode, driven by the loop's fd waits.
+#include <aw/async_with.hpp>
+#include <aw/cancel_scope.hpp>
+#include <aw/pg/connection.hpp>
+#include <aw/to_thread.hpp>
+#include <aw/wait_fd.hpp>
+
+#include <libpq-fe.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <utility>
+
+namespace aw::pg {
+
+namespace {
+
+error_fields fields_of(const PGresult* r) {
+  auto get = [&](int code) {
+    const char* v = PQresultErrorField(r, code);
+    return std::string(v ? v : "");
+  };
+  error_fields f;
+  f.sqlstate = get(PG_DIAG_SQLSTATE);
+  f.severity = get(PG_DIAG_SEVERITY_NONLOCALIZED);
+  f.message = get(PG_DIAG_MESSAGE_PRIMARY);
+  if (f.message.empty()) f.message = PQresultErrorMessage(r);
+  f.detail = get(PG_DIAG_MESSAGE_DETAIL);
+  f.hint = get(PG_DIAG_MESSAGE_HINT);
+  f.context = get(PG_DIAG_CONTEXT);
+  f.schema_name = get(PG_DIAG_SCHEMA_NAME);
+  f.table_name = get(PG_DIAG_TABLE_NAME);
+  f.column_name = get(PG_DIAG_COLUMN_NAME);
+  f.data_type_name = get(PG_DIAG_DATATYPE_NAME);
+  f.constraint_name = get(PG_DIAG_CONSTRAINT_NAME);
+  std::string pos = get(PG_DIAG_STATEMENT_POSITION);
+  f.position = pos.empty() ? 0 : std::atoi(pos.c_str());
+  return f;
+}
+
+std::string trimmed(const char* msg) {
+  std::string s = msg ? msg : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// Command tags that leave no session state behind (a pool need not reset after them).
+bool stateless_tag(const char* tag) noexcept {
+  static constexpr const char* ok[] = {"SELECT", "INSERT", "UPDATE",   "DELETE",    "MERGE",   "COPY",  "FETCH", "MOVE",
+                                       "BEGIN",  "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "START", "SHOW",  ""};
+  for (const char* k : ok) {
+    std::size_t n = std::strlen(k);
+    if (std::strncmp(tag, k, n) == 0 && (tag[n] == '\0' || tag[n] == ' ')) return true;
+  }
+  return false;
+}
+
+struct result_guard {
+  PGresult* r;
+  ~result_guard() {
+    if (r) PQclear(r);
+  }
+};
+
+}  // namespace
+
+connection::connection(connection_options o) : opts_(o) {}
+connection::~connection() { close(); }
+
+void connection::close() noexcept {
+  if (conn_) PQfinish(conn_);
+  conn_ = nullptr;
+  cache_.clear();
+  lru_.clear();
+  evicted_.clear();
+}
+bool connection::is_closed() const noexcept { return !conn_ || PQstatus(conn_) == CONNECTION_BAD; }
+int connection::backend_pid() const noexcept { return conn_ ? PQbackendPID(conn_) : 0; }
+bool connection::in_transaction() const noexcept {
+  if (!conn_) return false;
+  auto s = PQtransactionStatus(conn_);
+  return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE;
+}
+bool connection::probe() noexcept {
+  if (is_closed()) return false;
+  // A server that went away sent a FATAL error and closed the socket: read what is there
+  // (libpq reports the message as a notice) and look for the end of the stream, which
+  // libpq does not always notice by itself while idle.
+  for (int i = 0; i < 4; ++i) {
+    char b;
+    ssize_t n = ::recv(PQsocket(conn_), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    if (n <= 0 || !PQconsumeInput(conn_) || PQstatus(conn_) == CONNECTION_BAD) break;
+  }
+  broken_ = true;
+  close();
+  return false;
+}
+std::string connection::server_parameter(const char* name) const {
+  const char* v = conn_ ? PQparameterStatus(conn_, name) : nullptr;
+  return v ? v : "";
+}
+
+void connection::check_open() const {
+  if (!conn_) throw interface_error("aw::pg::connection: the connection is closed");
+  if (PQstatus(conn_) == CONNECTION_BAD) throw connection_lost("aw::pg::connection: the connection was lost earlier");
+}
+
+void connection::throw_lost(const char* what) {
+  std::string msg = std::string("aw::pg: ") + what + ": " + trimmed(PQerrorMessage(conn_));
+  broken_ = true;
+  throw connection_lost(msg);
+}
+
+task<> connection::open(std::string dsn) {
+  if (conn_) throw interface_error("aw::pg::connection::open: already open");
+  const char* keys[] = {"dbname", "fallback_application_name", nullptr};
+  const char* values[] = {dsn.c_str(), "asyncwith", nullptr};
+  conn_ = PQconnectStartParams(keys, values, 1);
+  if (!conn_) throw std::bad_alloc();
+  auto fail = [&]() {
+    std::string msg = trimmed(PQerrorMessage(conn_));
+    close();
+    throw connection_error("aw::pg::connect: " + msg + " (connecting with \"" + redact_dsn(dsn) + "\")");
+  };
+  if (PQstatus(conn_) == CONNECTION_BAD) fail();
+  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+  for (;;) {
+    if (st == PGRES_POLLING_OK) break;
+    if (st == PGRES_POLLING_FAILED) fail();
+    // The socket may change while connecting (another address, SSL retry): ask each time.
+    if (st == PGRES_POLLING_READING)
+      co_await wait_readable(PQsocket(conn_));
+    else
+      co_await wait_writable(PQsocket(conn_));
+    st = PQconnectPoll(conn_);
+  }
+  if (PQsetnonblocking(conn_, 1) != 0) fail();
+  broken_ = false;
+}
+
+task<> connection::flush() {
+  for (;;) {
+    int r = PQflush(conn_);
+    if (r == 0) co_return;
+    if (r < 0) throw_lost("sending");
+    // Read while waiting to write: the server may be blocked writing to us.
+    co_await wait_writable(PQsocket(conn_));
+    if (!PQconsumeInput(conn_)) throw_lost("receiving");
+  }
+}
+
+// Waits for the results of the command sent last; gives the last result, raises the first
+// error after all results are in (so the connection is ready for the next command).
+task<result> connection::collect() {
+  co_await flush();
+  result last;
+  PGresult* failed = nullptr;
+  result_guard failed_guard{nullptr};
+  for (;;) {
+    while (PQisBusy(conn_)) {
+      co_await wait_readable(PQsocket(conn_));
+      if (!PQconsumeInput(conn_)) throw_lost("receiving");
+    }
+    PGresult* r = PQgetResult(conn_);
+    if (!r) break;
+    switch (PQresultStatus(r)) {
+      case PGRES_TUPLES_OK:
+      case PGRES_COMMAND_OK:
+      case PGRES_EMPTY_QUERY:
+        note_status(PQcmdStatus(r));
+        last = result(r);
+        break;
+      case PGRES_COPY_IN:
+        PQclear(r);
+        PQputCopyEnd(conn_, "aw::pg: COPY FROM STDIN is not supported by execute()");
+        co_await flush();
+        break;
+      case PGRES_COPY_OUT: {
+        PQclear(r);
+        char* buf = nullptr;
+        for (;;) {  // read the data out and drop it
+          int n = PQgetCopyData(conn_, &buf, 1);
+          if (n > 0) {
+            PQfreemem(buf);
+          } else if (n == 0) {
+            co_await wait_readable(PQsocket(conn_));
+            if (!PQconsumeInput(conn_)) throw_lost("receiving");
+          } else {
+            break;
+          }
+        }
+        break;
+      }
+      default:
+        if (!failed) {
+          failed = r;
+          failed_guard.r = r;
+        } else {
+          PQclear(r);
+        }
+    }
+  }
+  if (PQstatus(conn_) == CONNECTION_BAD) {
+    broken_ = true;
+    std::string msg = failed ? trimmed(PQresultErrorMessage(failed)) : trimmed(PQerrorMessage(conn_));
+    throw connection_lost("aw::pg: the connection was lost: " + msg);
+  }
+  if (failed) throw_error(fields_of(failed));
+  co_return last;
+}
+
+void connection::note_status(const char* tag) noexcept {
+  ++queries_;
+  if (!stateless_tag(tag)) {
+    dirty_ = true;
+    if (std::strcmp(tag, "DEALLOCATE ALL") == 0 || std::strcmp(tag, "DISCARD ALL") == 0) {
+      cache_.clear();  // the server forgot our statements
+      lru_.clear();
+      evicted_.clear();
+    }
+  }
+}
+
+namespace {
+struct busy_guard {
+  semaphore* s;
+  ~busy_guard() { s->release(); }
+};
+}  // namespace
+
+// Cancels the running command on the server and reads its results, shielded, within
+// cancel_timeout; closes the connection if the server does not give it back in time.
+task<> connection::cancel_and_drain() {
+  if (!conn_ || PQstatus(conn_) == CONNECTION_BAD) co_return;
+  bool drained = false;
+  cancel_scope scope(clock::now() + opts_.cancel_timeout, true);
+  co_await async_with(scope, [&](cancel_scope&) -> task<> {
+    if (PQisBusy(conn_) || PQtransactionStatus(conn_) == PQTRANS_ACTIVE) {
+      // Owned by the job: freed even if the job never runs (cancel_timeout passed first).
+      std::shared_ptr<PGcancel> c(PQgetCancel(conn_), PQfreeCancel);
+      if (c) {
+        // Named, not a temporary in the co_await: g++ 12 destroys a closure temporary that
+        // captures a shared_ptr twice (README, "Known compiler bugs").
+        auto send_cancel = [c] {
+          char err[256];
+          PQcancel(c.get(), err, sizeof err);  // a failure here shows up as the drain timing out
+        };
+        co_await to_thread(std::move(send_cancel));
+      }
+    }
+    try {
+      (void)co_await collect();
+    } catch (const aw::cancelled&) {
+      throw;
+    } catch (...) {  // the command's own error (57014, query_canceled): expected
+    }
+    drained = true;
+  });
+  if (!drained) {
+    broken_ = true;
+    close();
+  }
+}
+
+task<std::string> connection::simple_query(std::string_view sql) {
+  co_await busy_.acquire();
+  busy_guard g{&busy_};
+  check_open();
+  std::string text(sql);
+  if (!PQsendQuery(conn_, text.c_str())) throw_lost("sending the query");
+  std::exception_ptr cancel;
+  try {
+    result r = co_await collect();
+    co_return std::string(r.status());
+  } catch (const aw::cancelled&) {
+    cancel = std::current_exception();
+  }
+  co_await cancel_and_drain();
+  std::rethrow_exception(cancel);
+}
+
+task<> connection::deallocate_evicted() {
+  std::vector<std::string> names = std::move(evicted_);
+  evicted_.clear();
+  std::string sql;
+  for (auto& n : names) sql += "DEALLOCATE " + n + ";";
+  if (!PQsendQuery(conn_, sql.c_str())) throw_lost("sending the query");
+  try {
+    (void)co_await collect();
+  } catch (const error&) {  // already gone (a DEALLOCATE the cache did not see): nothing to free
+  }
+}
+
+task<result> connection::query(std::string_view sql, detail::encoder enc) {
+  co_await busy_.acquire();
+  busy_guard g{&busy_};
+  check_open();
+  params_.clear();
+  enc.fn(enc.args, params_);
+  params_.finish();
+  std::exception_ptr cancel;
+  try {
+    if (opts_.statement_cache_size == 0) {
+      std::string text(sql);
+      if (!PQsendQueryParams(conn_, text.c_str(), params_.size(), params_.types(), params_.values(), params_.lengths(), params_.formats(),
+                             1))
+        throw_lost("sending the query");
+      co_return co_await collect();
+    }
+    for (int attempt = 0;; ++attempt) {
+      const statement* st = co_await prepare_cached(sql);
+      if (!PQsendQueryPrepared(conn_, st->name.c_str(), params_.size(), params_.values(), params_.lengths(), params_.formats(), 1))
+        throw_lost("sending the query");
+      try {
+        co_return co_await collect();
+      } catch (const invalid_cached_statement&) {
+        // The schema changed under the statement: forget it; outside a transaction, retry once.
+        if (auto it = cache_.find(key_); it != cache_.end()) {
+          evicted_.push_back(it->second.name);
+          lru_.erase(it->second.lru);
+          cache_.erase(it);
+        }
+        if (attempt > 0 || in_transaction()) throw;
+      }
+    }
+  } catch (const aw::cancelled&) {
+    cancel = std::current_exception();
+  }
+  co_await cancel_and_drain();
+  std::rethrow_exception(cancel);
+}
+
+// The cached statement for `sql` with the parameter types in params_, prepared now if new.
+task<const connection::statement*> connection::prepare_cached(std::string_view sql) {
+  key_.assign(sql);
+  key_.push_back('\0');
+  key_.append(reinterpret_cast<const char*>(params_.types()), sizeof(oid) * static_cast<std::size_t>(params_.size()));
+  if (const statement* st = prepared(key_)) co_return st;
+  if (!evicted_.empty()) co_await deallocate_evicted();
+  std::string name = "aw_s" + std::to_string(++next_statement_);
+  std::string text(sql);
+  if (!PQsendPrepare(conn_, name.c_str(), text.c_str(), params_.size(), params_.types())) throw_lost("sending the query");
+  (void)co_await collect();
+  lru_.push_front(key_);
+  const statement* st = &cache_.emplace(key_, statement{std::move(name), lru_.begin()}).first->second;
+  if (cache_.size() > opts_.statement_cache_size) {
+    std::string victim = lru_.back();
+    evicted_.push_back(std::move(cache_.at(victim).name));
+    cache_.erase(victim);
+    lru_.pop_back();
+  }
+  co_return st;
+}
+
+const connection::statement* connection::prepared(const std::string& key) {
+  auto it = cache_.find(key);
+  if (it == cache_.end()) return nullptr;
+  if (it->second.lru != lru_.begin()) lru_.splice(lru_.begin(), lru_, it->second.lru);
+  return &it->second;
+}
+
+// executemany: one statement, prepared once, executed per row in pipeline mode (no round
+// trip per row); one Sync at the end makes it all or nothing.
+task<> connection::query_many(std::string_view sql, many_fn next, void* state) {
+  co_await busy_.acquire();
+  busy_guard g{&busy_};
+  check_open();
+  std::exception_ptr cancel;
+  std::exception_ptr failure;
+  try {
+    // Prepared with the first row's types.
+    params_.clear();
+    if (!next(state, params_)) co_return;
+    params_.finish();
+    std::string name = (co_await prepare_cached(sql))->name;
+    if (!PQenterPipelineMode(conn_)) throw interface_error("aw::pg: cannot enter pipeline mode");
+    std::size_t in_flight = 0;
+    bool more = true;
+    auto read_results = [&](std::size_t until) -> task<> {
+      // Reads whole query results until at most `until` are outstanding.
+      while (in_flight > until) {
+        while (PQisBusy(conn_)) {
+          co_await wait_readable(PQsocket(conn_));
+          if (!PQconsumeInput(conn_)) throw_lost("receiving");
+        }
+        PGresult* r = PQgetResult(conn_);
+        if (!r) {  // the end of one query's results
+          --in_flight;
+          continue;
+        }
+        auto s = PQresultStatus(r);
+        if (s == PGRES_FATAL_ERROR && !failure) {
+          try {
+            throw_error(fields_of(r));
+          } catch (...) {
+            failure = std::current_exception();
+          }
+        } else if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
+          ++queries_;
+        }
+        PQclear(r);
+      }
+    };
+    while (more) {
+      if (!PQsendQueryPrepared(conn_, name.c_str(), params_.size(), params_.values(), params_.lengths(), params_.formats(), 0))
+        throw_lost("sending the query");
+      ++in_flight;
+      params_.clear();
+      more = next(state, params_);
+      if (more) params_.finish();
+      // Bound what is in flight so neither side's socket buffer fills while the other waits.
+      if (in_flight >= 4096 || !more) {
+        if (!more) {
+          if (!PQpipelineSync(conn_)) throw_lost("sending the query");
+        } else {
+          if (!PQsendFlushRequest(conn_)) throw_lost("sending the query");
+        }
+        co_await flush();
+        co_await read_results(more ? 2048 : 0);
+      }
+    }
+    // The Sync's own result.
+    for (;;) {
+      while (PQisBusy(conn_)) {
+        co_await wait_readable(PQsocket(conn_));
+        if (!PQconsumeInput(conn_)) throw_lost("receiving");
+      }
+      PGresult* r = PQgetResult(conn_);
+      if (!r) continue;
+      bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+      PQclear(r);
+      if (sync) break;
+    }
+    PQexitPipelineMode(conn_);
+  } catch (...) {
+    cancel = std::current_exception();  // a cancellation, or a lost connection
+  }
+  if (cancel) {
+    // Interrupted mid-pipeline, the connection's state is not worth recovering: close it.
+    // The rows sent so far are rolled back by the server (nothing was synced).
+    if (conn_ && PQpipelineStatus(conn_) != PQ_PIPELINE_OFF) {
+      broken_ = true;
+      close();
+    } else if (is_cancellation(cancel)) {
+      co_await cancel_and_drain();  // cancelled while preparing
+    }
+    std::rethrow_exception(cancel);
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
+task<> connection::reset() {
+  if (!conn_ || PQstatus(conn_) == CONNECTION_BAD) co_return;
+  if (PQtransactionStatus(conn_) != PQTRANS_IDLE) co_await simple_query("ROLLBACK");
+  if (dirty_) {
+    co_await simple_query("SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL");
+    dirty_ = false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Transactions.
+
+task<transaction&> transaction::aenter() {
+  if (active_) throw interface_error("aw::pg::transaction: a transaction block can be entered once");
+  if (conn_->in_transaction()) {
+    savepoint_ = "aw_sp_" + std::to_string(++conn_->next_savepoint_);
+    std::string sql = "SAVEPOINT " + savepoint_;
+    co_await conn_->simple_query(sql);
+  } else {
+    std::string sql = "BEGIN";
+    switch (opts_.level) {
+      case isolation::default_level:
+        break;
+      case isolation::read_committed:
+        sql += " ISOLATION LEVEL READ COMMITTED";
+        break;
+      case isolation::repeatable_read:
+        sql += " ISOLATION LEVEL REPEATABLE READ";
+        break;
+      case isolation::serializable:
+        sql += " ISOLATION LEVEL SERIALIZABLE";
+        break;
+    }
+    if (opts_.read_only) sql += " READ ONLY";
+    if (opts_.deferrable) sql += " DEFERRABLE";
+    co_await conn_->simple_query(sql);
+  }
+  active_ = true;
+  co_return *this;
+}
+
+task<> transaction::aexit(std::exception_ptr e) {
+  active_ = false;
+  if (e && conn_->is_closed()) co_return;  // nothing to roll back on a lost connection; the body's error stands
+  const bool failed = conn_->conn_ && PQtransactionStatus(conn_->conn_) == PQTRANS_INERROR;
+  // Named strings, not temporaries in the co_await expressions: g++ 12 destroys a
+  // temporary of a conditional expression inside co_await twice.
+  std::string sql;
+  if (!e && !failed)
+    sql = savepoint_.empty() ? "COMMIT" : "RELEASE SAVEPOINT " + savepoint_;
+  else
+    sql = savepoint_.empty() ? "ROLLBACK" : "ROLLBACK TO SAVEPOINT " + savepoint_ + "; RELEASE SAVEPOINT " + savepoint_;
+  co_await conn_->simple_query(sql);
+  if (!e && !failed) co_return;
+  if (!e)
+    throw interface_error(
+        "aw::pg::transaction: a statement in the block failed and its error was caught; the transaction was rolled back, not "
+        "committed");
+}
+
+context_manager<connection> connect(std::string dsn, connection_options o) {
+  connection c(o);
+  co_await c.open(std::move(dsn));
+  co_yield c;
+}
+
+}  // namespace aw::pg

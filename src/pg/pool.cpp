@@ -1,0 +1,143 @@
+// aw::pg::pool: connections borrowed and given back, made clean in between.
+#include <aw/async_with.hpp>
+#include <aw/cancel_scope.hpp>
+#include <aw/pg/pool.hpp>
+
+#include <stdexcept>
+#include <utility>
+
+namespace aw::pg {
+
+namespace {
+std::size_t checked_max(const pool_options& o) {
+  if (o.max_size == 0) throw std::invalid_argument("aw::pg::create_pool: max_size must be at least 1");
+  if (o.min_size > o.max_size) throw std::invalid_argument("aw::pg::create_pool: min_size must not exceed max_size");
+  return o.max_size;
+}
+}  // namespace
+
+pool::pool(std::string dsn, pool_options o) : dsn_(std::move(dsn)), opts_(std::move(o)), slots_(checked_max(opts_)) {}
+pool::pool(pool&& o) : dsn_(std::move(o.dsn_)), opts_(std::move(o.opts_)), slots_(opts_.max_size) {
+  if (!o.closed_) std::terminate();  // moving an open pool: borrowed connections point at it
+}
+pool::~pool() = default;
+
+task<std::unique_ptr<connection>> pool::open_connection() {
+  auto c = std::make_unique<connection>(opts_.connection);
+  co_await c->open(dsn_);
+  if (opts_.init) co_await opts_.init(*c);
+  co_return c;
+}
+
+task<pool&> pool::aenter() {
+  if (!closed_) throw interface_error("aw::pg::pool: entered twice");
+  closed_ = false;
+  std::exception_ptr failure;
+  try {
+    for (std::size_t i = 0; i < opts_.min_size; ++i) {
+      auto c = co_await open_connection();
+      ++open_;
+      idle_.push_back({std::move(c), clock::now()});
+    }
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (failure) {
+    idle_.clear();
+    open_ = 0;
+    closed_ = true;
+    std::rethrow_exception(failure);
+  }
+  co_return *this;
+}
+
+task<> pool::aexit(std::exception_ptr) {
+  closed_ = true;
+  open_ -= idle_.size();
+  idle_.clear();  // closes them; borrowed ones are closed when they come back
+  co_return;
+}
+
+task<std::unique_ptr<connection>> pool::take(std::optional<std::chrono::milliseconds> timeout) {
+  if (closed_) throw interface_error("aw::pg::pool: the pool is closed");
+  if (!slots_.try_acquire()) {
+    if (timeout) {
+      bool got = co_await move_on_after(*timeout, [&]() -> task<> { co_await slots_.acquire(); });
+      if (!got) throw timeout_error();
+    } else {
+      co_await slots_.acquire();
+    }
+  }
+  // From here on we hold a slot: give it back on every failure.
+  std::unique_ptr<connection> c;
+  std::exception_ptr failure;
+  try {
+    while (!idle_.empty() && !c) {
+      idle_connection ic = std::move(idle_.back());
+      idle_.pop_back();
+      bool stale = opts_.max_inactive_connection_lifetime.count() > 0 && clock::now() - ic.since > opts_.max_inactive_connection_lifetime;
+      if (stale || !ic.conn->probe()) {
+        --open_;
+        continue;  // dropping it closes it
+      }
+      c = std::move(ic.conn);
+    }
+    if (!c) {
+      ++open_;
+      try {
+        c = co_await open_connection();
+      } catch (...) {
+        --open_;
+        throw;
+      }
+    }
+    if (opts_.setup) co_await opts_.setup(*c);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (failure) {
+    if (c)
+      co_await release_shielded(std::move(c));
+    else
+      slots_.release();
+    std::rethrow_exception(failure);
+  }
+  co_return c;
+}
+
+task<> pool::release(std::unique_ptr<connection> c) { co_await release_shielded(std::move(c)); }
+
+task<> pool::release_shielded(std::unique_ptr<connection> c) {
+  if (!c) co_return;
+  // Exits run shielded already; a direct release() is shielded here, so a cancellation
+  // cannot leave the slot taken or the connection half reset.
+  cancel_scope shield(clock::time_point::max(), true);
+  co_await async_with(shield, [&](cancel_scope&) -> task<> {
+    bool keep = !closed_ && !c->is_closed() && (opts_.max_queries == 0 || c->queries() < opts_.max_queries);
+    if (keep) {
+      std::exception_ptr failure;
+      try {
+        co_await c->reset();
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      keep = !failure && !c->is_closed();
+    }
+    if (keep) {
+      idle_.push_back({std::move(c), clock::now()});
+    } else {
+      c.reset();
+      --open_;
+    }
+    slots_.release();
+  });
+}
+
+task<connection&> pool::acquire_manager::aenter() {
+  conn_ = co_await pool_->take(timeout_);
+  co_return *conn_;
+}
+
+task<> pool::acquire_manager::aexit(std::exception_ptr) { co_await pool_->release_shielded(std::move(conn_)); }
+
+}  // namespace aw::pg
