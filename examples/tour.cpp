@@ -60,11 +60,11 @@ constexpr section sections[] = {
      background_tasks::demo},
     {"timeouts", "aw::move_on_after and aw::fail_after cancel a block; its exits still run to their end (anyio cancel scopes)",
      timeouts::demo},
-    {"debugging", "the debug mode logs enters and exits, slow steps and forgotten tasks to stderr (debugging tips)", debugging::demo},
 #ifdef AW_HAVE_MONGO
     {"mongodb", "aw::mongo: client, cursors, sessions and transactions are async managers; libmongoc on worker threads (motor)",
      [] { return mongodb::demo(); }},
 #endif
+    {"debugging", "the debug mode logs enters and exits, slow steps and forgotten tasks to stderr (debugging tips)", debugging::demo},
 };
 
 }  // namespace
