@@ -13,7 +13,9 @@
 
 #include <aw/pg/connection.hpp>
 #include <aw/pg/error.hpp>
+#include <aw/pg/listener.hpp>
 #include <aw/pg/pool.hpp>
+#include <aw/pg/prepared_statement.hpp>
 #include <aw/pg/result.hpp>
 #include <aw/pg/testing.hpp>
 #include <aw/pg/types.hpp>

@@ -459,6 +459,8 @@ task<> connection::reset() {
   if (PQtransactionStatus(conn_) != PQTRANS_IDLE) co_await simple_query("ROLLBACK");
   if (dirty_) {
     co_await simple_query("SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL");
+    // Notifications the last borrower received and did not read are not the next one's.
+    while (PGnotify* n = PQnotifies(conn_)) PQfreemem(n);
     dirty_ = false;
   }
 }

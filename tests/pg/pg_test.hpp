@@ -5,6 +5,9 @@
 #include <aw/aw.hpp>
 #include <aw/pg.hpp>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <cstdlib>
 #include <string>
 
@@ -13,6 +16,21 @@ namespace pg_test {
 inline std::string dsn() {
   const char* d = std::getenv("AW_PG_TEST_DSN");
   return d ? d : "host=127.0.0.1 port=54330 user=postgres dbname=postgres";
+}
+
+// A port on 127.0.0.1 that nothing listens on: the kernel picks a free one, and closing the
+// socket leaves it refusing connections (a fixed port may be another program's).
+inline int refused_port() {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  int port = 0;
+  if (s >= 0 && ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  if (s >= 0) ::close(s);
+  return port;
 }
 
 // Runs body(conn) on a new connection inside aw::run.

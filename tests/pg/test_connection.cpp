@@ -51,13 +51,14 @@ TEST(PgConnect, UrlFormAndEnterForm) {
 }
 
 TEST(PgConnect, RefusedIsConnectionError) {
-  aw::run([]() -> aw::task<> {
+  const std::string port = std::to_string(pg_test::refused_port());
+  const std::string dsn = "host=127.0.0.1 port=" + port + " user=postgres";
+  aw::run([&]() -> aw::task<> {
     try {
-      co_await aw::async_with(aw::pg::connect("host=127.0.0.1 port=54339 user=postgres"),
-                              [](aw::pg::connection&) -> aw::task<> { co_return; });
+      co_await aw::async_with(aw::pg::connect(dsn), [](aw::pg::connection&) -> aw::task<> { co_return; });
       ADD_FAILURE() << "connected to a port nobody listens on";
     } catch (const aw::pg::connection_error& e) {
-      EXPECT_NE(std::string(e.what()).find("54339"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(port), std::string::npos) << e.what();
       EXPECT_EQ(dynamic_cast<const aw::pg::connection_lost*>(&e), nullptr);
     }
   });

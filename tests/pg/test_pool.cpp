@@ -193,11 +193,11 @@ TEST(PgPool, InitAndSetup) {
 TEST(PgPool, BadOptionsAndClosedPool) {
   EXPECT_THROW(aw::pg::create_pool(dsn(), sized(3, 2)), std::invalid_argument);
   EXPECT_THROW(aw::pg::create_pool(dsn(), sized(0, 0)), std::invalid_argument);
-  aw::run([]() -> aw::task<> {
+  const std::string refused = "host=127.0.0.1 port=" + std::to_string(pg_test::refused_port());
+  aw::run([&]() -> aw::task<> {
     aw::pg::pool p(dsn(), sized(0, 1));
     EXPECT_THROW(co_await p.fetchval<std::int32_t>("SELECT 1"), aw::pg::interface_error);
-    EXPECT_THROW(co_await aw::async_with(aw::pg::create_pool("host=127.0.0.1 port=54339", sized(1, 1)),
-                                         [](aw::pg::pool&) -> aw::task<> { co_return; }),
+    EXPECT_THROW(co_await aw::async_with(aw::pg::create_pool(refused, sized(1, 1)), [](aw::pg::pool&) -> aw::task<> { co_return; }),
                  aw::pg::connection_error);
   });
 }

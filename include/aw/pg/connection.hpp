@@ -20,7 +20,9 @@
 // schema changes under a cached statement it is re-prepared (inside a transaction, where
 // retrying is impossible, aw::pg::invalid_cached_statement is raised instead).
 // execute() without parameters uses the simple protocol: several statements separated by
-// semicolons are allowed there.
+// semicolons are allowed there. conn.prepare(sql) gives a prepared statement of one's own
+// (aw/pg/prepared_statement.hpp); conn.listen(channel) is LISTEN/NOTIFY as a manager
+// yielding a stream of notifications (aw/pg/listener.hpp).
 //
 // Cancellation (a cancel scope, a timeout) while a statement runs cancels it on the server
 // (libpq's cancel request, sent from a worker thread because PQcancel blocks), waits for
@@ -35,6 +37,7 @@
 
 #include <aw/context_manager.hpp>
 #include <aw/pg/error.hpp>
+#include <aw/pg/listener.hpp>
 #include <aw/pg/result.hpp>
 #include <aw/pg/types.hpp>
 #include <aw/semaphore.hpp>
@@ -71,6 +74,7 @@ struct transaction_options {
 };
 
 class connection;
+class prepared_statement;
 
 namespace detail {
 // Parameters encoded for libpq: bytes in one buffer, pointers fixed up at the end.
@@ -244,8 +248,13 @@ class connection {
         &st);
   }
 
+  // Prepares a statement to run many times (aw/pg/prepared_statement.hpp).
+  task<prepared_statement> prepare(std::string sql);
+
   // A transaction block (async with conn.transaction(): ...).
   aw::pg::transaction transaction(transaction_options o = {}) noexcept { return aw::pg::transaction(*this, o); }
+  // LISTEN on a channel as a manager yielding a stream of notifications (aw/pg/listener.hpp).
+  aw::pg::listener listen(std::string channel) { return aw::pg::listener(*this, std::move(channel)); }
 
   // Session state a pool must clear before handing the connection to someone else: an
   // open transaction is rolled back, then, when the session ran anything that changes
@@ -260,6 +269,8 @@ class connection {
 
  private:
   friend class aw::pg::transaction;
+  friend class aw::pg::listener;
+  friend class aw::pg::prepared_statement;
   friend class pool;
   struct statement {
     std::string name;
@@ -279,6 +290,9 @@ class connection {
   [[noreturn]] void throw_lost(const char* what);
   const statement* prepared(const std::string& key);
   void note_status(const char* tag) noexcept;
+  void deliver_notifications();
+  task<> prepare_named(prepared_statement& st);
+  task<result> run_prepared(prepared_statement& st, detail::encoder enc);
 
   pg_conn* conn_ = nullptr;
   connection_options opts_;
@@ -288,6 +302,7 @@ class connection {
   std::unordered_map<std::string, statement> cache_;
   std::list<std::string> lru_;  // most recently used first
   std::vector<std::string> evicted_;
+  std::vector<listener*> listeners_;
   std::uint64_t next_statement_ = 0;
   std::uint64_t next_savepoint_ = 0;
   std::uint64_t queries_ = 0;

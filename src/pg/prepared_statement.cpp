@@ -1,0 +1,99 @@
+// aw::pg::prepared_statement: a named server-side statement outside the statement cache.
+#include <aw/cancel_scope.hpp>
+#include <aw/pg/prepared_statement.hpp>
+
+#include <libpq-fe.h>
+
+#include <string>
+#include <utility>
+
+namespace aw::pg {
+
+namespace {
+struct busy_release {
+  semaphore* s;
+  ~busy_release() { s->release(); }
+};
+}  // namespace
+
+void prepared_statement::release() noexcept {
+  // Freed with the connection's next preparation (a destructor cannot wait for the server).
+  if (conn_ && !name_.empty() && conn_->conn_) conn_->evicted_.push_back(std::move(name_));
+  name_.clear();
+  conn_ = nullptr;
+}
+
+task<> connection::prepare_named(prepared_statement& st) {
+  if (!evicted_.empty()) co_await deallocate_evicted();
+  std::string name = "aw_p" + std::to_string(++next_statement_);
+  if (!PQsendPrepare(conn_, name.c_str(), st.sql_.c_str(), 0, nullptr)) throw_lost("sending the query");
+  (void)co_await collect();
+  st.name_ = std::move(name);  // from here on the destructor frees it
+  if (!PQsendDescribePrepared(conn_, st.name_.c_str())) throw_lost("sending the query");
+  st.desc_ = co_await collect();
+  const int n = PQnparams(st.desc_.native());
+  st.param_types_.clear();
+  for (int i = 0; i < n; ++i) st.param_types_.push_back(PQparamtype(st.desc_.native(), i));
+}
+
+task<prepared_statement> connection::prepare(std::string sql) {
+  co_await busy_.acquire();
+  busy_release g{&busy_};
+  check_open();
+  std::exception_ptr cancel;
+  try {
+    prepared_statement st(*this, std::move(sql));
+    co_await prepare_named(st);
+    co_return st;
+  } catch (const aw::cancelled&) {
+    cancel = std::current_exception();
+  }
+  co_await cancel_and_drain();
+  std::rethrow_exception(cancel);
+}
+
+task<result> connection::run_prepared(prepared_statement& st, detail::encoder enc) {
+  co_await busy_.acquire();
+  busy_release g{&busy_};
+  check_open();
+  if (st.conn_ != this || st.name_.empty()) throw interface_error("aw::pg::prepared_statement: the statement was moved from");
+  params_.clear();
+  enc.fn(enc.args, params_);
+  params_.finish();
+  if (static_cast<std::size_t>(params_.size()) != st.param_types_.size())
+    throw interface_error("aw::pg::prepared_statement: the statement takes " + std::to_string(st.param_types_.size()) + " arguments, " +
+                          std::to_string(params_.size()) + " given (" + st.sql_ + ")");
+  for (int i = 0; i < params_.size(); ++i) {
+    // Binary values must be of the parameter's type; text (format 0) fits any.
+    if (params_.formats()[i] == 1 && params_.types()[i] != st.param_types_[static_cast<std::size_t>(i)])
+      throw type_error("aw::pg::prepared_statement: parameter $" + std::to_string(i + 1) + " is of type oid " +
+                       std::to_string(st.param_types_[static_cast<std::size_t>(i)]) + ", the argument is of type oid " +
+                       std::to_string(params_.types()[i]) + " (give the C++ type of the parameter's type, or cast it in the SQL)");
+  }
+  std::exception_ptr cancel;
+  try {
+    for (int attempt = 0;; ++attempt) {
+      if (!PQsendQueryPrepared(conn_, st.name_.c_str(), params_.size(), params_.values(), params_.lengths(), params_.formats(), 1))
+        throw_lost("sending the query");
+      bool again = false;
+      try {
+        co_return co_await collect();
+      } catch (const invalid_cached_statement&) {
+        // The schema changed under the statement: outside a transaction, prepare it again.
+        if (attempt > 0 || in_transaction()) throw;
+        again = true;
+      }
+      if (again) {
+        evicted_.push_back(std::move(st.name_));
+        st.name_.clear();
+        co_await prepare_named(st);
+      }
+    }
+  } catch (const aw::cancelled&) {
+    cancel = std::current_exception();
+  }
+  co_await cancel_and_drain();
+  std::rethrow_exception(cancel);
+}
+
+}  // namespace aw::pg
