@@ -17,15 +17,8 @@
 #include <aw/task_group.hpp>
 #include <aw/to_thread.hpp>
 
-// lock_handoff and channel_1m need aw::lock and aw::memory_channel; without them this
-// binary has the other benchmarks only (and bench/compare reports those lines missing).
-#if __has_include(<aw/lock.hpp>) && __has_include(<aw/memory_channel.hpp>)
 #include <aw/lock.hpp>
 #include <aw/memory_channel.hpp>
-#define AW_BENCH_SYNC 1
-#else
-#define AW_BENCH_SYNC 0
-#endif
 
 #include <benchmark/benchmark.h>
 
@@ -81,7 +74,6 @@ void move_on_after(benchmark::State& state) {
   report_per_op(state, 1);
 }
 
-#if AW_BENCH_SYNC
 // lock_handoff: two tasks of a task group take turns with one lock. Each acquires, then
 // releases, then acquires again: the other task is already waiting, so release() hands
 // the lock to it and the next acquire() waits until the other task released. Every
@@ -148,7 +140,6 @@ void channel_1m(benchmark::State& state) {
   });
   report_per_op(state, channel_items);
 }
-#endif
 
 // to_thread_roundtrip: `await to_thread(noop)`, one after another: take a token of the
 // default limiter, hand the job to a waiting worker, wake it, post the completion back, wake
@@ -170,24 +161,7 @@ void to_thread_roundtrip(benchmark::State& state) {
 BENCHMARK(taskgroup_100k)->Unit(benchmark::kMillisecond);
 BENCHMARK(move_on_after);
 BENCHMARK(to_thread_roundtrip)->UseRealTime();
-#if AW_BENCH_SYNC
 BENCHMARK(lock_handoff)->Unit(benchmark::kMicrosecond);
 BENCHMARK(channel_1m)->Unit(benchmark::kMillisecond);
-#endif
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  {
-    aw::loop probe;  // which backend the benchmarks get (AW_BACKEND can force one)
-    benchmark::AddCustomContext("aw_backend", probe.backend_name());
-  }
-#if defined(__clang__)
-  benchmark::AddCustomContext("aw_compiler", "clang " __clang_version__);
-#elif defined(__GNUC__)
-  benchmark::AddCustomContext("aw_compiler", "g++ " __VERSION__);
-#endif
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+#include "bench_main.hpp"

@@ -263,19 +263,4 @@ BENCHMARK(sleep0_pingpong);
 // Manual time: the CPU time of the rounds (see above).
 BENCHMARK(timers_100k)->UseManualTime()->Iterations(4)->Unit(benchmark::kMillisecond);
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  {
-    aw::loop probe;  // which backend the benchmarks get (AW_BACKEND can force one)
-    benchmark::AddCustomContext("aw_backend", probe.backend_name());
-  }
-#if defined(__clang__)
-  benchmark::AddCustomContext("aw_compiler", "clang " __clang_version__);
-#elif defined(__GNUC__)
-  benchmark::AddCustomContext("aw_compiler", "g++ " __VERSION__);
-#endif
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+#include "bench_main.hpp"
