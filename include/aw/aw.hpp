@@ -2,6 +2,7 @@
 #pragma once
 
 #include <aw/async_with.hpp>
+#include <aw/byte_source.hpp>
 #include <aw/byte_stream.hpp>
 #include <aw/cancel_scope.hpp>
 #include <aw/capacity_limiter.hpp>
