@@ -5,7 +5,9 @@
 // child process), or a coroutine of your own:
 //
 //   co_await conn.copy_to_table("t", aw::byte_source(f));           // f: an open aw::files::file
-//   co_await session.post(url, {.body = aw::byte_source(child_stdout)});
+//   aw::http::request_options o;                                    // a named options object: g++ 12
+//   o.body = aw::byte_source(child_stdout);                         // (README, "Known compiler bugs")
+//   co_await session.post(url, o);
 //   aw::byte_source gen([n = 0](std::span<char> buf) mutable -> aw::task<std::size_t> {
 //     ...; co_return count;                                          // 0: end of stream
 //   });
