@@ -13,18 +13,34 @@
 // So a socket_record is a heap object that outlives libcurl's interest in the socket: closing
 // it cancels its pending waits and it frees itself when the last completion arrives. The
 // session's exit waits for those completions (session_state::draining).
+//
+// A streamed request body (body::stream, multipart with a streamed part) is bridged from the
+// async source to libcurl's synchronous read callback, with no thread and no whole-body buffer:
+//   libcurl --CURLOPT_READFUNCTION--> on_read: hands over what `upload` buffers; when that
+//     is empty, returns CURL_READFUNC_PAUSE and marks the upload `wanted`
+//   the task awaiting the transfer (transfer_wait, in pumping mode) wakes for `wanted`, reads
+//     the next chunk from the source in its own task (so the caller's cancel scopes reach the
+//     read), then unpauses the send direction (curl_easy_pause)
+// The source read runs inside a cancel scope the transfer cancels when it ends (a timeout, an
+// early response, the session closing), so a silent source never holds a finished request.
 #pragma once
 
+#include <aw/byte_source.hpp>
+#include <aw/cancel_scope.hpp>
 #include <aw/http/options.hpp>
 #include <aw/http/response.hpp>
 #include <aw/loop.hpp>
+#include <aw/task.hpp>
 
 #include <curl/curl.h>
 #include <poll.h>
 
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -79,16 +95,22 @@ struct transfer {
   void arm_read_timer() noexcept;
   void disarm_read_timer() noexcept;
   void touch() noexcept;
+  // The streamed body: one read of the source into `up.buf`, then libcurl is unpaused.
+  aw::task<> read_upload();
+  void resume_upload() noexcept;
+  void apply_pause() noexcept;
   std::exception_ptr make_error(CURLcode rc);
   std::string describe() const;  // "GET http://host/path" without a password
 
   static std::size_t on_header(char* data, std::size_t size, std::size_t n, void* p);
   static std::size_t on_write(char* data, std::size_t size, std::size_t n, void* p);
+  static std::size_t on_read(char* data, std::size_t size, std::size_t n, void* p);
 
   session_state* s;  // null once the session is gone
   CURL* easy = nullptr;
   char errbuf[CURL_ERROR_SIZE] = {};
   curl_slist* header_list = nullptr;
+  CURLU* uh = nullptr;  // the parsed request URL, handed to libcurl (CURLOPT_CURLU)
 
   // The request.
   std::string method;
@@ -108,7 +130,8 @@ struct transfer {
   std::size_t lent = 0;       // handed to a reader as a view: consumed at the next read
   std::size_t need_hint = 0;  // a reader waits for this many bytes: do not pause below it
 
-  bool added = false;  // in the multi handle
+  bool configured = false;  // the session's options are set on `easy` (kept by spares)
+  bool added = false;       // in the multi handle
   bool headers_ready = false;
   bool done = false;
   bool paused = false;
@@ -116,6 +139,23 @@ struct transfer {
   std::exception_ptr failure;
   transfer_wait* waiter = nullptr;
   read_timer timer;
+
+  // A streamed request body on its way to libcurl.
+  struct upload_state {
+    aw::byte_source source;
+    std::unique_ptr<char[]> buf;  // one chunk read from the source: [off, len) not yet sent
+    std::size_t off = 0, len = 0;
+    std::uint64_t given = 0;              // bytes read from the source so far
+    std::optional<std::uint64_t> length;  // the declared Content-Length
+    bool active = false;                  // a source is being streamed
+    bool wanted = false;                  // the buffer is empty: a read is due
+    bool reading = false;                 // a read of the source is in progress
+    bool eof = false;                     // the source ended
+    bool paused = false;                  // libcurl's send direction is paused
+    aw::cancel_scope* scope = nullptr;    // around the read in progress
+    static constexpr std::size_t chunk = 64 * 1024;
+  } up;
+  void reset_upload() noexcept;
 
   transfer* prev = nullptr;  // the session's live transfers
   transfer* next = nullptr;
@@ -129,6 +169,11 @@ struct session_state {
   };
 
   explicit session_state(session_options o) : opts(std::move(o)) { timer.s = this; }
+  ~session_state() {
+    if (base_url) curl_url_cleanup(base_url);
+  }
+  session_state(const session_state&) = delete;
+  session_state& operator=(const session_state&) = delete;
 
   void open();
   void action(curl_socket_t fd, int mask) noexcept;
@@ -151,6 +196,8 @@ struct session_state {
   std::coroutine_handle<> drain_waiter;
   transfer* live = nullptr;
   std::vector<transfer*> spare;  // finished transfers, kept for their easy handles
+  CURLU* base_url = nullptr;     // opts.base_url, parsed at the first request that needs it
+  bool env_proxies = false;      // a proxy variable was set when the session was entered
 };
 
 std::string redact(const std::string& url);

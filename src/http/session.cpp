@@ -4,6 +4,7 @@
 #include <aw/http/session.hpp>
 
 #include <cerrno>
+#include <cstdlib>
 #include <mutex>
 #include <stdexcept>
 #include <utility>
@@ -188,6 +189,10 @@ void session_state::open() {
   if (!share) throw std::runtime_error("aw::http: curl_share_init failed");
   curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   if (opts.cookies) curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
+  for (const char* var : {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
+    const char* v = std::getenv(var);
+    env_proxies = env_proxies || (v && *v);
+  }
   is_open = true;
 }
 

@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common.hpp"
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -30,19 +32,7 @@ namespace http = aw::http;
 
 namespace {
 
-const std::string nginx = "http://127.0.0.1:18080";
-const std::string nginx_tls = "https://127.0.0.1:18443";
-const std::string scripted = "http://127.0.0.1:18081";
-const std::string scratch = AW_HTTP_TEST_SCRATCH;
-const std::string refused = "http://127.0.0.1:18089";  // nothing listens there
-
-// Runs `body` inside a session with `options`.
-void with_session(http::session_options options, std::function<aw::task<>(http::session&)> body) {
-  aw::run([&]() -> aw::task<> {
-    co_await aw::async_with(http::session(std::move(options)), [&](http::session& s) -> aw::task<> { co_await body(s); });
-  });
-}
-void with_session(std::function<aw::task<>(http::session&)> body) { with_session({}, std::move(body)); }
+using namespace aw_http_test;
 
 // A TCP listener whose accept queue is full: connecting to it hangs (the SYN is dropped).
 class hanging_listener {
@@ -88,11 +78,6 @@ std::vector<std::pair<long, long>> nginx_connections_for(const std::string& tag)
     out.emplace_back(conn, n);
   }
   return out;
-}
-
-std::string unique_tag(const char* name) {
-  static int n = 0;
-  return std::string(name) + "-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -407,7 +392,7 @@ TEST(Http, InvalidUrls) {
 TEST(Http, ConnectionRefused) {
   with_session([](http::session& s) -> aw::task<> {
     try {
-      co_await s.get("http://user:secret@127.0.0.1:18089/x");
+      co_await s.get("http://user:secret@127.0.0.1:" + std::to_string(free_port()) + "/x");
       ADD_FAILURE() << "no error";
     } catch (const http::connect_error& e) {
       EXPECT_EQ(std::string(e.what()).find("secret"), std::string::npos) << e.what();  // passwords are redacted

@@ -8,17 +8,23 @@
 //   aw::http::request_options o{.params = {{"dry_run", "1"}}, .body = aw::http::body::json({{"name", "x"}})};
 //   co_await s.post("items", std::move(o));
 //
+//   aw::http::request_options up{.body = aw::http::body::stream(aw::byte_source(f), "video/mp4", size)};
+//   co_await s.put("upload", std::move(up));      // f: an open aw::files::file, read as it is sent
+//
 // g++ 12: name option structs before a co_await, as above; a braced temporary written inside
 // the co_await expression itself is miscompiled by g++ 12 (see the README).
 #pragma once
 
+#include <aw/byte_source.hpp>
 #include <aw/http/headers.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,8 +33,8 @@
 namespace aw::http {
 
 // Each phase's limit; zero means none. `connect` covers DNS, TCP and TLS; `read` is the
-// longest wait for the next bytes of the response (reset by every byte that arrives, and
-// counted only while someone waits for them); `total` covers the whole request, body
+// longest wait for the next bytes of the response (reset by every byte that arrives or that
+// a streamed request body sends, and counted only while someone waits for them); `total` covers the whole request, body
 // included, as aiohttp's `total`. A timeout raises aw::http::timeout_error naming its phase.
 // Cancel scopes (aw::move_on_after, aw::fail_after) work on top of these, as everywhere.
 struct timeouts {
@@ -44,19 +50,37 @@ using query = std::vector<std::pair<std::string, std::string>>;
 std::string url_encode(std::string_view s, bool form = false);
 std::string form_encode(const query& fields);
 
-// One part of a multipart/form-data body: a field, or a file when `filename` is set.
+// One part of a multipart/form-data body: a field, or a file when `filename` is set
+// (aiohttp's FormData.add_field, httpx's files=). The content is `data`, or, when `source`
+// is set, whatever the source gives, streamed as the request is sent (a file of aw::files, a
+// pipe, a generator); `size` is its length where known.
 struct part {
   std::string name{};
   std::string data{};
   std::string filename{};
   std::string content_type{};
+  aw::byte_source source{};
+  std::optional<std::uint64_t> size{};
 };
 
 // A request body and its Content-Type (which a Content-Type header of the request overrides).
-// Bodies are held in memory (a file part too); streaming request bodies are not done yet.
+// bytes, text, json and form are held in memory. stream() sends what an async byte source
+// gives as libcurl asks for it, one 64 KiB read at a time, never the whole body at once:
+// with a Content-Length when `content_length` is given (the source must give exactly that
+// many bytes, else the request fails with aw::http::error), chunked otherwise (HTTP/1.1; on
+// HTTP/2 the frames carry the length). An aw::byte_source converts to a stream body
+// (application/octet-stream, length unknown). A multipart body with a streamed part is
+// streamed the same way (its length is known when every streamed part has a `size`).
+// A stream body is read once: a redirect that must resend it (307, 308) fails with
+// aw::http::error, as httpx refuses to replay a streamed body; 301, 302 and 303 after a POST
+// turn it into a GET without a body. An exception from the source aborts the request and is
+// raised where the response is awaited; cancelling a request while its source reads cancels
+// that read too.
 class body {
  public:
   body() = default;
+  // A stream body: what `source` gives, length unknown (chunked).
+  body(aw::byte_source source) : body(std::move(source), "application/octet-stream", std::nullopt) {}  // NOLINT: implicit on purpose
   static body bytes(std::string data, std::string content_type = "application/octet-stream") {
     return body(std::move(data), std::move(content_type));
   }
@@ -65,18 +89,36 @@ class body {
   }
   static body json(const nlohmann::json& value) { return body(value.dump(), "application/json"); }
   static body form(const query& fields) { return body(form_encode(fields), "application/x-www-form-urlencoded"); }
-  // multipart/form-data (aiohttp's FormData, httpx's files=), with a random boundary.
-  static body multipart(const std::vector<part>& parts);
+  // multipart/form-data (aiohttp's FormData, httpx's files=), with a random boundary; held in
+  // memory unless a part has a `source`.
+  static body multipart(std::vector<part> parts);
+  static body stream(aw::byte_source source, std::string content_type = "application/octet-stream",
+                     std::optional<std::uint64_t> content_length = std::nullopt) {
+    return body(std::move(source), std::move(content_type), content_length);
+  }
 
   bool has_value() const noexcept { return present_; }
+  bool is_stream() const noexcept { return static_cast<bool>(source_); }
+  // In memory: the bytes (empty for a stream body).
   const std::string& data() const noexcept { return data_; }
   std::string& data() noexcept { return data_; }
   const std::string& content_type() const noexcept { return content_type_; }
+  // A stream body's source and length (the length of data() for the others).
+  aw::byte_source& source() noexcept { return source_; }
+  std::optional<std::uint64_t> content_length() const noexcept {
+    return is_stream() ? length_ : std::optional<std::uint64_t>(data_.size());
+  }
 
  private:
   body(std::string data, std::string content_type) : data_(std::move(data)), content_type_(std::move(content_type)), present_(true) {}
+  body(aw::byte_source source, std::string content_type, std::optional<std::uint64_t> length)
+      : content_type_(std::move(content_type)), source_(std::move(source)), length_(length), present_(true) {
+    if (!source_) throw std::invalid_argument("aw::http::body::stream: an empty aw::byte_source");
+  }
   std::string data_;
   std::string content_type_;
+  aw::byte_source source_;
+  std::optional<std::uint64_t> length_;
   bool present_ = false;
 };
 
@@ -102,7 +144,13 @@ struct session_options {
   std::size_t limit_per_host = 0;
   // HTTP/2 where the server offers it over TLS (ALPN); HTTP/1.1 otherwise.
   bool http2 = true;
-  // Proxies from http_proxy, https_proxy, all_proxy and no_proxy (as aiohttp's trust_env).
+  // A proxy for every request ("http://host:port", "http://user:password@host:port";
+  // https:// URLs go through it with CONNECT), as aiohttp's and httpx's `proxy`. It wins
+  // over the environment, and no_proxy does not apply to it.
+  std::string proxy{};
+  // Without `proxy`: proxies from http_proxy, https_proxy (or HTTPS_PROXY), all_proxy and
+  // no_proxy, as aiohttp's trust_env; false ignores them. Whether any is set is looked at
+  // when the session is entered (as httpx reads them when the client is made).
   bool trust_env = true;
   std::string user_agent = "asyncwith-http/0.1";
 };
@@ -115,6 +163,8 @@ struct request_options {
   // Replace the session's, where given.
   std::optional<http::timeouts> timeout{};
   std::optional<bool> follow_redirects{};
+  // The session's `proxy` for this request (aiohttp's request(proxy=)); "" goes direct.
+  std::optional<std::string> proxy{};
 };
 
 }  // namespace aw::http

@@ -22,6 +22,9 @@
 //   the reader catches up (lines() lets one line grow past it).
 // - Every wait is a cancellation point. Cancelling a wait removes the request from libcurl at
 //   once; the response is unusable afterwards (its reads raise aw::http::error).
+// - A streamed request body (body::stream) is read from its source by the task that awaits
+//   the request or reads its response, as libcurl asks for it: the upload makes progress
+//   while someone waits on the request, as a streamed response's download does.
 // - bytes(), text() and json() read the rest of the body (or give the body already read).
 //   A body cut short by the server raises aw::http::protocol_error, after what arrived was
 //   given to a streaming reader. text() is the bytes as they came (UTF-8 is assumed).
@@ -67,17 +70,28 @@ enum class wait_for : unsigned char { headers, data, done };
 
 // The one wait of aw::http: until a transfer has its headers, `need` bytes buffered, or is
 // done. Completes without suspending when it is there already; otherwise a cancellation point.
+// While a streamed request body is still being sent, the wait (mode `pump`) runs the
+// transfer's pump instead: a loop, in the waiting task, that reads the body's source whenever
+// libcurl wants more of it and otherwise waits (mode `upload`: also woken by that want).
 class [[nodiscard("co_await it")]] transfer_wait : public aw::detail::cancellable {
  public:
-  transfer_wait(transfer* t, wait_for what, std::size_t need = 1) noexcept : t_(t), what_(what), need_(need) {}
+  enum class mode : unsigned char { pump, upload };
+  transfer_wait(transfer* t, wait_for what, std::size_t need = 1, mode m = mode::pump) noexcept
+      : t_(t), what_(what), mode_(m), need_(need) {}
   transfer_wait(const transfer_wait&) = delete;
   transfer_wait& operator=(const transfer_wait&) = delete;
   ~transfer_wait();
 
   bool await_ready();
   template <class P>
-  bool await_suspend(std::coroutine_handle<P> h) {
-    return suspend(aw::detail::context_of(h), h);
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) {
+    if (mode_ == mode::pump && pumping()) {
+      pump_ = pump(t_, what_, need_);
+      pump_awaiter_ = pump_.operator co_await();
+      return pump_awaiter_.await_suspend(h);  // symmetric transfer into the pump, in the caller's task
+    }
+    if (suspend(aw::detail::context_of(h), h)) return std::noop_coroutine();
+    return h;
   }
   void await_resume();
 
@@ -86,13 +100,18 @@ class [[nodiscard("co_await it")]] transfer_wait : public aw::detail::cancellabl
   void wake() noexcept;
 
  private:
+  bool pumping() const noexcept;
+  static aw::task<> pump(transfer* t, wait_for what, std::size_t need);
   bool suspend(aw::detail::task_context* ctx, std::coroutine_handle<> h);
   transfer* t_;
   wait_for what_;
+  mode mode_;
   std::size_t need_;
   aw::detail::task_context* ctx_ = nullptr;
   std::coroutine_handle<> h_;
   bool cancelled_ = false;
+  aw::task<> pump_;
+  aw::task<>::awaiter pump_awaiter_{};
 };
 
 struct ready_void {
