@@ -76,7 +76,21 @@ async def pg_executemany(dsn):
         await conn.close()
 
 
-WORKLOADS = {"pg_select1": pg_select1, "pg_fetchrow": pg_fetchrow, "pg_fetch1000": pg_fetch1000, "pg_executemany": pg_executemany}
+async def pg_copy(dsn):
+    n = 100000
+    rows = [(i, "row %d" % i, i * 0.5) for i in range(n)]
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("CREATE TEMP TABLE copied (id int, name text, value float8)")
+        start = time.perf_counter()
+        await conn.copy_records_to_table("copied", records=rows)
+        return n / (time.perf_counter() - start)
+    finally:
+        await conn.close()
+
+
+WORKLOADS = {"pg_select1": pg_select1, "pg_fetchrow": pg_fetchrow, "pg_fetch1000": pg_fetch1000, "pg_executemany": pg_executemany,
+             "pg_copy": pg_copy}
 
 
 def main():

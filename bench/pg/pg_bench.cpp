@@ -3,6 +3,7 @@
 //   pg_fetchrow    a primary-key lookup (fetchrow) through the same pool
 //   pg_fetch1000   1,000 rows of mixed types fetched and decoded, one connection
 //   pg_executemany 100,000 INSERTs with executemany, one connection
+//   pg_copy        100,000 rows with copy_records_to_table (COPY FROM STDIN, binary), one connection
 // The server: AW_PG_BENCH_DSN (bench/pg/compare starts one and creates the table
 // aw_bench_rows). Each benchmark times only its workload (manual time), not connecting;
 // items_per_second is the figure compare reports.
@@ -122,10 +123,27 @@ void pg_executemany(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * n);
 }
 
+void pg_copy(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  std::vector<std::tuple<std::int32_t, std::string, double>> rows;
+  for (int i = 0; i < n; ++i) rows.emplace_back(i, "row " + std::to_string(i), i * 0.5);
+  for (auto _ : state) {
+    double s = on_connection([&](aw::pg::connection& c) -> aw::task<double> {
+      co_await c.execute("CREATE TEMP TABLE copied (id int, name text, value float8)");
+      auto start = std::chrono::steady_clock::now();
+      co_await c.copy_records_to_table("copied", rows);
+      co_return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    });
+    state.SetIterationTime(s);
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+
 BENCHMARK(pg_select1)->Arg(50000)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(pg_fetchrow)->Arg(50000)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(pg_fetch1000)->Arg(200)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(pg_executemany)->Arg(100000)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(pg_copy)->Arg(100000)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
 
 }  // namespace
 

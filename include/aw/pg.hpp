@@ -7,11 +7,13 @@
 //     std::int64_t n = co_await conn.fetchval<std::int64_t>("SELECT count(*) FROM events");
 //   });
 //
-// connection.hpp: connect, queries, transactions. pool.hpp: create_pool. result.hpp: rows.
+// connection.hpp: connect, queries, transactions. cursor.hpp: cursors. copy.hpp: COPY. pool.hpp: create_pool. result.hpp: rows.
 // types.hpp: the type conversions. error.hpp: the errors. testing.hpp: temporary_cluster.
 #pragma once
 
 #include <aw/pg/connection.hpp>
+#include <aw/pg/copy.hpp>
+#include <aw/pg/cursor.hpp>
 #include <aw/pg/error.hpp>
 #include <aw/pg/listener.hpp>
 #include <aw/pg/pool.hpp>

@@ -2,6 +2,7 @@
 #include <aw/async_with.hpp>
 #include <aw/cancel_scope.hpp>
 #include <aw/pg/connection.hpp>
+#include <aw/pg/cursor.hpp>
 #include <aw/to_thread.hpp>
 #include <aw/wait_fd.hpp>
 
@@ -74,6 +75,10 @@ connection::~connection() { close(); }
 void connection::close() noexcept {
   if (conn_) PQfinish(conn_);
   conn_ = nullptr;
+  ++tx_epoch_;  // the portals went with the session
+  closing_.clear();
+  for (aw::pg::cursor* c : cursors_) c->conn_ = nullptr;
+  cursors_.clear();
   cache_.clear();
   lru_.clear();
   evicted_.clear();
@@ -216,6 +221,12 @@ task<result> connection::collect() {
 
 void connection::note_status(const char* tag) noexcept {
   ++queries_;
+  // The end of a transaction, a rollback to a savepoint, CLOSE and DISCARD may take
+  // cursors with them: a cursor declared before must not send CLOSE any more (CLOSE of a
+  // portal that is gone is an error, which would abort the transaction).
+  if (std::strncmp(tag, "COMMIT", 6) == 0 || std::strncmp(tag, "ROLLBACK", 8) == 0 || std::strncmp(tag, "CLOSE", 5) == 0 ||
+      std::strncmp(tag, "DISCARD", 7) == 0 || std::strncmp(tag, "PREPARE TRANSACTION", 19) == 0)
+    ++tx_epoch_;
   if (!stateless_tag(tag)) {
     dirty_ = true;
     if (std::strcmp(tag, "DEALLOCATE ALL") == 0 || std::strcmp(tag, "DISCARD ALL") == 0) {
@@ -272,9 +283,10 @@ task<std::string> connection::simple_query(std::string_view sql) {
   busy_guard g{&busy_};
   check_open();
   std::string text(sql);
-  if (!PQsendQuery(conn_, text.c_str())) throw_lost("sending the query");
   std::exception_ptr cancel;
   try {
+    if (!closing_.empty()) co_await close_cursors();
+    if (!PQsendQuery(conn_, text.c_str())) throw_lost("sending the query");
     result r = co_await collect();
     co_return std::string(r.status());
   } catch (const aw::cancelled&) {
@@ -305,6 +317,7 @@ task<result> connection::query(std::string_view sql, detail::encoder enc) {
   params_.finish();
   std::exception_ptr cancel;
   try {
+    if (!closing_.empty()) co_await close_cursors();
     if (opts_.statement_cache_size == 0) {
       std::string text(sql);
       if (!PQsendQueryParams(conn_, text.c_str(), params_.size(), params_.types(), params_.values(), params_.lengths(), params_.formats(),
@@ -373,6 +386,7 @@ task<> connection::query_many(std::string_view sql, many_fn next, void* state) {
   std::exception_ptr cancel;
   std::exception_ptr failure;
   try {
+    if (!closing_.empty()) co_await close_cursors();
     // Prepared with the first row's types.
     params_.clear();
     if (!next(state, params_)) co_return;
@@ -452,6 +466,139 @@ task<> connection::query_many(std::string_view sql, many_fn next, void* state) {
     std::rethrow_exception(cancel);
   }
   if (failure) std::rethrow_exception(failure);
+}
+
+// A statement outside the statement cache (DECLARE, FETCH, the COPY helpers), binary results.
+task<result> connection::query_unprepared(std::string sql, detail::params* p) {
+  co_await busy_.acquire();
+  busy_guard g{&busy_};
+  check_open();
+  std::exception_ptr cancel;
+  try {
+    if (!closing_.empty()) co_await close_cursors();
+    if (p) p->finish();
+    if (!PQsendQueryParams(conn_, sql.c_str(), p ? p->size() : 0, p ? p->types() : nullptr, p ? p->values() : nullptr,
+                           p ? p->lengths() : nullptr, p ? p->formats() : nullptr, 1))
+      throw_lost("sending the query");
+    co_return co_await collect();
+  } catch (const aw::cancelled&) {
+    cancel = std::current_exception();
+  }
+  co_await cancel_and_drain();
+  std::rethrow_exception(cancel);
+}
+
+// CLOSE for the cursors dropped without a close() since the last statement, when their
+// transaction is still the one open (else the portal is gone already). Failures are
+// ignored: the portal is gone either way.
+task<> connection::close_cursors() {
+  std::string sql;
+  for (auto& [name, epoch] : closing_)
+    if (epoch == tx_epoch_) sql += "CLOSE " + name + ";";
+  closing_.clear();
+  if (sql.empty() || PQtransactionStatus(conn_) != PQTRANS_INTRANS) co_return;
+  if (!PQsendQuery(conn_, sql.c_str())) throw_lost("sending the query");
+  try {
+    (void)co_await collect();
+  } catch (const error&) {
+  }
+}
+
+// Waits for the server to enter the COPY state `want` (PGRES_COPY_IN or PGRES_COPY_OUT)
+// after a COPY statement was sent; raises the statement's error instead if it failed.
+task<> connection::begin_copy(int want) {
+  co_await flush();
+  for (;;) {
+    while (PQisBusy(conn_)) {
+      co_await wait_readable(PQsocket(conn_));
+      if (!PQconsumeInput(conn_)) throw_lost("receiving");
+    }
+    PGresult* r = PQgetResult(conn_);
+    if (!r) {
+      if (PQstatus(conn_) == CONNECTION_BAD) throw_lost("receiving");
+      throw interface_error("aw::pg: the server did not start the COPY");
+    }
+    const int s = PQresultStatus(r);
+    if (s == want) {
+      PQclear(r);
+      co_return;
+    }
+    if (s == PGRES_FATAL_ERROR) {
+      error_fields f = fields_of(r);
+      PQclear(r);
+      (void)co_await collect();  // the end of the statement's results
+      if (PQstatus(conn_) == CONNECTION_BAD) throw_lost("receiving");
+      throw_error(std::move(f));
+    }
+    PQclear(r);
+  }
+}
+
+// Queues COPY data, waiting for the socket while libpq's buffer is full.
+task<> connection::put_copy(std::string_view data) {
+  for (;;) {
+    int r = PQputCopyData(conn_, data.data(), static_cast<int>(data.size()));
+    if (r == 1) break;
+    if (r < 0) {
+      // The server ended the COPY early (an error it reports once we read the results).
+      if (PQstatus(conn_) == CONNECTION_BAD) throw_lost("sending COPY data");
+      (void)co_await collect();
+      throw interface_error("aw::pg: the server ended the COPY early: " + trimmed(PQerrorMessage(conn_)));
+    }
+    co_await flush();
+  }
+  if (PQflush(conn_) != 0) co_await flush();
+}
+
+// Ends a COPY FROM STDIN; the statement's results are read by the caller (collect()).
+task<> connection::end_copy_in() {
+  for (;;) {
+    int r = PQputCopyEnd(conn_, nullptr);
+    if (r == 1) break;
+    if (r < 0) {
+      if (PQstatus(conn_) == CONNECTION_BAD) throw_lost("sending COPY data");
+      co_return;  // the server ended it already: collect() gives its error
+    }
+    co_await flush();
+  }
+}
+
+// Ends a COPY FROM STDIN with CopyFail (the server rolls the COPY back) and reads the
+// results, shielded, within cancel_timeout; closes the connection if that does not work.
+task<> connection::abort_copy_in(const char* why) {
+  if (!conn_ || PQstatus(conn_) == CONNECTION_BAD) co_return;
+  bool drained = false;
+  cancel_scope scope(clock::now() + opts_.cancel_timeout, true);
+  co_await async_with(scope, [&](cancel_scope&) -> task<> {
+    int r = PQputCopyEnd(conn_, why);
+    // The server may not be reading (busy with rows it has: a slow trigger, a lock) and
+    // then would see the CopyFail only after it: interrupt it too, so it drops the rest
+    // of our data and ends the COPY now. The cancel request is delivered before anything
+    // else is sent, so it cannot reach a later statement (a cancel arriving while the
+    // server waits for a command is ignored).
+    if (std::shared_ptr<PGcancel> c{PQgetCancel(conn_), PQfreeCancel}) {
+      auto send_cancel = [c] {  // named: see cancel_and_drain
+        char err[256];
+        PQcancel(c.get(), err, sizeof err);
+      };
+      co_await to_thread(std::move(send_cancel));
+    }
+    while (r == 0) {
+      co_await flush();
+      r = PQputCopyEnd(conn_, why);
+    }
+    try {
+      (void)co_await collect();
+    } catch (const aw::cancelled&) {
+      throw;
+    } catch (...) {  // the COPY's error: "COPY from stdin failed: <why>", or 57014
+    }
+    drained = true;
+  });
+  if (!drained || PQstatus(conn_) == CONNECTION_BAD) {
+    broken_ = true;
+    close();
+  }
 }
 
 task<> connection::reset() {

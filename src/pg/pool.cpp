@@ -3,6 +3,7 @@
 #include <aw/cancel_scope.hpp>
 #include <aw/pg/pool.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 #include <utility>
 
@@ -20,7 +21,38 @@ pool::pool(std::string dsn, pool_options o) : dsn_(std::move(dsn)), opts_(std::m
 pool::pool(pool&& o) : dsn_(std::move(o.dsn_)), opts_(std::move(o.opts_)), slots_(opts_.max_size) {
   if (!o.closed_) std::terminate();  // moving an open pool: borrowed connections point at it
 }
-pool::~pool() = default;
+pool::~pool() { disarm_reaper(); }
+
+// The reaper: a loop timer, armed while some idle connection above min_size may expire,
+// for the moment the oldest one does.
+void pool::arm_reaper() {
+  if (closed_ || opts_.max_inactive_connection_lifetime.count() <= 0 || reaper_.armed() || idle_.empty() || open_ <= opts_.min_size) return;
+  clock::time_point oldest = idle_.front().since;  // idle_ is in release order
+  reaper_.owner = this;
+  reaper_.fire = &pool::reaper_fired;
+  reaper_.deadline = oldest + opts_.max_inactive_connection_lifetime;
+  loop_ = &loop::current();
+  loop_->add_timer(reaper_);
+}
+
+void pool::disarm_reaper() noexcept {
+  if (loop_ && reaper_.armed()) loop_->remove_timer(reaper_);
+}
+
+void pool::reaper_fired(timer_node* t) {
+  pool& p = *static_cast<reaper_timer*>(t)->owner;
+  const auto cutoff = clock::now() - p.opts_.max_inactive_connection_lifetime;
+  // Oldest first (idle_ is in release order: the front is the oldest), while more than
+  // min_size are open. Closing does not wait (libpq sends its goodbye without blocking on
+  // a non-blocking connection).
+  std::size_t n = 0;
+  while (n < p.idle_.size() && p.open_ > p.opts_.min_size && p.idle_[n].since <= cutoff) {
+    ++n;
+    --p.open_;
+  }
+  p.idle_.erase(p.idle_.begin(), p.idle_.begin() + static_cast<std::ptrdiff_t>(n));
+  p.arm_reaper();
+}
 
 task<std::unique_ptr<connection>> pool::open_connection() {
   auto c = std::make_unique<connection>(opts_.connection);
@@ -52,6 +84,7 @@ task<pool&> pool::aenter() {
 }
 
 task<> pool::aexit(std::exception_ptr) {
+  disarm_reaper();
   closed_ = true;
   open_ -= idle_.size();
   idle_.clear();  // closes them; borrowed ones are closed when they come back
@@ -125,6 +158,7 @@ task<> pool::release_shielded(std::unique_ptr<connection> c) {
     }
     if (keep) {
       idle_.push_back({std::move(c), clock::now()});
+      arm_reaper();
     } else {
       c.reset();
       --open_;

@@ -42,3 +42,17 @@ void with_connection(Body body) {
 }
 
 }  // namespace pg_test
+
+// gtest's ASSERT_* return from the function, which a coroutine cannot: these co_return.
+#define PG_CO_ASSERT_TRUE(c)                       \
+  do {                                             \
+    if (!(c)) {                                    \
+      ADD_FAILURE() << "assertion failed: " << #c; \
+      co_return;                                   \
+    }                                              \
+  } while (0)
+#define PG_CO_ASSERT_EQ(a, b)     \
+  do {                            \
+    EXPECT_EQ(a, b);              \
+    if (!((a) == (b))) co_return; \
+  } while (0)

@@ -203,3 +203,68 @@ TEST(PgPool, BadOptionsAndClosedPool) {
 }
 
 }  // namespace
+
+namespace {
+
+// Idle connections past max_inactive_connection_lifetime are closed by the pool's timer,
+// with no activity on the pool, down to min_size (the sleeps only order the loop's timers:
+// the reaper's deadline comes before the sleep's).
+TEST(PgPool, IdleConnectionsAreClosedAfterTheirLifetime) {
+  auto o = sized(1, 4);
+  o.max_inactive_connection_lifetime = 100ms;
+  with_pool(std::move(o), [](aw::pg::pool& p) -> aw::task<> {
+    std::vector<int> pids;
+    // Three borrowed at once: the pool opens two more.
+    co_await aw::async_with(p.acquire(), p.acquire(), p.acquire(),
+                            [&](aw::pg::connection& a, aw::pg::connection& b, aw::pg::connection& c) -> aw::task<> {
+                              pids = {a.backend_pid(), b.backend_pid(), c.backend_pid()};
+                              co_return;
+                            });
+    EXPECT_EQ(p.size(), 3u);
+    EXPECT_EQ(p.idle_size(), 3u);
+    co_await aw::sleep(400ms);
+    EXPECT_EQ(p.size(), 1u);  // min_size stays
+    EXPECT_EQ(p.idle_size(), 1u);
+    // The server saw two of them go (their backends end once they read the goodbye).
+    co_await aw::async_with(aw::pg::connect(dsn()), [&](aw::pg::connection& other) -> aw::task<> {
+      std::int64_t alive = 0;
+      for (int i = 0; i < 200; ++i) {
+        alive = co_await other.fetchval<std::int64_t>("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)", pids);
+        if (alive == 1) break;
+        co_await aw::sleep(10ms);
+      }
+      EXPECT_EQ(alive, 1);
+    });
+    // The pool still works, opening again as needed.
+    co_await aw::async_with(p.acquire(), p.acquire(), [&](aw::pg::connection& a, aw::pg::connection& b) -> aw::task<> {
+      EXPECT_EQ(co_await a.fetchval<std::int32_t>("SELECT 1"), 1);
+      EXPECT_EQ(co_await b.fetchval<std::int32_t>("SELECT 2"), 2);
+    });
+    EXPECT_EQ(p.size(), 2u);
+  });
+}
+
+// A connection in use is not idle: it is never closed under its borrower, and a lifetime
+// of 0 turns the timer off.
+TEST(PgPool, BorrowedConnectionsAndZeroLifetimeAreKept) {
+  auto o = sized(0, 2);
+  o.max_inactive_connection_lifetime = 50ms;
+  with_pool(std::move(o), [](aw::pg::pool& p) -> aw::task<> {
+    co_await aw::async_with(p.acquire(), [&](aw::pg::connection& c) -> aw::task<> {
+      co_await aw::sleep(200ms);
+      EXPECT_EQ(co_await c.fetchval<std::int32_t>("SELECT 1"), 1);
+      EXPECT_EQ(p.size(), 1u);
+    });
+    co_await aw::sleep(200ms);
+    EXPECT_EQ(p.size(), 0u);  // min_size 0: the last one goes too
+  });
+  auto keep = sized(0, 2);
+  keep.max_inactive_connection_lifetime = 0ms;
+  with_pool(std::move(keep), [](aw::pg::pool& p) -> aw::task<> {
+    co_await p.execute("SELECT 1");
+    co_await aw::sleep(100ms);
+    EXPECT_EQ(p.size(), 1u);
+  });
+}
+
+}  // namespace

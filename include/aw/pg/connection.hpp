@@ -22,7 +22,9 @@
 // execute() without parameters uses the simple protocol: several statements separated by
 // semicolons are allowed there. conn.prepare(sql) gives a prepared statement of one's own
 // (aw/pg/prepared_statement.hpp); conn.listen(channel) is LISTEN/NOTIFY as a manager
-// yielding a stream of notifications (aw/pg/listener.hpp).
+// yielding a stream of notifications (aw/pg/listener.hpp); conn.cursor(sql, args...) is a
+// server-side cursor (aw/pg/cursor.hpp); copy_records_to_table, copy_to_table,
+// copy_from_query and copy_from_table are COPY (aw/pg/copy.hpp).
 //
 // Cancellation (a cancel scope, a timeout) while a statement runs cancels it on the server
 // (libpq's cancel request, sent from a worker thread because PQcancel blocks), waits for
@@ -35,9 +37,13 @@
 // the loop that opened it.
 #pragma once
 
+#include <aw/byte_source.hpp>
 #include <aw/context_manager.hpp>
+#include <aw/pg/copy.hpp>
+#include <aw/pg/cursor.hpp>
 #include <aw/pg/error.hpp>
 #include <aw/pg/listener.hpp>
+#include <aw/pg/params.hpp>
 #include <aw/pg/result.hpp>
 #include <aw/pg/types.hpp>
 #include <aw/semaphore.hpp>
@@ -77,57 +83,6 @@ class connection;
 class prepared_statement;
 
 namespace detail {
-// Parameters encoded for libpq: bytes in one buffer, pointers fixed up at the end.
-class params {
- public:
-  void clear() noexcept {
-    buf_.clear();
-    types_.clear();
-    offsets_.clear();
-    lengths_.clear();
-    formats_.clear();
-  }
-  template <class T>
-  void add(const T& v) {
-    if constexpr (is_optional<T>::value) {
-      if (!v) {
-        types_.push_back(codec<typename T::value_type>::type_oid);
-        offsets_.push_back(-1);
-        lengths_.push_back(0);
-        formats_.push_back(1);
-        return;
-      }
-      add(*v);
-    } else {
-      using C = codec<std::remove_cv_t<T>>;
-      types_.push_back(C::type_oid);
-      offsets_.push_back(static_cast<int>(buf_.size()));
-      C::encode(v, buf_);
-      if constexpr (C::text_param) buf_.push_back('\0');  // libpq reads text parameters up to a NUL
-      lengths_.push_back(static_cast<int>(buf_.size()) - offsets_.back() - (C::text_param ? 1 : 0));
-      formats_.push_back(C::text_param ? 0 : 1);
-    }
-  }
-  // Fixes the value pointers; call after the last add().
-  void finish() {
-    values_.resize(offsets_.size());
-    for (std::size_t i = 0; i < offsets_.size(); ++i) values_[i] = offsets_[i] < 0 ? nullptr : buf_.data() + offsets_[i];
-  }
-  int size() const noexcept { return static_cast<int>(types_.size()); }
-  const oid* types() const noexcept { return types_.data(); }
-  const char* const* values() const noexcept { return values_.data(); }
-  const int* lengths() const noexcept { return lengths_.data(); }
-  const int* formats() const noexcept { return formats_.data(); }
-
- private:
-  std::string buf_;
-  std::vector<oid> types_;
-  std::vector<int> offsets_;
-  std::vector<int> lengths_;
-  std::vector<int> formats_;
-  std::vector<const char*> values_;
-};
-
 // Encodes a query's arguments into the connection's parameter buffer once the connection
 // is free (a plain function pointer and a context: no allocation).
 struct encoder {
@@ -248,6 +203,55 @@ class connection {
         &st);
   }
 
+  // A server-side cursor over the rows of `sql` (aw/pg/cursor.hpp); inside a transaction.
+  // The arguments are encoded now: they need not outlive the call.
+  template <class... A>
+  aw::pg::cursor cursor(std::string_view sql, const A&... args) {
+    return cursor(cursor_options{}, sql, args...);
+  }
+  template <class... A>
+  aw::pg::cursor cursor(cursor_options o, std::string_view sql, const A&... args) {
+    detail::params p;
+    (p.add(args), ...);
+    return aw::pg::cursor(*this, std::string(sql), std::move(p), o);
+  }
+
+  // COPY (aw/pg/copy.hpp). Each gives the command tag, "COPY n" (n: the rows copied).
+  // The records, the options and what they refer to must outlive the call.
+  template <class Records>
+  task<std::string> copy_records_to_table(std::string_view table, const Records& records, const copy_options& o = {}) {
+    using record_t = std::remove_cvref_t<decltype(*std::begin(records))>;
+    using iter = decltype(std::begin(records));
+    struct state {
+      iter it, end;
+    } st{std::begin(records), std::end(records)};
+    co_return co_await copy_in_records(
+        table, o,
+        [](void* s, std::span<const detail::copy_column> cols, std::string& out) -> bool {
+          auto* p = static_cast<state*>(s);
+          if (p->it == p->end) return false;
+          detail::copy_record(static_cast<const record_t&>(*p->it), cols, out);
+          ++p->it;
+          return true;
+        },
+        &st);
+  }
+  // COPY table FROM STDIN with the bytes of `data` (in the format the options name).
+  task<std::string> copy_to_table(std::string_view table, std::string_view data, const copy_options& o = {});
+  // COPY table FROM STDIN with the bytes `source` gives until its end.
+  task<std::string> copy_to_table(std::string_view table, byte_source source, const copy_options& o = {});
+  // COPY (query) TO STDOUT into `sink`. COPY takes no parameters: as asyncpg does, the
+  // arguments are turned into quoted literals by the server and put in place of $1..$n in
+  // the query's text (every "$n" followed by a non-word character, also inside strings).
+  template <class... A>
+  task<std::string> copy_from_query(std::string_view sql, const A&... args_and_sink) {
+    // The sink (and the options, if given) come last: split them from the arguments.
+    co_return co_await copy_from_query_split(sql, std::forward_as_tuple(args_and_sink...),
+                                             std::make_index_sequence<sizeof...(A) - trailing_copy_args<A...>()>{});
+  }
+  // COPY table TO STDOUT into `sink`.
+  task<std::string> copy_from_table(std::string_view table, byte_sink sink, const copy_options& o = {});
+
   // Prepares a statement to run many times (aw/pg/prepared_statement.hpp).
   task<prepared_statement> prepare(std::string sql);
 
@@ -269,6 +273,7 @@ class connection {
 
  private:
   friend class aw::pg::transaction;
+  friend class aw::pg::cursor;
   friend class aw::pg::listener;
   friend class aw::pg::prepared_statement;
   friend class pool;
@@ -278,6 +283,46 @@ class connection {
   };
   using many_fn = bool (*)(void* state, detail::params& out);
 
+  template <class... A>
+  static constexpr std::size_t trailing_copy_args() {
+    constexpr std::size_t n = sizeof...(A);
+    using last = std::remove_cvref_t<std::tuple_element_t<n - 1, std::tuple<A...>>>;
+    if constexpr (std::is_same_v<last, copy_options>) {
+      static_assert(n >= 2 && std::is_same_v<std::remove_cvref_t<std::tuple_element_t<n - 2, std::tuple<A...>>>, byte_sink>,
+                    "aw::pg::connection::copy_from_query(sql, args..., sink[, options]): the sink is an aw::byte_sink");
+      return 2;
+    } else {
+      static_assert(std::is_same_v<last, byte_sink>,
+                    "aw::pg::connection::copy_from_query(sql, args..., sink[, options]): the sink is an aw::byte_sink");
+      return 1;
+    }
+  }
+  template <class Tuple, std::size_t... I>
+  task<std::string> copy_from_query_split(std::string_view sql, Tuple t, std::index_sequence<I...>) {
+    constexpr std::size_t n = std::tuple_size_v<Tuple>;
+    detail::params p;
+    (p.add(std::get<I>(t)), ...);
+    copy_options none;
+    const copy_options* o = &none;
+    byte_sink* sink;
+    if constexpr (n - sizeof...(I) == 2) {
+      o = &std::get<n - 1>(t);
+      sink = const_cast<byte_sink*>(&std::get<n - 2>(t));
+    } else {
+      sink = const_cast<byte_sink*>(&std::get<n - 1>(t));
+    }
+    co_return co_await copy_out_query(sql, p, *sink, *o);
+  }
+  task<std::string> copy_in_records(std::string_view table, const copy_options& o, detail::copy_row_fn next, void* state);
+  task<std::string> copy_in_stream(std::string_view table, const copy_options& o, std::string_view data, byte_source* source);
+  task<std::string> copy_out_query(std::string_view sql, detail::params& p, byte_sink& sink, const copy_options& o);
+  task<std::string> copy_out(std::string sql, byte_sink& sink);
+  task<> begin_copy(int want);
+  task<> put_copy(std::string_view data);
+  task<> end_copy_in();
+  task<> abort_copy_in(const char* why);
+  task<result> query_unprepared(std::string sql, detail::params* p);
+  task<> close_cursors();
   task<std::string> simple_query(std::string_view sql);
   task<result> query(std::string_view sql, detail::encoder enc);
   task<> query_many(std::string_view sql, many_fn next, void* state);
@@ -303,6 +348,10 @@ class connection {
   std::list<std::string> lru_;  // most recently used first
   std::vector<std::string> evicted_;
   std::vector<listener*> listeners_;
+  std::vector<aw::pg::cursor*> cursors_;                        // open ones: detached when the connection closes
+  std::vector<std::pair<std::string, std::uint64_t>> closing_;  // portals to CLOSE before the next statement
+  std::uint64_t tx_epoch_ = 0;                                  // bumped when a transaction (or savepoint) ends
+  std::uint64_t next_cursor_ = 0;
   std::uint64_t next_statement_ = 0;
   std::uint64_t next_savepoint_ = 0;
   std::uint64_t queries_ = 0;

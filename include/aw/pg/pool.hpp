@@ -16,12 +16,15 @@
 // A released connection is made clean before anyone else gets it (connection::reset: an
 // open transaction is rolled back; session state is reset when the session changed any).
 // A broken connection (lost, or closed after a cancelled statement the server did not
-// answer) is dropped and replaced on demand, as is one that ran max_queries statements or
-// sat idle longer than max_inactive_connection_lifetime (checked when acquiring).
+// answer) is dropped and replaced on demand, as is one that ran max_queries statements.
+// A connection idle for max_inactive_connection_lifetime is closed by a loop timer (no
+// task: nothing to wait for), as asyncpg does, down to min_size connections; acquire()
+// also never hands out one idle longer than that.
 // init runs once on each new connection, setup on every acquire.
 #pragma once
 
 #include <aw/cancel_scope.hpp>
+#include <aw/loop.hpp>
 #include <aw/pg/connection.hpp>
 #include <aw/semaphore.hpp>
 #include <aw/task.hpp>
@@ -119,6 +122,13 @@ class pool {
     std::unique_ptr<connection> conn;
     clock::time_point since;
   };
+  // Closes idle connections older than max_inactive_connection_lifetime.
+  struct reaper_timer : timer_node {
+    pool* owner = nullptr;
+  };
+  static void reaper_fired(timer_node* t);
+  void arm_reaper();
+  void disarm_reaper() noexcept;
   task<std::unique_ptr<connection>> open_connection();
   // Runs `t` on the borrowed `c` and gives `c` back on every path.
   template <class T>
@@ -146,6 +156,8 @@ class pool {
   semaphore slots_;
   std::vector<idle_connection> idle_;
   std::size_t open_ = 0;
+  reaper_timer reaper_;
+  loop* loop_ = nullptr;  // the loop the reaper is armed on
   bool closed_ = true;
 };
 

@@ -18,6 +18,7 @@
 #include <aw/pg/types.hpp>
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -186,20 +187,25 @@ inline row result::operator[](std::size_t i) const noexcept { return row(r_, sta
 inline result::iterator result::begin() const noexcept { return iterator(r_, 0); }
 inline result::iterator result::end() const noexcept { return iterator(r_, static_cast<int>(size())); }
 
-// One row that owns the data it reads from (fetchrow's result).
+// One row that owns the data it reads from (fetchrow's result), alone or sharing a batch
+// of rows with other records (a cursor's prefetched rows).
 class record : public row {
  public:
   explicit record(result r) noexcept : row(r.native(), 0), owned_(std::move(r)) {}
-  record(record&& o) noexcept : row(o.r_, 0), owned_(std::move(o.owned_)) {}
+  record(std::shared_ptr<const result> batch, int index) noexcept : row(batch->native(), index), shared_(std::move(batch)) {}
+  record(record&& o) noexcept : row(o.r_, o.row_), owned_(std::move(o.owned_)), shared_(std::move(o.shared_)) {}
   record& operator=(record&& o) noexcept {
     owned_ = std::move(o.owned_);
-    r_ = owned_.native();
+    shared_ = std::move(o.shared_);
+    r_ = o.r_;
+    row_ = o.row_;
     return *this;
   }
-  const result& owner() const noexcept { return owned_; }
+  const result& owner() const noexcept { return shared_ ? *shared_ : owned_; }
 
  private:
   result owned_;
+  std::shared_ptr<const result> shared_;
 };
 
 }  // namespace aw::pg

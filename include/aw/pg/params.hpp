@@ -1,0 +1,66 @@
+// aw::pg::detail::params: a statement's parameters encoded for libpq (internal).
+#pragma once
+
+#include <aw/pg/types.hpp>
+
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace aw::pg {
+
+namespace detail {
+// Parameters encoded for libpq: bytes in one buffer, pointers fixed up at the end.
+class params {
+ public:
+  void clear() noexcept {
+    buf_.clear();
+    types_.clear();
+    offsets_.clear();
+    lengths_.clear();
+    formats_.clear();
+  }
+  template <class T>
+  void add(const T& v) {
+    if constexpr (is_optional<T>::value) {
+      if (!v) {
+        types_.push_back(codec<typename T::value_type>::type_oid);
+        offsets_.push_back(-1);
+        lengths_.push_back(0);
+        formats_.push_back(1);
+        return;
+      }
+      add(*v);
+    } else {
+      using C = codec<std::remove_cv_t<T>>;
+      types_.push_back(C::type_oid);
+      offsets_.push_back(static_cast<int>(buf_.size()));
+      C::encode(v, buf_);
+      if constexpr (C::text_param) buf_.push_back('\0');  // libpq reads text parameters up to a NUL
+      lengths_.push_back(static_cast<int>(buf_.size()) - offsets_.back() - (C::text_param ? 1 : 0));
+      formats_.push_back(C::text_param ? 0 : 1);
+    }
+  }
+  // Fixes the value pointers; call after the last add() (and again after a move: a short
+  // buffer moves its bytes).
+  void finish() {
+    values_.resize(offsets_.size());
+    for (std::size_t i = 0; i < offsets_.size(); ++i) values_[i] = offsets_[i] < 0 ? nullptr : buf_.data() + offsets_[i];
+  }
+  int size() const noexcept { return static_cast<int>(types_.size()); }
+  const oid* types() const noexcept { return types_.data(); }
+  const char* const* values() const noexcept { return values_.data(); }
+  const int* lengths() const noexcept { return lengths_.data(); }
+  const int* formats() const noexcept { return formats_.data(); }
+
+ private:
+  std::string buf_;
+  std::vector<oid> types_;
+  std::vector<int> offsets_;
+  std::vector<int> lengths_;
+  std::vector<int> formats_;
+  std::vector<const char*> values_;
+};
+}  // namespace detail
+
+}  // namespace aw::pg

@@ -1,0 +1,143 @@
+// aw::pg::cursor: DECLARE ... NO SCROLL CURSOR and FETCH in binary format.
+#include <aw/async_with.hpp>
+#include <aw/cancel_scope.hpp>
+#include <aw/pg/connection.hpp>
+#include <aw/pg/cursor.hpp>
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+namespace aw::pg {
+
+cursor::cursor(connection& c, std::string sql, detail::params p, cursor_options o)
+    : conn_(&c), sql_(std::move(sql)), params_(std::move(p)), opts_(o) {
+  if (opts_.prefetch == 0) throw interface_error("aw::pg::cursor: prefetch must be at least 1");
+}
+
+cursor::cursor(cursor&& o) noexcept
+    : conn_(o.conn_),
+      sql_(std::move(o.sql_)),
+      params_(std::move(o.params_)),
+      opts_(o.opts_),
+      name_(std::move(o.name_)),
+      batch_(std::move(o.batch_)),
+      pos_(o.pos_),
+      epoch_(o.epoch_),
+      open_(std::exchange(o.open_, false)),
+      done_(o.done_) {
+  if (open_ && conn_) std::replace(conn_->cursors_.begin(), conn_->cursors_.end(), &o, this);
+}
+
+cursor::~cursor() {
+  if (!open_ || !conn_) return;
+  std::erase(conn_->cursors_, this);
+  // A destructor cannot wait: CLOSE goes out before the connection's next statement.
+  if (portal_alive()) conn_->closing_.emplace_back(std::move(name_), epoch_);
+}
+
+bool cursor::portal_alive() const noexcept {
+  return open_ && conn_ && conn_->conn_ && conn_->tx_epoch_ == epoch_ && PQtransactionStatus(conn_->conn_) == PQTRANS_INTRANS;
+}
+
+// Runs `command` + the portal's name (opening the portal first when needed).
+task<result> cursor::run(std::string command) {
+  if (!conn_) throw interface_error("aw::pg::cursor: the connection is closed");
+  if (closed_) throw interface_error("aw::pg::cursor: the cursor is closed");
+  if (!open_) co_await open();
+  if (!portal_alive()) throw interface_error("aw::pg::cursor: the cursor is closed (its transaction ended)");
+  co_return co_await conn_->query_unprepared(command + name_, nullptr);
+}
+
+task<> cursor::open() {
+  if (open_) co_return;
+  if (!conn_) throw interface_error("aw::pg::cursor: the connection is closed");
+  if (closed_ || done_) throw interface_error("aw::pg::cursor: the cursor was closed; a cursor is opened once");
+  // Checked here (asyncpg raises NoActiveSQLTransactionError): outside a transaction the
+  // portal would vanish at the end of its own DECLARE.
+  if (!conn_->conn_ || PQtransactionStatus(conn_->conn_) != PQTRANS_INTRANS)
+    throw interface_error("aw::pg::cursor: cursors can only be used inside a transaction (open one with conn.transaction())");
+  std::string name = "aw_c" + std::to_string(++conn_->next_cursor_);
+  (void)co_await conn_->query_unprepared("DECLARE " + name + " NO SCROLL CURSOR FOR " + sql_, &params_);
+  name_ = std::move(name);
+  epoch_ = conn_->tx_epoch_;
+  open_ = true;
+  conn_->cursors_.push_back(this);
+}
+
+task<> cursor::close() {
+  closed_ = true;
+  batch_.reset();
+  co_await close_portal();
+}
+
+task<> cursor::close_portal() {
+  if (!open_) co_return;
+  bool alive = portal_alive();
+  open_ = false;
+  done_ = true;
+  if (conn_) std::erase(conn_->cursors_, this);
+  if (alive) (void)co_await conn_->query_unprepared("CLOSE " + name_, nullptr);
+}
+
+task<cursor&> cursor::aenter() {
+  co_await open();
+  co_return *this;
+}
+
+task<> cursor::aexit(std::exception_ptr) {
+  // Exits run shielded: CLOSE goes out even when the block was cancelled. After an error
+  // in the transaction the portal cannot be closed (and goes with the rollback).
+  if (open_ && conn_ && conn_->conn_ && PQtransactionStatus(conn_->conn_) == PQTRANS_INERROR) {
+    open_ = false;
+    std::erase(conn_->cursors_, this);
+    co_return;
+  }
+  co_await close_portal();
+}
+
+task<cursor> cursor::opened() {
+  co_await open();
+  co_return std::move(*this);
+}
+
+task<std::optional<record>> cursor::next() {
+  if (closed_) throw interface_error("aw::pg::cursor: the cursor is closed");
+  if (batch_ && pos_ < batch_->size()) co_return record(batch_, static_cast<int>(pos_++));
+  batch_.reset();
+  if (done_) co_return std::nullopt;
+  result r = co_await run("FETCH FORWARD " + std::to_string(opts_.prefetch) + " FROM ");
+  const bool last = r.size() < opts_.prefetch;
+  if (!r.empty()) {
+    batch_ = std::make_shared<const result>(std::move(r));
+    pos_ = 0;
+  }
+  if (last) {
+    // The rows ran out: close the portal now rather than at the transaction's end. The
+    // rows read stay with the caller.
+    co_await close_portal();
+  }
+  if (batch_ && pos_ < batch_->size()) co_return record(batch_, static_cast<int>(pos_++));
+  co_return std::nullopt;
+}
+
+task<result> cursor::fetch(std::size_t n) {
+  if (done_ && !closed_) co_return result();  // next() read to the end
+  co_return co_await run("FETCH FORWARD " + std::to_string(n) + " FROM ");
+}
+
+task<std::optional<record>> cursor::fetchrow() {
+  result r = co_await fetch(1);
+  if (r.empty()) co_return std::nullopt;
+  co_return record(std::move(r));
+}
+
+task<std::size_t> cursor::forward(std::size_t n) {
+  if (done_ && !closed_) co_return 0;
+  result r = co_await run("MOVE FORWARD " + std::to_string(n) + " FROM ");
+  co_return r.rows_affected();
+}
+
+}  // namespace aw::pg
