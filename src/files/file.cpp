@@ -1,6 +1,7 @@
 #include <aw/files/file.hpp>
 
 #include "sys.hpp"
+#include "text.hpp"
 
 #include <aw/detail/cancellation.hpp>
 
@@ -14,18 +15,6 @@
 
 namespace aw::files {
 namespace {
-
-// How many bytes are missing from an incomplete UTF-8 character at the end of `s`.
-std::size_t utf8_missing(const std::string& s) {
-  std::size_t n = s.size();
-  for (std::size_t back = 1; back <= 4 && back <= n; ++back) {
-    auto c = static_cast<unsigned char>(s[n - back]);
-    if ((c & 0xC0) == 0x80) continue;  // a continuation byte: look further back
-    std::size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
-    return len > back ? len - back : 0;
-  }
-  return 0;  // not UTF-8: nothing to complete
-}
 
 std::string invalid_mode(std::string_view mode) { return "invalid mode: '" + std::string(mode) + "'"; }
 
@@ -75,6 +64,14 @@ file::file(std::filesystem::path path, std::string_view mode, open_options optio
   if (kind != 1 || plus > 1 || b > 1 || t > 1) throw std::invalid_argument(invalid_mode(mode));
   if (b && t) throw std::invalid_argument("can't have text and binary mode at once");
   binary_ = b != 0;
+  if (binary_) {
+    // Python: "binary mode doesn't take a newline argument" (the defaults pass).
+    if (options.newline != std::string_view()) throw std::invalid_argument("binary mode doesn't take a newline argument");
+    if (options.errors != "strict") throw std::invalid_argument("binary mode doesn't take an errors argument");
+  } else {
+    newline_ = options.newline ? detail::parse_newline(*options.newline) : detail::newline_mode::universal;
+    errors_ = detail::parse_errors(options.errors);
+  }
   readable_ = primary == 'r' || plus;
   writable_ = primary != 'r' || plus;
   append_ = primary == 'a';
@@ -97,6 +94,8 @@ file::file(file&& o) noexcept
       seekable_(o.seekable_),
       nonblocking_(o.nonblocking_),
       busy_(o.busy_),
+      newline_(o.newline_),
+      errors_(o.errors_),
       pos_(o.pos_),
       size_hint_(o.size_hint_),
       buf_(std::move(o.buf_)),
@@ -235,10 +234,11 @@ task<> file::flush_buffer() {
 
 task<bool> file::fill() {
   if (wlen_) co_await flush_buffer();
-  std::size_t cap = read_capacity();
-  reserve(cap);
+  // At least one byte of room after what is buffered: text mode refills while the buffer
+  // still holds the start of a character, or a "\r" whose meaning the next byte decides.
+  reserve(std::max(read_capacity(), buffered() + 1));
   if (rstart_ == rend_) rstart_ = rend_ = 0;
-  if (rend_ == bufcap_) {  // compact
+  if (rstart_ > 0 && (rend_ == bufcap_ || buffered() <= 8)) {  // compact
     std::memmove(buf_.get(), buf_.get() + rstart_, rend_ - rstart_);
     rend_ -= rstart_;
     rstart_ = 0;
@@ -290,18 +290,58 @@ task<> file::read_some(std::string& out, std::size_t n) {
   if (pos_ > size_hint_) size_hint_ = pos_;
 }
 
+bool file::decode_step(std::string& out, std::size_t max_chars, bool line, std::string* raw, bool eof, std::size_t& chars,
+                       bool& need_more) {
+  const char* p = buf_.get() + rstart_;
+  detail::decode_result r = detail::text_codec{newline_, errors_}.decode(p, buffered(), eof, max_chars - chars, line, out, pos_, path_);
+  if (raw) raw->append(p, r.consumed);
+  rstart_ += r.consumed;
+  pos_ += static_cast<std::int64_t>(r.consumed);
+  chars += r.chars;
+  need_more = r.need_more;
+  return r.line_end || chars >= max_chars;
+}
+
 task<std::string> file::read(std::size_t n) {
   check_readable();
   busy_guard busy(*this);
   std::string out;
   std::int64_t pos0 = pos_;
+  if (binary_) {
+    try {
+      if (n != std::string::npos) out.reserve(std::min<std::size_t>(n, 1 << 20));
+      co_await read_some(out, n);
+    } catch (...) {
+      unread(out, pos0);
+      throw;
+    }
+    co_return out;
+  }
+  // Text: the bytes consumed, kept on a stream to be put back if the read raises.
+  std::string raw;
   try {
-    if (n != std::string::npos) out.reserve(std::min<std::size_t>(n, 1 << 20));
-    co_await read_some(out, n);
-    if (!binary_ && !out.empty())
-      if (std::size_t missing = utf8_missing(out)) co_await read_some(out, missing);
+    if (n == std::string::npos) {
+      // To EOF: the bytes in bulk (straight into one string), then one validation pass.
+      co_await read_some(raw, n);
+      out = detail::text_codec{newline_, errors_}.decode_all(raw, pos0, path_);
+    } else {
+      std::string* keep = seekable_ ? nullptr : &raw;
+      std::size_t chars = 0;
+      bool eof = false, need_more = false;
+      while (chars < n) {
+        if (need_more || buffered() == 0) {
+          if (eof) break;
+          if (!co_await fill()) {
+            eof = true;
+            if (buffered() == 0) break;
+          }
+        }
+        if (decode_step(out, n, false, keep, eof, chars, need_more)) break;
+      }
+      if (pos_ > size_hint_) size_hint_ = pos_;
+    }
   } catch (...) {
-    unread(out, pos0);
+    unread(raw, pos0);
     throw;
   }
   co_return out;
@@ -349,6 +389,38 @@ task<std::string> file::readline(std::size_t limit) {
   busy_guard busy(*this);
   std::string line;
   std::int64_t pos0 = pos_;
+  if (!binary_) {
+    std::string raw;  // on a stream: the bytes consumed, put back if the read raises
+    try {
+      std::string* keep = seekable_ ? nullptr : &raw;
+      std::size_t chars = 0;
+      bool eof = false, need_more = false;
+      while (chars < limit) {
+        if (need_more || buffered() == 0) {
+          if (eof) break;
+          if (!co_await fill()) {
+            eof = true;
+            if (buffered() == 0) break;
+          }
+        }
+        if (chars == 0 && !need_more) {
+          // The common line, inline: no call into the codec, one pass over its bytes.
+          const char* p = buf_.get() + rstart_;
+          if (std::size_t len = detail::text_codec{newline_, errors_}.ascii_line(p, buffered()); len && len <= limit) {
+            line.assign(p, len);
+            rstart_ += len;
+            pos_ += static_cast<std::int64_t>(len);
+            break;
+          }
+        }
+        if (decode_step(line, limit, true, keep, eof, chars, need_more)) break;
+      }
+    } catch (...) {
+      unread(raw, pos0);
+      throw;
+    }
+    co_return line;
+  }
   try {
     while (line.size() < limit) {
       if (buffered() == 0 && !co_await fill()) break;
@@ -386,6 +458,9 @@ task<std::optional<std::string>> line_iterator::next() {
 
 task<std::size_t> file::write(std::string_view data) {
   check_writable();
+  std::size_t result = data.size();
+  std::string encoded;  // text mode, when data had to change (newline translation, replacement)
+  if (!binary_) data = detail::text_codec{newline_, errors_}.encode(data, encoded, result, path_);
   busy_guard busy(*this);
   drop_read_buffer();  // it ran ahead of pos_, and the write makes it stale
   const std::size_t cap = options_.buffer_size;
@@ -394,7 +469,7 @@ task<std::size_t> file::write(std::string_view data) {
     std::memcpy(buf_.get() + wlen_, data.data(), data.size());
     wlen_ += data.size();
     pos_ += static_cast<std::int64_t>(data.size());
-    co_return data.size();
+    co_return result;
   }
   if (wlen_) {
     try {
@@ -408,7 +483,7 @@ task<std::size_t> file::write(std::string_view data) {
     std::memcpy(buf_.get(), data.data(), data.size());
     wlen_ = data.size();
     pos_ += static_cast<std::int64_t>(data.size());
-    co_return data.size();
+    co_return result;
   }
   std::size_t done = 0;
   try {
@@ -422,7 +497,7 @@ task<std::size_t> file::write(std::string_view data) {
     throw write_cancelled(done);
   }
   if (pos_ > size_hint_) size_hint_ = pos_;
-  co_return data.size();
+  co_return result;
 }
 
 std::int64_t file::tell() const {

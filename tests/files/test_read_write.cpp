@@ -239,11 +239,11 @@ TEST_F(ReadWrite, TruncateAndStat) {
   });
 }
 
-TEST_F(ReadWrite, TextModeNeverSplitsAUtf8Character) {
+TEST_F(ReadWrite, TextModeReadCountsCharacters) {
   put(at("f"), "h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80!");  // héllo € 😀!
   aw::run([&]() -> aw::task<> {
     co_await aw::async_with(aw::files::open(at("f"), "r"), [](file& f) -> aw::task<> {
-      EXPECT_EQ(co_await f.read(2), "h\xC3\xA9");  // two bytes asked, the é finished
+      EXPECT_EQ(co_await f.read(2), "h\xC3\xA9");  // two characters (three bytes)
       EXPECT_EQ(co_await f.read(5), "llo \xE2\x82\xAC");
       EXPECT_EQ(co_await f.read(2), " \xF0\x9F\x98\x80");
       EXPECT_EQ(co_await f.read(), "!");
@@ -254,12 +254,15 @@ TEST_F(ReadWrite, TextModeNeverSplitsAUtf8Character) {
   });
 }
 
+// The default is Python's newline="": endings are kept, and each of the three ends a line
+// (test_text.cpp has every mode).
 TEST_F(ReadWrite, TextModeKeepsNewlinesAsTheyAre) {
   put(at("f"), "a\r\nb\rc\n");
   aw::run([&]() -> aw::task<> {
     co_await aw::async_with(aw::files::open(at("f")), [](file& f) -> aw::task<> {
       EXPECT_EQ(co_await f.readline(), "a\r\n");
-      EXPECT_EQ(co_await f.readline(), "b\rc\n");
+      EXPECT_EQ(co_await f.readline(), "b\r");
+      EXPECT_EQ(co_await f.readline(), "c\n");
     });
   });
 }
