@@ -19,6 +19,8 @@
 // send(std::string_view)` (aw::byte_stream) or `task<size_t> write(std::string_view)`
 // (aw::files::file) that takes every byte before it returns. Either can also be built
 // from a callable with that shape.
+// A file passed as a source or sink is read or written as its mode says: open it "rb" or
+// "wb" for bytes as they are (text mode validates UTF-8 and may translate newlines).
 //
 // Built from an object, a source or sink refers to it: the object must outlive every call
 // (it is not copied, as Python passes the file object itself). Built from a callable, it
