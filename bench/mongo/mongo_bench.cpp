@@ -1,6 +1,8 @@
 // mongo_bench: one operation at a time against one server, asyncwith vs libmongoc's own
 // synchronous calls on the calling thread. The server is the bottleneck; what is measured
-// is what the worker handoff (queue, eventfd, loop wake-up) adds per operation.
+// is what the worker handoff (queue, worker wake-up, posted completion, loop wake-up) adds
+// per operation. bench/mongo/compare runs it with repetitions, randomly interleaved, so
+// both sides see the same load on a shared machine.
 //   MONGODB_URL=mongodb://127.0.0.1:27119 mongo_bench
 #include <aw/async_with.hpp>
 #include <aw/mongo.hpp>
@@ -160,4 +162,5 @@ BENCHMARK(sync_find_one)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iteratio
 BENCHMARK(aw_find_one)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(1000);
 BENCHMARK(sync_find_1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(30);
 BENCHMARK(aw_find_1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(30);
-BENCHMARK_MAIN();
+
+#include "../bench_main.hpp"

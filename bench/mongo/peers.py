@@ -3,7 +3,10 @@
 the same counts as mongo_bench (1000 inserts into a fresh collection, 1000 find_one, 30 finds
 of 1000 documents).
 
-    peers.py URL     prints {"pymongo": {workload: us_per_op}, "motor": {...}}
+    peers.py URL [N]   prints {"pymongo": {workload: [us_per_op, ...]}, "motor": {...}}
+
+N rounds (default 1); each round runs every workload in pymongo, then in motor, so the two
+(and mongo_bench, run just before) meet the same load on a shared machine.
 """
 import asyncio
 import json
@@ -32,11 +35,9 @@ async def atimed(fn, n):
     return (time.perf_counter() - start) / n * 1e6
 
 
-def run_pymongo():
-    c = pymongo.MongoClient(url)
+def run_pymongo(c, out):
     db = c.aw_bench
     db.inserts_pymongo.drop()
-    out = {}
     i = [0]
 
     def insert():
@@ -50,18 +51,14 @@ def run_pymongo():
     def find_1000():
         assert len(list(db.thousand.find({}))) == 1000
 
-    out["mongo_insert_one"] = timed(insert, COUNTS["insert"])
-    out["mongo_find_one"] = timed(find_one, COUNTS["find_one"])
-    out["mongo_find_1000"] = timed(find_1000, COUNTS["find_1000"])
-    c.close()
-    return out
+    out["mongo_insert_one"].append(timed(insert, COUNTS["insert"]))
+    out["mongo_find_one"].append(timed(find_one, COUNTS["find_one"]))
+    out["mongo_find_1000"].append(timed(find_1000, COUNTS["find_1000"]))
 
 
-async def run_motor():
-    c = motor.motor_asyncio.AsyncIOMotorClient(url)
+async def run_motor(c, out):
     db = c.aw_bench
     await db.inserts_motor.drop()
-    out = {}
     i = [0]
 
     async def insert():
@@ -78,11 +75,23 @@ async def run_motor():
             n += 1
         assert n == 1000
 
-    out["mongo_insert_one"] = await atimed(insert, COUNTS["insert"])
-    out["mongo_find_one"] = await atimed(find_one, COUNTS["find_one"])
-    out["mongo_find_1000"] = await atimed(find_1000, COUNTS["find_1000"])
-    c.close()
-    return out
+    out["mongo_insert_one"].append(await atimed(insert, COUNTS["insert"]))
+    out["mongo_find_one"].append(await atimed(find_one, COUNTS["find_one"]))
+    out["mongo_find_1000"].append(await atimed(find_1000, COUNTS["find_1000"]))
 
 
-print(json.dumps({"pymongo": run_pymongo(), "motor": asyncio.run(run_motor())}))
+async def main():
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    names = ("mongo_insert_one", "mongo_find_one", "mongo_find_1000")
+    results = {"pymongo": {n: [] for n in names}, "motor": {n: [] for n in names}}
+    sync_client = pymongo.MongoClient(url)
+    motor_client = motor.motor_asyncio.AsyncIOMotorClient(url)
+    for _ in range(rounds):
+        run_pymongo(sync_client, results["pymongo"])  # blocks the loop, as pymongo does: nothing else runs meanwhile
+        await run_motor(motor_client, results["motor"])
+    sync_client.close()
+    motor_client.close()
+    print(json.dumps(results))
+
+
+asyncio.run(main())

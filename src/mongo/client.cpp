@@ -2,7 +2,7 @@
 #include <aw/cancel_scope.hpp>
 #include <aw/mongo/client.hpp>
 #include <aw/semaphore.hpp>
-#include <aw/wait_fd.hpp>
+#include <aw/to_thread.hpp>
 
 #include "workers.hpp"
 
@@ -10,7 +10,9 @@
 
 #include <algorithm>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <utility>
 
 namespace aw::mongo {
@@ -42,20 +44,6 @@ std::string redact(std::string_view uri) {
   if (colon != std::string::npos && colon < at) s.replace(colon + 1, at - colon - 1, "***");
   return s;
 }
-
-// A mongoc_collection_t for one call.
-class coll_handle {
- public:
-  coll_handle(mongoc_client_t* c, const std::string& db, const std::string& name)
-      : p_(mongoc_client_get_collection(c, db.c_str(), name.c_str())) {}
-  ~coll_handle() { mongoc_collection_destroy(p_); }
-  coll_handle(const coll_handle&) = delete;
-  coll_handle& operator=(const coll_handle&) = delete;
-  operator mongoc_collection_t*() const noexcept { return p_; }
-
- private:
-  mongoc_collection_t* p_;
-};
 
 // A reply bson_t that libmongoc initialises (it always does, success or not).
 struct reply_holder {
@@ -98,7 +86,7 @@ struct client_state {
   mongoc_client_pool_t* pool = nullptr;
   std::size_t n_workers = 0;
   std::size_t max_leases = 0;
-  std::shared_ptr<workers> w;
+  std::unique_ptr<workers> w;
   semaphore lease_slots{0};
   std::size_t open_leases = 0;
   bool entered = false;
@@ -110,7 +98,8 @@ struct client_state {
     uri = mongoc_uri_new_with_error(std::string(uri_text).c_str(), &err);
     if (!uri) throw configuration_error("aw::mongo: invalid connection string \"" + redacted + "\": " + err.message, err.domain, err.code);
     n_workers = std::max<std::size_t>(1, opts.max_workers());
-    // The pool serves the workers (one client each) and the open cursors and sessions.
+    // The pool serves the workers (one client each while a call runs) and the open cursors
+    // and sessions (one each while open).
     const auto max_pool = static_cast<std::size_t>(std::max(1, mongoc_uri_get_option_as_int32(uri, MONGOC_URI_MAXPOOLSIZE, 100)));
     const std::size_t pool_size = std::max(max_pool, n_workers + 1);
     max_leases = pool_size - n_workers;
@@ -124,7 +113,7 @@ struct client_state {
     for (std::size_t i = 0; i < max_leases; ++i) lease_slots.release();
   }
   ~client_state() {
-    w.reset();  // an entered client that was never exited (a misuse): joins its workers
+    w.reset();  // an entered client that was never exited (a misuse): waits for its jobs
     // A cursor or session still open would hold a pooled client: leak the pool rather
     // than free it under them (only a misuse gets here).
     if (open_leases == 0 && pool) mongoc_client_pool_destroy(pool);
@@ -132,7 +121,14 @@ struct client_state {
   }
 
   void check_open() const {
-    if (!entered || closed) throw closed_error("aw::mongo: the client is not open (use it inside `async with client`)");
+    if (!entered || closed || !w) throw closed_error("aw::mongo: the client is not open (use it inside `async with client`)");
+  }
+
+  // fn(mongoc_client_t*) on a worker (with the lease's client when `l` is set).
+  template <class F>
+  auto run(std::shared_ptr<lease> l, F fn) {
+    check_open();
+    return w->run(std::move(l), std::move(fn));
   }
 
   task<std::shared_ptr<lease>> acquire_lease() {
@@ -168,7 +164,14 @@ struct session_state {
 struct cursor_core {
   std::function<mongoc_cursor_t*(mongoc_client_t*, mongoc_collection_t**)> open;
   std::string what;
-  std::size_t per_trip = 101;
+  // Documents per trip to a worker. With a batch size, one server batch per trip. Without,
+  // the server sends 101 documents first and then as many as fit in 16 MiB per getMore:
+  // the first trip brings the first batch (leaving early costs no getMore), each later one
+  // up to trip_bytes of documents, the driver fetching more as needed. Every trip is one
+  // handoff to a worker and back, so fewer trips is most of what a cursor costs here.
+  std::size_t first_trip = 101;
+  std::size_t later_trips = 101;
+  static constexpr std::size_t trip_bytes = 4 << 20;
   mongoc_collection_t* coll = nullptr;
   mongoc_cursor_t* cur = nullptr;
   // Documents fetched and not yet handed to the loop: a fetch the caller abandoned leaves
@@ -177,6 +180,10 @@ struct cursor_core {
   std::deque<document> pending;
   bool more = true;
   std::int64_t id = 0;
+  // Fetch jobs submitted and not finished (a dropped job never finishes: the count errs on
+  // the safe side). With none, and the cursor already closed by the fetch that exhausted it,
+  // leaving needs no trip to a worker.
+  int in_flight = 0;
 };
 
 struct cursor_state {
@@ -196,24 +203,85 @@ std::shared_ptr<lease> lease_of(const std::shared_ptr<session_state>& s) {
   return s->l;
 }
 
-// Adds the session (run under the lease's lock, on the worker).
-void append_session(const std::shared_ptr<lease>& l, document& opts) {
-  if (!l || !l->session) return;
-  bson_error_t err;
-  if (!mongoc_client_session_append(l->session, opts.native(), &err)) throw_error(err, nullptr, "session");
-}
+// What a call on a collection or a database gets on its worker, the shape nearly every call
+// shares: the handles, the call's options with its session appended, a reply and an error
+// for libmongoc to fill, and check()/fail(), the one error path (the typed error of
+// errors.hpp, its message naming the call and the namespace).
+class call_context {
+ public:
+  call_context(mongoc_client_t* c, const std::string& db, const std::string& coll, const std::string& what, document& opts,
+               const std::shared_ptr<lease>& l)
+      : client(c), db_(db), coll_(coll), what_(what), opts_(opts) {
+    if (l && l->session) {  // under the lease's lock: the job runs on the lease
+      bson_error_t err;
+      if (!mongoc_client_session_append(l->session, opts_.native(), &err)) throw_error(err, nullptr, "session");
+    }
+  }
+  ~call_context() {
+    if (coll_handle_) mongoc_collection_destroy(coll_handle_);
+    if (db_handle_) mongoc_database_destroy(db_handle_);
+    bson_destroy(&reply_);
+  }
+  call_context(const call_context&) = delete;
+  call_context& operator=(const call_context&) = delete;
 
-template <class F>
-auto run_op(const std::shared_ptr<client_state>& s, const std::shared_ptr<session_state>& sess, F fn) {
-  s->check_open();
-  return submit(s->w, lease_of(sess), std::move(fn));
+  mongoc_client_t* const client;
+  mongoc_collection_t* coll() {
+    if (!coll_handle_) coll_handle_ = mongoc_client_get_collection(client, db_.c_str(), coll_.c_str());
+    return coll_handle_;
+  }
+  mongoc_database_t* database() {
+    if (!db_handle_) db_handle_ = mongoc_client_get_database(client, db_.c_str());
+    return db_handle_;
+  }
+  const bson_t* opts() const noexcept { return opts_.native(); }
+  const document& opts_document() const noexcept { return opts_; }
+  // For libmongoc's `reply` (always initialised by the call) and `error` parameters.
+  bson_t* reply() noexcept { return &reply_; }
+  bson_error_t* error() noexcept { return &err_; }
+  document reply_document() const { return document::copy_of(&reply_); }
+  // Whether the server acknowledges writes under the call's write concern (not w: 0).
+  bool acknowledged() const { return detail::acknowledged(opts_); }
+
+  // The call's outcome: false raises the typed error from error() and reply().
+  void check(bool ok) const {
+    if (!ok) fail(err_, &reply_);
+  }
+  [[noreturn]] void fail(const bson_error_t& err, const bson_t* reply) const {
+    throw_error(err, reply, what_ + " " + db_ + (coll_.empty() ? "" : "." + coll_));
+  }
+
+ private:
+  const std::string& db_;
+  const std::string& coll_;
+  const std::string& what_;
+  document& opts_;
+  mongoc_collection_t* coll_handle_ = nullptr;
+  mongoc_database_t* db_handle_ = nullptr;
+  bson_t reply_ = BSON_INITIALIZER;
+  bson_error_t err_{};
+};
+
+// Runs body(call_context&) on a worker: the call `what` on db.coll (coll empty: on the
+// database) with the options `o`, in the session `sess` when one is given. The body owns
+// copies of what it uses (captured by value): a cancelled caller leaves it behind.
+template <class Body>
+auto run_call(const std::shared_ptr<client_state>& s, const std::string& db, const std::string& coll, std::string what, document o,
+              const std::shared_ptr<session_state>& sess, Body body) {
+  auto l = lease_of(sess);
+  auto job = [db, coll, what = std::move(what), o = std::move(o), l, body = std::move(body)](mongoc_client_t* c) mutable {
+    call_context k(c, db, coll, what, o, l);
+    return body(k);
+  };
+  return s->run(std::move(l), std::move(job));
 }
 
 }  // namespace
 }  // namespace detail
 
-using detail::coll_handle;
+using detail::call_context;
 using detail::reply_holder;
+using detail::run_call;
 using detail::throw_error;
 
 // ---- client ----------------------------------------------------------------------------
@@ -223,7 +291,7 @@ client::~client() = default;
 
 task<client&> client::aenter() {
   if (s_->entered) throw closed_error("aw::mongo: a client can be entered once");
-  s_->w = std::make_shared<detail::workers>(s_->pool, s_->n_workers);
+  s_->w = std::make_unique<detail::workers>(s_->pool, s_->n_workers);
   s_->entered = true;
   co_return *this;
 }
@@ -231,52 +299,42 @@ task<client&> client::aenter() {
 task<> client::aexit(std::exception_ptr) {
   if (s_->closed) co_return;
   s_->closed = true;
-  auto w = s_->w;
-  w->shutdown();
-  // Calls abandoned by cancelled tasks finish first: they use the pool's clients.
-  co_await aw::wait_readable(w->exited_fd());
-  s_->w.reset();
-  w.reset();  // joins: every thread has exited
-  if (s_->open_leases == 0) {
-    mongoc_client_pool_destroy(s_->pool);  // closes the connections and the monitors
-    s_->pool = nullptr;
-  }
+  // Destroying the workers waits for every job, the calls cancelled tasks abandoned too
+  // (they use the pool's clients; the driver's timeouts bound them), and destroying the pool
+  // joins its monitor threads: both block, so they run on a to_thread worker.
+  mongoc_client_pool_t* pool = s_->open_leases == 0 ? std::exchange(s_->pool, nullptr) : nullptr;
+  auto stop = [w = std::move(s_->w), pool]() mutable {
+    w.reset();
+    if (pool) mongoc_client_pool_destroy(pool);  // closes the connections and the monitors
+  };
+  // Shielded (an exit is, inside async_with; this holds when called directly too): the pool
+  // must not be destroyed on the loop by a cancelled wait.
+  cancel_scope shield(clock::time_point::max(), true);
+  co_await async_with(shield, [&](cancel_scope&) -> task<> { co_await aw::to_thread(std::move(stop)); });
 }
 
 const std::string& client::redacted_uri() const noexcept { return s_->redacted; }
 
 task<> client::ping() const {
-  return detail::run_op(s_, nullptr, [](mongoc_client_t* c) {
-    reply_holder reply;
-    bson_error_t err;
+  return run_call(s_, "admin", "", "ping", document(), nullptr, [](call_context& k) {
     document cmd{{"ping", 1}};
-    if (!mongoc_client_command_simple(c, "admin", cmd.native(), nullptr, &reply, &err)) throw_error(err, &reply.b, "ping");
+    k.check(mongoc_client_command_simple(k.client, "admin", cmd.native(), nullptr, k.reply(), k.error()));
   });
 }
 
 // ---- database --------------------------------------------------------------------------
 
 task<document> database::command(document cmd, write_options opts) const {
-  auto l = detail::lease_of(opts.session_state());
-  return detail::run_op(s_, opts.session_state(), [db = name_, cmd = std::move(cmd), o = opts.opts(), l](mongoc_client_t* c) mutable {
-    detail::append_session(l, o);
-    mongoc_database_t* d = mongoc_client_get_database(c, db.c_str());
-    reply_holder reply;
-    bson_error_t err;
-    bool ok = mongoc_database_command_with_opts(d, cmd.native(), nullptr, o.native(), &reply, &err);
-    mongoc_database_destroy(d);
-    if (!ok) throw_error(err, &reply.b, "command on " + db);
-    return reply.copy();
+  return run_call(s_, name_, "", "command on", opts.opts(), opts.session_state(), [cmd = std::move(cmd)](call_context& k) {
+    k.check(mongoc_database_command_with_opts(k.database(), cmd.native(), nullptr, k.opts(), k.reply(), k.error()));
+    return k.reply_document();
   });
 }
 
 task<std::vector<std::string>> database::list_collection_names() const {
-  return detail::run_op(s_, nullptr, [db = name_](mongoc_client_t* c) {
-    mongoc_database_t* d = mongoc_client_get_database(c, db.c_str());
-    bson_error_t err;
-    char** names = mongoc_database_get_collection_names_with_opts(d, nullptr, &err);
-    mongoc_database_destroy(d);
-    if (!names) throw_error(err, nullptr, "list_collection_names on " + db);
+  return run_call(s_, name_, "", "list_collection_names on", document(), nullptr, [](call_context& k) {
+    char** names = mongoc_database_get_collection_names_with_opts(k.database(), k.opts(), k.error());
+    k.check(names != nullptr);
     std::vector<std::string> out;
     for (char** p = names; *p; ++p) out.emplace_back(*p);
     bson_strfreev(names);
@@ -285,12 +343,9 @@ task<std::vector<std::string>> database::list_collection_names() const {
 }
 
 task<> database::drop() const {
-  return detail::run_op(s_, nullptr, [db = name_](mongoc_client_t* c) {
-    mongoc_database_t* d = mongoc_client_get_database(c, db.c_str());
-    bson_error_t err;
-    bool ok = mongoc_database_drop_with_opts(d, nullptr, &err);
-    mongoc_database_destroy(d);
-    if (!ok && err.code != 26) throw_error(err, nullptr, "drop of " + db);  // 26: NamespaceNotFound
+  return run_call(s_, name_, "", "drop of", document(), nullptr, [](call_context& k) {
+    bool ok = mongoc_database_drop_with_opts(k.database(), k.opts(), k.error());
+    k.check(ok || k.error()->code == 26);  // 26: NamespaceNotFound
   });
 }
 
@@ -318,87 +373,103 @@ value ensure_id(document& doc) {
   return id;
 }
 
-update_result to_update_result(const document& reply, const document& opts) {
+update_result to_update_result(call_context& k) {
+  document reply = k.reply_document();
   update_result r;
   r.matched_count = detail::count_field(reply, "matchedCount");
   r.modified_count = detail::count_field(reply, "modifiedCount");
   if (reply.contains("upsertedId")) r.upserted_id = reply.get<value>("upsertedId");
-  r.acknowledged = detail::acknowledged(opts);
-  r.raw_result = reply;
+  r.acknowledged = k.acknowledged();
+  r.raw_result = std::move(reply);
   return r;
+}
+
+delete_result to_delete_result(call_context& k) {
+  delete_result r;
+  r.raw_result = k.reply_document();
+  r.deleted_count = detail::count_field(r.raw_result, "deletedCount");
+  r.acknowledged = k.acknowledged();
+  return r;
+}
+
+std::optional<document> find_and_modify(call_context& k, const document& filter, const document& update, const find_one_and_options& o,
+                                        bool remove) {
+  mongoc_find_and_modify_opts_t* fm = mongoc_find_and_modify_opts_new();
+  int flags = remove ? MONGOC_FIND_AND_MODIFY_REMOVE : MONGOC_FIND_AND_MODIFY_NONE;
+  if (!remove) mongoc_find_and_modify_opts_set_update(fm, update.native());
+  if (o.is_upsert()) flags |= MONGOC_FIND_AND_MODIFY_UPSERT;
+  if (o.is_return_after()) flags |= MONGOC_FIND_AND_MODIFY_RETURN_NEW;
+  mongoc_find_and_modify_opts_set_flags(fm, static_cast<mongoc_find_and_modify_flags_t>(flags));
+  if (!o.sort().empty()) mongoc_find_and_modify_opts_set_sort(fm, o.sort().native());
+  if (!o.projection().empty()) mongoc_find_and_modify_opts_set_fields(fm, o.projection().native());
+  if (!k.opts_document().empty()) mongoc_find_and_modify_opts_append(fm, k.opts());
+  bool ok = mongoc_collection_find_and_modify_with_opts(k.coll(), filter.native(), fm, k.reply(), k.error());
+  mongoc_find_and_modify_opts_destroy(fm);
+  k.check(ok);
+  document r = k.reply_document();
+  std::optional<document> out;
+  if (r.contains("value") && r.type_of("value") == type::document) out = r.get<document>("value");
+  return out;
 }
 
 }  // namespace
 
 task<insert_one_result> collection::insert_one(document doc, write_options opts) const {
   value id = ensure_id(doc);
-  auto l = detail::lease_of(opts.session_state());
-  return detail::run_op(s_, opts.session_state(),
-                        [db = db_, name = name_, doc = std::move(doc), o = opts.opts(), id = std::move(id), l](mongoc_client_t* c) mutable {
-                          detail::append_session(l, o);
-                          coll_handle coll(c, db, name);
-                          reply_holder reply;
-                          bson_error_t err;
-                          if (!mongoc_collection_insert_one(coll, doc.native(), o.native(), &reply, &err))
-                            throw_error(err, &reply.b, "insert_one into " + db + "." + name);
-                          insert_one_result r;
-                          r.inserted_id = std::move(id);
-                          r.acknowledged = detail::acknowledged(o);
-                          return r;
-                        });
+  return run_call(s_, db_, name_, "insert_one into", opts.opts(), opts.session_state(),
+                  [doc = std::move(doc), id = std::move(id)](call_context& k) {
+                    k.check(mongoc_collection_insert_one(k.coll(), doc.native(), k.opts(), k.reply(), k.error()));
+                    insert_one_result r;
+                    r.inserted_id = id;
+                    r.acknowledged = k.acknowledged();
+                    return r;
+                  });
 }
 
 task<insert_many_result> collection::insert_many(std::vector<document> docs, write_options opts) const {
+  if (docs.empty()) throw std::invalid_argument("aw::mongo: insert_many needs at least one document (pymongo raises TypeError)");
   std::vector<value> ids;
   ids.reserve(docs.size());
   for (auto& d : docs) ids.push_back(ensure_id(d));
-  auto l = detail::lease_of(opts.session_state());
-  return detail::run_op(
-      s_, opts.session_state(),
-      [db = db_, name = name_, docs = std::move(docs), o = opts.opts(), ids = std::move(ids), l](mongoc_client_t* c) mutable {
-        if (docs.empty()) throw std::invalid_argument("aw::mongo: insert_many needs at least one document");
-        detail::append_session(l, o);
-        coll_handle coll(c, db, name);
-        // (a std::vector<const bson_t*> would drop bson_t's alignment attribute)
-        std::unique_ptr<const void*[]> ptrs(new const void*[docs.size()]);
-        for (std::size_t i = 0; i < docs.size(); ++i) ptrs[i] = docs[i].native();
-        reply_holder reply;
-        bson_error_t err;
-        if (!mongoc_collection_insert_many(coll, reinterpret_cast<const bson_t**>(ptrs.get()), docs.size(), o.native(), &reply, &err))
-          throw_error(err, &reply.b, "insert_many into " + db + "." + name);
-        insert_many_result r;
-        r.inserted_ids = std::move(ids);
-        r.acknowledged = detail::acknowledged(o);
-        return r;
-      });
+  return run_call(s_, db_, name_, "insert_many into", opts.opts(), opts.session_state(),
+                  [docs = std::move(docs), ids = std::move(ids)](call_context& k) {
+                    // (a std::vector<const bson_t*> would drop bson_t's alignment attribute)
+                    std::unique_ptr<const void*[]> ptrs(new const void*[docs.size()]);
+                    for (std::size_t i = 0; i < docs.size(); ++i) ptrs[i] = docs[i].native();
+                    k.check(mongoc_collection_insert_many(k.coll(), reinterpret_cast<const bson_t**>(ptrs.get()), docs.size(), k.opts(),
+                                                          k.reply(), k.error()));
+                    insert_many_result r;
+                    r.inserted_ids = ids;
+                    r.acknowledged = k.acknowledged();
+                    return r;
+                  });
 }
 
 task<std::optional<document>> collection::find_one(document filter, find_options opts) const {
-  auto l = detail::lease_of(opts.session_state());
   document o = opts.opts();
   o.append("limit", 1).append("singleBatch", true);
-  return detail::run_op(s_, opts.session_state(),
-                        [db = db_, name = name_, filter = std::move(filter), o = std::move(o), l](mongoc_client_t* c) mutable {
-                          detail::append_session(l, o);
-                          coll_handle coll(c, db, name);
-                          mongoc_cursor_t* cur = mongoc_collection_find_with_opts(coll, filter.native(), o.native(), nullptr);
-                          std::optional<document> out;
-                          const bson_t* d;
-                          if (mongoc_cursor_next(cur, &d)) out = document::copy_of(d);
-                          bson_error_t err;
-                          const bson_t* reply = nullptr;
-                          if (mongoc_cursor_error_document(cur, &err, &reply)) {
-                            document r = reply ? document::copy_of(reply) : document();
-                            mongoc_cursor_destroy(cur);
-                            throw_error(err, r.native(), "find_one in " + db + "." + name);
-                          }
-                          mongoc_cursor_destroy(cur);
-                          return out;
-                        });
+  return run_call(s_, db_, name_, "find_one in", std::move(o), opts.session_state(), [filter = std::move(filter)](call_context& k) {
+    mongoc_cursor_t* cur = mongoc_collection_find_with_opts(k.coll(), filter.native(), k.opts(), nullptr);
+    std::optional<document> out;
+    const bson_t* d;
+    if (mongoc_cursor_next(cur, &d)) out = document::copy_of(d);
+    bson_error_t err;
+    const bson_t* reply = nullptr;
+    if (mongoc_cursor_error_document(cur, &err, &reply)) {
+      document r = reply ? document::copy_of(reply) : document();
+      mongoc_cursor_destroy(cur);
+      k.fail(err, r.native());
+    }
+    mongoc_cursor_destroy(cur);
+    return out;
+  });
 }
 
 namespace {
-std::size_t per_trip(std::int32_t batch_size) { return batch_size > 0 ? static_cast<std::size_t>(batch_size) : 101; }
+void set_trips(detail::cursor_core& core, std::int32_t batch_size) {
+  core.first_trip = batch_size > 0 ? static_cast<std::size_t>(batch_size) : 101;
+  core.later_trips = batch_size > 0 ? static_cast<std::size_t>(batch_size) : static_cast<std::size_t>(-1);
+}
 }  // namespace
 
 cursor collection::find(document filter, find_options opts) const {
@@ -406,7 +477,7 @@ cursor collection::find(document filter, find_options opts) const {
   st->c = s_;
   st->sess = opts.session_state();
   st->core->what = "find in " + db_ + "." + name_;
-  st->core->per_trip = per_trip(opts.batch_size());
+  set_trips(*st->core, opts.batch_size());
   st->core->open = [db = db_, name = name_, filter = std::move(filter), o = opts.opts()](mongoc_client_t* c,
                                                                                          mongoc_collection_t** coll) mutable {
     *coll = mongoc_client_get_collection(c, db.c_str(), name.c_str());
@@ -420,7 +491,7 @@ cursor collection::aggregate(array pipeline, aggregate_options opts) const {
   st->c = s_;
   st->sess = opts.session_state();
   st->core->what = "aggregate on " + db_ + "." + name_;
-  st->core->per_trip = per_trip(opts.batch_size());
+  set_trips(*st->core, opts.batch_size());
   st->core->open = [db = db_, name = name_, p = std::move(pipeline), o = opts.opts()](mongoc_client_t* c,
                                                                                       mongoc_collection_t** coll) mutable {
     *coll = mongoc_client_get_collection(c, db.c_str(), name.c_str());
@@ -440,162 +511,78 @@ cursor collection::list_indexes() const {
   return cursor(std::move(st));
 }
 
-namespace {
-enum class update_kind { one, many, replace };
-
-template <class S>
-task<update_result> do_update(const S& s, const std::string& db_, const std::string& name_, document filter, document update,
-                              update_options opts, update_kind kind) {
-  auto l = detail::lease_of(opts.session_state());
-  return detail::run_op(s, opts.session_state(),
-                        [db = db_, name = name_, filter = std::move(filter), update = std::move(update), o = opts.opts(), l,
-                         kind](mongoc_client_t* c) mutable {
-                          detail::append_session(l, o);
-                          coll_handle coll(c, db, name);
-                          reply_holder reply;
-                          bson_error_t err;
-                          bool ok;
-                          const char* op;
-                          switch (kind) {
-                            case update_kind::one:
-                              op = "update_one on ";
-                              ok = mongoc_collection_update_one(coll, filter.native(), update.native(), o.native(), &reply, &err);
-                              break;
-                            case update_kind::many:
-                              op = "update_many on ";
-                              ok = mongoc_collection_update_many(coll, filter.native(), update.native(), o.native(), &reply, &err);
-                              break;
-                            default:
-                              op = "replace_one on ";
-                              ok = mongoc_collection_replace_one(coll, filter.native(), update.native(), o.native(), &reply, &err);
-                          }
-                          if (!ok) throw_error(err, &reply.b, op + db + "." + name);
-                          return to_update_result(reply.copy(), o);
-                        });
-}
-
-task<delete_result> do_delete(const std::shared_ptr<detail::client_state>& s, const std::string& db_, const std::string& name_,
-                              document filter, write_options opts, bool many) {
-  auto l = detail::lease_of(opts.session_state());
-  return detail::run_op(s, opts.session_state(),
-                        [db = db_, name = name_, filter = std::move(filter), o = opts.opts(), l, many](mongoc_client_t* c) mutable {
-                          detail::append_session(l, o);
-                          coll_handle coll(c, db, name);
-                          reply_holder reply;
-                          bson_error_t err;
-                          bool ok = many ? mongoc_collection_delete_many(coll, filter.native(), o.native(), &reply, &err)
-                                         : mongoc_collection_delete_one(coll, filter.native(), o.native(), &reply, &err);
-                          if (!ok) throw_error(err, &reply.b, std::string(many ? "delete_many" : "delete_one") + " on " + db + "." + name);
-                          delete_result r;
-                          r.raw_result = reply.copy();
-                          r.deleted_count = detail::count_field(r.raw_result, "deletedCount");
-                          r.acknowledged = detail::acknowledged(o);
-                          return r;
-                        });
-}
-
-enum class fam_kind { update, replace, remove };
-
-task<std::optional<document>> do_find_and_modify(const std::shared_ptr<detail::client_state>& s, const std::string& db_,
-                                                 const std::string& name_, document filter, document update, find_one_and_options opts,
-                                                 fam_kind kind) {
-  auto l = detail::lease_of(opts.session_state());
-  return detail::run_op(s, opts.session_state(),
-                        [db = db_, name = name_, filter = std::move(filter), update = std::move(update), opts = std::move(opts), l,
-                         kind](mongoc_client_t* c) mutable {
-                          document extra = opts.opts();
-                          detail::append_session(l, extra);
-                          coll_handle coll(c, db, name);
-                          mongoc_find_and_modify_opts_t* fm = mongoc_find_and_modify_opts_new();
-                          int flags = MONGOC_FIND_AND_MODIFY_NONE;
-                          if (kind == fam_kind::remove)
-                            flags |= MONGOC_FIND_AND_MODIFY_REMOVE;
-                          else
-                            mongoc_find_and_modify_opts_set_update(fm, update.native());
-                          if (opts.is_upsert()) flags |= MONGOC_FIND_AND_MODIFY_UPSERT;
-                          if (opts.is_return_after()) flags |= MONGOC_FIND_AND_MODIFY_RETURN_NEW;
-                          mongoc_find_and_modify_opts_set_flags(fm, static_cast<mongoc_find_and_modify_flags_t>(flags));
-                          if (!opts.sort().empty()) mongoc_find_and_modify_opts_set_sort(fm, opts.sort().native());
-                          if (!opts.projection().empty()) mongoc_find_and_modify_opts_set_fields(fm, opts.projection().native());
-                          if (!extra.empty()) mongoc_find_and_modify_opts_append(fm, extra.native());
-                          reply_holder reply;
-                          bson_error_t err;
-                          bool ok = mongoc_collection_find_and_modify_with_opts(coll, filter.native(), fm, &reply, &err);
-                          mongoc_find_and_modify_opts_destroy(fm);
-                          static const char* names[] = {"find_one_and_update on ", "find_one_and_replace on ", "find_one_and_delete on "};
-                          if (!ok) throw_error(err, &reply.b, names[static_cast<int>(kind)] + db + "." + name);
-                          document r = reply.copy();
-                          std::optional<document> out;
-                          if (r.contains("value") && r.type_of("value") == type::document) out = r.get<document>("value");
-                          return out;
-                        });
-}
-
-}  // namespace
-
 task<update_result> collection::update_one(document filter, document update, update_options opts) const {
-  return do_update(s_, db_, name_, std::move(filter), std::move(update), std::move(opts), update_kind::one);
+  return run_call(s_, db_, name_, "update_one on", opts.opts(), opts.session_state(),
+                  [filter = std::move(filter), update = std::move(update)](call_context& k) {
+                    k.check(mongoc_collection_update_one(k.coll(), filter.native(), update.native(), k.opts(), k.reply(), k.error()));
+                    return to_update_result(k);
+                  });
 }
 task<update_result> collection::update_many(document filter, document update, update_options opts) const {
-  return do_update(s_, db_, name_, std::move(filter), std::move(update), std::move(opts), update_kind::many);
+  return run_call(s_, db_, name_, "update_many on", opts.opts(), opts.session_state(),
+                  [filter = std::move(filter), update = std::move(update)](call_context& k) {
+                    k.check(mongoc_collection_update_many(k.coll(), filter.native(), update.native(), k.opts(), k.reply(), k.error()));
+                    return to_update_result(k);
+                  });
 }
 task<update_result> collection::replace_one(document filter, document replacement, update_options opts) const {
-  return do_update(s_, db_, name_, std::move(filter), std::move(replacement), std::move(opts), update_kind::replace);
+  return run_call(s_, db_, name_, "replace_one on", opts.opts(), opts.session_state(),
+                  [filter = std::move(filter), replacement = std::move(replacement)](call_context& k) {
+                    k.check(mongoc_collection_replace_one(k.coll(), filter.native(), replacement.native(), k.opts(), k.reply(), k.error()));
+                    return to_update_result(k);
+                  });
 }
 task<delete_result> collection::delete_one(document filter, write_options opts) const {
-  return do_delete(s_, db_, name_, std::move(filter), std::move(opts), false);
+  return run_call(s_, db_, name_, "delete_one on", opts.opts(), opts.session_state(), [filter = std::move(filter)](call_context& k) {
+    k.check(mongoc_collection_delete_one(k.coll(), filter.native(), k.opts(), k.reply(), k.error()));
+    return to_delete_result(k);
+  });
 }
 task<delete_result> collection::delete_many(document filter, write_options opts) const {
-  return do_delete(s_, db_, name_, std::move(filter), std::move(opts), true);
+  return run_call(s_, db_, name_, "delete_many on", opts.opts(), opts.session_state(), [filter = std::move(filter)](call_context& k) {
+    k.check(mongoc_collection_delete_many(k.coll(), filter.native(), k.opts(), k.reply(), k.error()));
+    return to_delete_result(k);
+  });
 }
 task<std::optional<document>> collection::find_one_and_update(document filter, document update, find_one_and_options opts) const {
-  return do_find_and_modify(s_, db_, name_, std::move(filter), std::move(update), std::move(opts), fam_kind::update);
+  return run_call(s_, db_, name_, "find_one_and_update on", opts.opts(), opts.session_state(),
+                  [filter = std::move(filter), update = std::move(update), opts](call_context& k) {
+                    return find_and_modify(k, filter, update, opts, false);
+                  });
 }
 task<std::optional<document>> collection::find_one_and_replace(document filter, document replacement, find_one_and_options opts) const {
-  return do_find_and_modify(s_, db_, name_, std::move(filter), std::move(replacement), std::move(opts), fam_kind::replace);
+  return run_call(s_, db_, name_, "find_one_and_replace on", opts.opts(), opts.session_state(),
+                  [filter = std::move(filter), replacement = std::move(replacement), opts](call_context& k) {
+                    return find_and_modify(k, filter, replacement, opts, false);
+                  });
 }
 task<std::optional<document>> collection::find_one_and_delete(document filter, find_one_and_options opts) const {
-  return do_find_and_modify(s_, db_, name_, std::move(filter), document(), std::move(opts), fam_kind::remove);
+  return run_call(s_, db_, name_, "find_one_and_delete on", opts.opts(), opts.session_state(),
+                  [filter = std::move(filter), opts](call_context& k) { return find_and_modify(k, filter, document(), opts, true); });
 }
 
 task<std::int64_t> collection::count_documents(document filter, count_options opts) const {
-  auto l = detail::lease_of(opts.session_state());
-  return detail::run_op(s_, opts.session_state(),
-                        [db = db_, name = name_, filter = std::move(filter), o = opts.opts(), l](mongoc_client_t* c) mutable {
-                          detail::append_session(l, o);
-                          coll_handle coll(c, db, name);
-                          reply_holder reply;
-                          bson_error_t err;
-                          std::int64_t n = mongoc_collection_count_documents(coll, filter.native(), o.native(), nullptr, &reply, &err);
-                          if (n < 0) throw_error(err, &reply.b, "count_documents on " + db + "." + name);
-                          return n;
-                        });
+  return run_call(s_, db_, name_, "count_documents on", opts.opts(), opts.session_state(), [filter = std::move(filter)](call_context& k) {
+    std::int64_t n = mongoc_collection_count_documents(k.coll(), filter.native(), k.opts(), nullptr, k.reply(), k.error());
+    k.check(n >= 0);
+    return n;
+  });
 }
 
 task<std::int64_t> collection::estimated_document_count() const {
-  return detail::run_op(s_, nullptr, [db = db_, name = name_](mongoc_client_t* c) {
-    coll_handle coll(c, db, name);
-    reply_holder reply;
-    bson_error_t err;
-    std::int64_t n = mongoc_collection_estimated_document_count(coll, nullptr, nullptr, &reply, &err);
-    if (n < 0) throw_error(err, &reply.b, "estimated_document_count on " + db + "." + name);
+  return run_call(s_, db_, name_, "estimated_document_count on", document(), nullptr, [](call_context& k) {
+    std::int64_t n = mongoc_collection_estimated_document_count(k.coll(), k.opts(), nullptr, k.reply(), k.error());
+    k.check(n >= 0);
     return n;
   });
 }
 
 task<std::vector<value>> collection::distinct(std::string key, document filter, find_options opts) const {
-  auto l = detail::lease_of(opts.session_state());
   document cmd{{"distinct", name_}, {"key", key}, {"query", std::move(filter)}};
-  return detail::run_op(s_, opts.session_state(),
-                        [db = db_, name = name_, cmd = std::move(cmd), o = opts.opts(), l](mongoc_client_t* c) mutable {
-                          detail::append_session(l, o);
-                          coll_handle coll(c, db, name);
-                          reply_holder reply;
-                          bson_error_t err;
-                          if (!mongoc_collection_read_command_with_opts(coll, cmd.native(), nullptr, o.native(), &reply, &err))
-                            throw_error(err, &reply.b, "distinct on " + db + "." + name);
-                          return reply.copy().get<array>("values").values();
-                        });
+  return run_call(s_, db_, name_, "distinct on", opts.opts(), opts.session_state(), [cmd = std::move(cmd)](call_context& k) {
+    k.check(mongoc_collection_read_command_with_opts(k.coll(), cmd.native(), nullptr, k.opts(), k.reply(), k.error()));
+    return k.reply_document().get<array>("values").values();
+  });
 }
 
 task<std::string> collection::create_index(document keys, index_options opts) const {
@@ -624,34 +611,24 @@ task<std::string> collection::create_index(document keys, index_options opts) co
   document index{{"key", std::move(keys)}, {"name", index_name}};
   if (opts.is_unique()) index.append("unique", true);
   document cmd{{"createIndexes", name_}, {"indexes", array{std::move(index)}}};
-  auto l = detail::lease_of(opts.session_state());
-  return detail::run_op(s_, opts.session_state(),
-                        [db = db_, name = name_, cmd = std::move(cmd), o = opts.opts(), l, index_name](mongoc_client_t* c) mutable {
-                          detail::append_session(l, o);
-                          coll_handle coll(c, db, name);
-                          reply_holder reply;
-                          bson_error_t err;
-                          if (!mongoc_collection_write_command_with_opts(coll, cmd.native(), o.native(), &reply, &err))
-                            throw_error(err, &reply.b, "create_index on " + db + "." + name);
-                          return index_name;
-                        });
+  return run_call(s_, db_, name_, "create_index on", opts.opts(), opts.session_state(),
+                  [cmd = std::move(cmd), index_name](call_context& k) {
+                    k.check(mongoc_collection_write_command_with_opts(k.coll(), cmd.native(), k.opts(), k.reply(), k.error()));
+                    return index_name;
+                  });
 }
 
 task<> collection::drop_index(std::string index_name) const {
-  return detail::run_op(s_, nullptr, [db = db_, name = name_, index_name = std::move(index_name)](mongoc_client_t* c) {
-    coll_handle coll(c, db, name);
-    bson_error_t err;
-    if (!mongoc_collection_drop_index_with_opts(coll, index_name.c_str(), nullptr, &err))
-      throw_error(err, nullptr, "drop_index " + index_name + " on " + db + "." + name);
-  });
+  return run_call(s_, db_, name_, "drop_index " + index_name + " on", document(), nullptr,
+                  [index_name = std::move(index_name)](call_context& k) {
+                    k.check(mongoc_collection_drop_index_with_opts(k.coll(), index_name.c_str(), k.opts(), k.error()));
+                  });
 }
 
 task<> collection::drop() const {
-  return detail::run_op(s_, nullptr, [db = db_, name = name_](mongoc_client_t* c) {
-    coll_handle coll(c, db, name);
-    bson_error_t err;
-    if (!mongoc_collection_drop_with_opts(coll, nullptr, &err) && err.code != 26)  // 26: NamespaceNotFound
-      throw_error(err, nullptr, "drop of " + db + "." + name);
+  return run_call(s_, db_, name_, "drop of", document(), nullptr, [](call_context& k) {
+    bool ok = mongoc_collection_drop_with_opts(k.coll(), k.opts(), k.error());
+    k.check(ok || k.error()->code == 26);  // 26: NamespaceNotFound
   });
 }
 
@@ -683,13 +660,21 @@ task<> cursor::aexit(std::exception_ptr) {
   if (!s_->entered || !s_->l) co_return;
   auto l = s_->l;
   // Destroying the cursor sends killCursors when the server still holds it open.
-  auto close = [core = s_->core](mongoc_client_t*) {
-    if (core->cur) mongoc_cursor_destroy(core->cur);
-    if (core->coll) mongoc_collection_destroy(core->coll);
-    core->cur = nullptr;
-    core->coll = nullptr;
-  };
-  co_await detail::submit(s_->c->w, l, std::move(close));
+  auto core = s_->core;
+  bool closed;
+  {
+    std::lock_guard g(core->pm);
+    closed = core->in_flight == 0 && !core->cur;
+  }
+  if (!closed) {
+    auto close = [core](mongoc_client_t*) {
+      if (core->cur) mongoc_cursor_destroy(core->cur);
+      if (core->coll) mongoc_collection_destroy(core->coll);
+      core->cur = nullptr;
+      core->coll = nullptr;
+    };
+    co_await s_->c->run(l, std::move(close));
+  }
   if (s_->own_lease) s_->c->release_lease(*l);
   s_->l.reset();
 }
@@ -704,12 +689,19 @@ task<bool> cursor::fetch() {
       core->pending.clear();
       co_return !buffer_.empty();
     }
+    ++core->in_flight;
   }
   auto fetch_batch = [core](mongoc_client_t* c) {
-    if (!core->cur) core->cur = core->open(c, &core->coll);
+    const bool first = !core->cur;
+    if (first) core->cur = core->open(c, &core->coll);
+    const std::size_t limit = first ? core->first_trip : core->later_trips;
     std::vector<document> got;
+    std::size_t bytes = 0;
     const bson_t* d;
-    while (got.size() < core->per_trip && mongoc_cursor_next(core->cur, &d)) got.push_back(document::copy_of(d));
+    while (got.size() < limit && bytes < detail::cursor_core::trip_bytes && mongoc_cursor_next(core->cur, &d)) {
+      got.push_back(document::copy_of(d));
+      bytes += d->len;
+    }
     bson_error_t err;
     const bson_t* reply = nullptr;
     const bool failed = mongoc_cursor_error_document(core->cur, &err, &reply);
@@ -720,10 +712,19 @@ task<bool> cursor::fetch() {
       for (auto& x : got) core->pending.push_back(std::move(x));
       core->more = !failed && mongoc_cursor_more(core->cur);
       core->id = mongoc_cursor_get_id(core->cur);
+      if (!core->more) {
+        // Nothing left on the server (or the cursor failed): close it now, which sends
+        // nothing, so that leaving the block needs no trip of its own.
+        mongoc_cursor_destroy(core->cur);
+        mongoc_collection_destroy(core->coll);
+        core->cur = nullptr;
+        core->coll = nullptr;
+      }
+      --core->in_flight;
     }
     if (failed) throw_error(err, r ? r->native() : nullptr, core->what);
   };
-  co_await detail::submit(s_->c->w, s_->l, std::move(fetch_batch));
+  co_await s_->c->run(s_->l, std::move(fetch_batch));
   std::lock_guard g(core->pm);
   for (auto& d : core->pending) buffer_.push_back(std::move(d));
   core->pending.clear();
@@ -755,7 +756,7 @@ session::~session() = default;
 
 // g++ 12 miscompiles a closure temporary with non-trivial captures inside a co_await
 // expression (the aggregate-temporary bug the README names): inside coroutines the jobs
-// below are named first, then moved into submit().
+// below are named first, then moved into run().
 namespace {
 // Awaits `job` shielded from cancellation: cleanup that must finish before a lease returns.
 template <class F>
@@ -764,16 +765,16 @@ task<> shielded(F job) {
   co_await async_with(scope, [&](cancel_scope&) -> task<> { co_await job(); });
 }
 
-task<> end_session(std::shared_ptr<detail::workers> w, std::shared_ptr<detail::lease> l) {
-  return detail::submit(std::move(w), l, [l](mongoc_client_t*) {
+task<> end_session(detail::client_state& c, std::shared_ptr<detail::lease> l) {
+  return c.run(l, [l](mongoc_client_t*) {
     // Aborts a transaction still in progress and gives the server session back.
     if (l->session) mongoc_client_session_destroy(l->session);
     l->session = nullptr;
   });
 }
 
-task<> abort_transaction(std::shared_ptr<detail::workers> w, std::shared_ptr<detail::lease> l) {
-  return detail::submit(std::move(w), l, [l](mongoc_client_t*) {
+task<> abort_transaction(detail::client_state& c, std::shared_ptr<detail::lease> l) {
+  return c.run(l, [l](mongoc_client_t*) {
     bson_error_t err;
     if (mongoc_client_session_in_transaction(l->session)) mongoc_client_session_abort_transaction(l->session, &err);
   });
@@ -796,13 +797,13 @@ task<session&> session::aenter() {
       if (!cs) throw_error(err, nullptr, "start_session");
       raw->session = cs;
     };
-    co_await detail::submit(s_->c->w, l, std::move(start));
+    co_await s_->c->run(l, std::move(start));
   } catch (...) {
     e = std::current_exception();
   }
   if (e) {
     // Cancelled while the job may still run: end what it started before the lease returns.
-    co_await shielded([&] { return end_session(s_->c->w, l); });
+    co_await shielded([&] { return end_session(*s_->c, l); });
     s_->c->release_lease(*l);
     std::rethrow_exception(e);
   }
@@ -814,7 +815,7 @@ task<> session::aexit(std::exception_ptr) {
   if (!s_->l) co_return;
   auto l = std::move(s_->l);
   s_->in_transaction = false;
-  co_await end_session(s_->c->w, l);
+  co_await end_session(*s_->c, l);
   s_->c->release_lease(*l);
 }
 
@@ -834,14 +835,14 @@ task<transaction&> transaction::aenter() {
   };
   std::exception_ptr e;
   try {
-    co_await detail::submit(s_->c->w, l, std::move(start));
+    co_await s_->c->run(l, std::move(start));
   } catch (...) {
     e = std::current_exception();
   }
   if (e) {
     // Cancelled: the job may have started the transaction anyway; no exit will run, so
     // abort it here (after the job: both lock the lease).
-    co_await shielded([&] { return abort_transaction(s_->c->w, l); });
+    co_await shielded([&] { return abort_transaction(*s_->c, l); });
     std::rethrow_exception(e);
   }
   s_->in_transaction = true;
@@ -857,11 +858,11 @@ task<> transaction::aexit(std::exception_ptr e) {
       bson_error_t err;
       if (!mongoc_client_session_commit_transaction(l->session, &reply, &err)) throw_error(err, &reply.b, "commit_transaction");
     };
-    co_await detail::submit(s_->c->w, l, std::move(commit));
+    co_await s_->c->run(l, std::move(commit));
   } else {
     // The block's exception goes on; an abort that fails (the server dropped the
     // transaction already) adds nothing a caller could act on, as in pymongo.
-    co_await abort_transaction(s_->c->w, l);
+    co_await abort_transaction(*s_->c, l);
   }
 }
 

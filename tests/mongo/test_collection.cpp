@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -112,6 +113,21 @@ TEST(MongoCollection, FindOneAnd) {
   });
 }
 
+TEST(MongoCollection, FindOneAndUpsertWithProjection) {
+  with_client([](client& c) -> aw::task<> {
+    auto coll = co_await fresh(c, "find_one_and_upsert");
+    // Nothing matches: without upsert nothing happens, with it the document is inserted.
+    EXPECT_EQ(co_await coll.find_one_and_update(doc("n", 7), doc("$set", doc("v", "x"))), std::nullopt);
+    EXPECT_EQ(co_await coll.count_documents(), 0);
+    auto made = co_await coll.find_one_and_update(doc("n", 7), doc("$set", doc("v", "x")),
+                                                  find_one_and_options().upsert().return_after().projection(doc("_id", 0)));
+    CO_ASSERT_TRUE(made);
+    EXPECT_FALSE(made->contains("_id"));
+    EXPECT_EQ(made->get<std::string>("v"), "x");
+    EXPECT_EQ(co_await coll.count_documents(doc("n", 7)), 1);
+  });
+}
+
 TEST(MongoCollection, Indexes) {
   with_client([](client& c) -> aw::task<> {
     auto coll = co_await fresh(c, "indexes");
@@ -169,19 +185,50 @@ TEST(MongoCollection, Aggregate) {
   });
 }
 
-TEST(MongoCollection, TwoHundredConcurrentOperations) {
-  with_client([](client& c) -> aw::task<> {
-    auto coll = co_await fresh(c, "concurrent");
-    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
-      for (int i = 0; i < 200; ++i)
-        tg.start_soon([&coll, i]() -> aw::task<> {
-          co_await coll.insert_one(doc("i", i));
-          auto d = co_await coll.find_one(doc("i", i));
-          EXPECT_TRUE(d && d->get<std::int32_t>("i") == i);
+// 200 tasks at once on one client: with the default 8 workers, and with one worker (every
+// call queues behind the others).
+void two_hundred_concurrent(client_options opts, const char* name) {
+  with_client(
+      [name](client& c) -> aw::task<> {
+        auto coll = co_await fresh(c, name);
+        int done = 0;
+        co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+          for (int i = 0; i < 200; ++i)
+            tg.start_soon([&coll, &done, i]() -> aw::task<> {
+              co_await coll.insert_one(doc("i", i));
+              auto d = co_await coll.find_one(doc("i", i));
+              EXPECT_TRUE(d && d->get<std::int32_t>("i") == i);
+              ++done;
+            });
+          co_return;
         });
-      co_return;
-    });
-    EXPECT_EQ(co_await coll.count_documents(), 200);
+        EXPECT_EQ(done, 200);
+        EXPECT_EQ(co_await coll.count_documents(), 200);
+      },
+      opts);
+}
+
+TEST(MongoCollection, TwoHundredConcurrentOperations) { two_hundred_concurrent(client_options(), "concurrent"); }
+TEST(MongoCollection, TwoHundredConcurrentOperationsOnOneWorker) { two_hundred_concurrent(client_options().max_workers(1), "concurrent1"); }
+
+// set(): any option of the command, passed as given. (CongoDB ignores arrayFilters in $set,
+// so update_options().array_filters() is left to a real server.)
+TEST(MongoCollection, PassThroughOptions) {
+  with_client([](client& c) -> aw::task<> {
+    auto coll = co_await fresh(c, "pass_through");
+    co_await coll.insert_many(mongo_test::many(doc("n", 1), doc("n", 2), doc("n", 3)));
+    auto cur = coll.find({}, find_options().set("limit", 2).set("sort", doc("n", -1)));
+    auto two = co_await aw::async_with(cur, [](cursor& cu) { return cu.to_vector(); });
+    CO_ASSERT_EQ(two.size(), 2u);
+    EXPECT_EQ(two[0].get<std::int32_t>("n"), 3);
+    EXPECT_EQ(co_await coll.count_documents({}, count_options().set("skip", 1)), 2);
+  });
+}
+
+TEST(MongoCollection, InsertManyOfNothingIsInvalid) {
+  with_client([](client& c) -> aw::task<> {
+    auto coll = c["aw_test"]["insert_nothing"];
+    EXPECT_THROW(co_await coll.insert_many(std::vector<document>()), std::invalid_argument);
   });
 }
 

@@ -2,6 +2,8 @@
 #include "mongo_test.hpp"
 
 #include <aw/cancel_scope.hpp>
+#include <aw/sleep.hpp>
+#include <aw/task_group.hpp>
 
 #include <gtest/gtest.h>
 
@@ -102,6 +104,106 @@ TEST(MongoCursor, CancellingNextLosesNoDocument) {
     });
     CO_ASSERT_EQ(seen.size(), 60u);
     for (int i = 0; i < 60; ++i) EXPECT_EQ(seen[i], i);
+  });
+}
+
+TEST(MongoCursor, AggregateAcrossManyBatches) {
+  with_client([](client& c) -> aw::task<> {
+    auto coll = co_await numbers(c, "aggregate_batches", 40);
+    auto cur = coll.aggregate(arr(doc("$match", doc("i", doc("$gte", 5))), doc("$sort", doc("i", 1))), aggregate_options().batch_size(4));
+    int expect = 5;
+    co_await aw::async_with(cur, [&](cursor& cu) -> aw::task<> {
+      while (auto d = co_await cu.next()) EXPECT_EQ(d->get<std::int32_t>("i"), expect++);
+    });
+    EXPECT_EQ(expect, 40);
+  });
+}
+
+TEST(MongoCursor, CancelledBodyKillsTheServerCursor) {
+  with_client([](client& c) -> aw::task<> {
+    auto coll = co_await numbers(c, "cancelled_body", 50);
+    std::int64_t id = 0;
+    int seen = 0;
+    aw::cancel_scope scope;
+    co_await aw::async_with(scope, [&](aw::cancel_scope& s) -> aw::task<> {
+      auto cur = coll.find({}, find_options().batch_size(5));
+      co_await aw::async_with(cur, [&](cursor& cu) -> aw::task<> {
+        for (;;) {
+          if (!co_await cu.next()) break;
+          if (++seen == 7) {
+            id = cu.id();
+            // The first next() that has to wait raises aw::cancelled (documents already
+            // fetched are handed out without waiting); the exit still closes the cursor.
+            s.cancel();
+          }
+        }
+      });
+    });
+    EXPECT_TRUE(scope.cancelled_caught());
+    EXPECT_GE(seen, 7);
+    EXPECT_LT(seen, 50);
+    CO_ASSERT_TRUE(id != 0);
+    try {
+      co_await c["aw_test"].command(doc("getMore", static_cast<long long>(id), "collection", "cancelled_body"));
+      ADD_FAILURE() << "getMore on a killed cursor succeeded";
+    } catch (const command_error& e) {
+      EXPECT_EQ(e.code(), 43) << e.what();
+    }
+  });
+}
+
+// maxPoolSize=3 with 2 workers leaves one connection for cursors and sessions: a second
+// cursor waits for it, and that wait is a cancellation point that gives nothing away.
+TEST(MongoCursor, WaitingForAConnectionIsCancellable) {
+  aw::run([]() -> aw::task<> {
+    client c(std::string(mongo_test::uri()) + "&maxPoolSize=3", client_options().max_workers(2));
+    co_await aw::async_with(c, [](client& cl) -> aw::task<> {
+      auto coll = co_await numbers(cl, "lease_wait", 10);
+      bool second_entered = false;
+      aw::cancel_scope waiter;
+      auto first = coll.find({}, find_options().batch_size(2));
+      co_await aw::async_with(first, [&](cursor& cu) -> aw::task<> {
+        EXPECT_TRUE(co_await cu.next());
+        // Cancelled before it could wait.
+        auto r = co_await aw::move_on_after(0s, [&]() -> aw::task<> {
+          auto other = coll.find();
+          co_await aw::async_with(other, [](cursor&) -> aw::task<> { co_return; });
+        });
+        EXPECT_FALSE(r);  // move_on_after of a task<>: false when cancelled
+        // Cancelled while it waits: the one connection is the first cursor's.
+        co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+          tg.start_soon([&]() -> aw::task<> {
+            co_await aw::async_with(waiter, [&](aw::cancel_scope&) -> aw::task<> {
+              auto second = coll.find();
+              co_await aw::async_with(second, [&](cursor&) -> aw::task<> {
+                second_entered = true;
+                co_return;
+              });
+            });
+          });
+          co_await aw::sleep(20ms);  // lets the child reach its wait (it cannot get further)
+          EXPECT_FALSE(second_entered);
+          waiter.cancel();
+        });
+        EXPECT_TRUE(waiter.cancelled_caught());
+        EXPECT_FALSE(second_entered);
+        // Plain calls do not need the connection: they go on meanwhile.
+        EXPECT_EQ(co_await coll.count_documents(), 10);
+        int rest = 0;
+        while (co_await cu.next()) ++rest;
+        EXPECT_EQ(rest, 9);
+      });
+      // The connection came back and no waiter kept a claim on it: cursors and sessions,
+      // one after the other, get it.
+      for (int k = 0; k < 3; ++k) {
+        auto cur = coll.find();
+        auto all = co_await aw::async_with(cur, [](cursor& cu) { return cu.to_vector(); });
+        EXPECT_EQ(all.size(), 10u);
+        auto s = cl.start_session();
+        co_await aw::async_with(
+            s, [&](session& sess) -> aw::task<> { EXPECT_EQ(co_await coll.count_documents({}, count_options().session(sess)), 10); });
+      }
+    });
   });
 }
 

@@ -127,30 +127,36 @@ TEST(MongoErrors, UseOutsideTheBlockIsClosedError) {
   });
 }
 
-// A listener that never accepts: the driver's hello hangs until its timeouts.
+// A listener that never accepts, on a port the kernel chose: the driver's hello hangs until
+// its timeouts.
 class silent_server {
  public:
-  explicit silent_server(int port) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-    int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  silent_server() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_port = 0;  // any free port
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
     EXPECT_EQ(::listen(fd_, 16), 0);
+    socklen_t len = sizeof a;
+    EXPECT_EQ(::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    port_ = ntohs(a.sin_port);
   }
   ~silent_server() { ::close(fd_); }
+  silent_server(const silent_server&) = delete;
+  silent_server& operator=(const silent_server&) = delete;
+  // mongodb://127.0.0.1:PORT/?<options>
+  std::string uri(const std::string& options) const { return "mongodb://127.0.0.1:" + std::to_string(port_) + "/?" + options; }
 
  private:
   int fd_;
+  int port_ = 0;
 };
 
 TEST(MongoCancellation, ASlowCallReturnsAtOnceWhenCancelled) {
-  silent_server quiet(27118);
-  aw::run([]() -> aw::task<> {
-    client c("mongodb://127.0.0.1:27118/?serverSelectionTimeoutMS=1000&connectTimeoutMS=1000&socketTimeoutMS=1000",
-             client_options().max_workers(2));
+  silent_server quiet;
+  aw::run([&]() -> aw::task<> {
+    client c(quiet.uri("serverSelectionTimeoutMS=1000&connectTimeoutMS=1000&socketTimeoutMS=1000"), client_options().max_workers(2));
     co_await aw::async_with(c, [](client& cl) -> aw::task<> {
       auto coll = cl["db"]["slow"];
       bool finished = false;

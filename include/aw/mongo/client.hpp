@@ -66,7 +66,9 @@ class session;
 class client_options {
  public:
   client_options() = default;
-  // Worker threads, each with its own connection (default 8). Calls beyond that queue.
+  // How many calls run at once (default 8), each on a worker thread of the client's own with
+  // a connection from its pool; further calls queue. Threads start as calls need them and
+  // stop after 10 s without work.
   client_options& max_workers(std::size_t n) {
     max_workers_ = n;
     return *this;
@@ -80,7 +82,8 @@ class client_options {
 // A cursor over the results of find, aggregate or list_indexes: an async context manager.
 // Entering it takes a connection from the client's pool (a cursor lives on one connection);
 // the first next() sends the query; next() gives the documents one by one, fetching a batch
-// at a time on a worker; leaving it closes it (killing the server-side cursor if it is
+// at a time on a worker (with find_options::batch_size, one server batch per trip; without,
+// the server's first batch of 101, then up to 4 MiB of documents per trip); leaving it closes it (killing the server-side cursor if it is
 // open) and gives the connection back. One task at a time may iterate a cursor.
 class cursor {
  public:
@@ -91,7 +94,8 @@ class cursor {
   task<cursor&> aenter();
   task<> aexit(std::exception_ptr e);
 
-  // The next document, or an empty optional at the end (`async for`).
+  // The next document, or an empty optional at the end (`async for`). It waits, and is a
+  // cancellation point, only when the documents fetched so far are used up (as motor's).
   task<std::optional<document>> next();
   // The rest of the documents (pymongo's to_list()).
   task<std::vector<document>> to_vector();
