@@ -42,24 +42,41 @@ void ensure_thousand(mongoc_client_t* c) {
   mongoc_collection_destroy(coll);
 }
 
+// libmongoc on the calling thread. Single-threaded (a mongoc_client_t of its own: the
+// server is checked on the caller's thread, between operations), or pooled: a client popped
+// from a mongoc_client_pool_t, whose background threads monitor the server, as asyncwith's
+// client does. The two differ against a server that answers an awaitable hello at once
+// (CongoDB does): the pool's monitor then asks again and again, and the server, a single
+// thread, serves those hellos between the operations measured.
 struct sync_client {
-  sync_client() {
+  explicit sync_client(bool pooled = false) {
     mongoc_init();
     uri = mongoc_uri_new(url().c_str());
-    c = mongoc_client_new_from_uri(uri);
+    if (pooled) {
+      pool = mongoc_client_pool_new(uri);
+      c = mongoc_client_pool_pop(pool);
+    } else {
+      c = mongoc_client_new_from_uri(uri);
+    }
     ensure_thousand(c);
   }
   ~sync_client() {
-    mongoc_client_destroy(c);
+    if (pool) {
+      mongoc_client_pool_push(pool, c);
+      mongoc_client_pool_destroy(pool);
+    } else {
+      mongoc_client_destroy(c);
+    }
     mongoc_uri_destroy(uri);
   }
   mongoc_uri_t* uri;
+  mongoc_client_pool_t* pool = nullptr;
   mongoc_client_t* c;
 };
 
-void sync_insert_one(benchmark::State& state) {
-  sync_client s;
-  mongoc_collection_t* coll = mongoc_client_get_collection(s.c, "aw_bench", "inserts_sync");
+void sync_insert_one(benchmark::State& state, bool pooled) {
+  sync_client s(pooled);
+  mongoc_collection_t* coll = mongoc_client_get_collection(s.c, "aw_bench", pooled ? "inserts_pooled" : "inserts_sync");
   bson_error_t err;
   mongoc_collection_drop_with_opts(coll, nullptr, &err);
   int i = 0;
@@ -70,8 +87,8 @@ void sync_insert_one(benchmark::State& state) {
   mongoc_collection_destroy(coll);
 }
 
-void sync_find_one(benchmark::State& state) {
-  sync_client s;
+void sync_find_one(benchmark::State& state, bool pooled) {
+  sync_client s(pooled);
   mongoc_collection_t* coll = mongoc_client_get_collection(s.c, "aw_bench", "thousand");
   int i = 0;
   for (auto _ : state) {
@@ -87,8 +104,8 @@ void sync_find_one(benchmark::State& state) {
   mongoc_collection_destroy(coll);
 }
 
-void sync_find_1000(benchmark::State& state) {
-  sync_client s;
+void sync_find_1000(benchmark::State& state, bool pooled) {
+  sync_client s(pooled);
   mongoc_collection_t* coll = mongoc_client_get_collection(s.c, "aw_bench", "thousand");
   for (auto _ : state) {
     bson_t empty = BSON_INITIALIZER;
@@ -105,6 +122,13 @@ void sync_find_1000(benchmark::State& state) {
   }
   mongoc_collection_destroy(coll);
 }
+
+void sync_insert_one(benchmark::State& state) { sync_insert_one(state, false); }
+void sync_find_one(benchmark::State& state) { sync_find_one(state, false); }
+void sync_find_1000(benchmark::State& state) { sync_find_1000(state, false); }
+void pooled_insert_one(benchmark::State& state) { sync_insert_one(state, true); }
+void pooled_find_one(benchmark::State& state) { sync_find_one(state, true); }
+void pooled_find_1000(benchmark::State& state) { sync_find_1000(state, true); }
 
 template <class Body>
 void with_aw_client(benchmark::State& state, Body body) {
@@ -157,10 +181,13 @@ void aw_find_1000(benchmark::State& state) {
 // Fixed counts, and wall-clock time (the caller mostly waits): CongoDB's inserts slow down
 // as a collection grows, so every side inserts the same number of documents into a fresh one.
 BENCHMARK(sync_insert_one)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(1000);
+BENCHMARK(pooled_insert_one)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(1000);
 BENCHMARK(aw_insert_one)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(1000);
 BENCHMARK(sync_find_one)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(1000);
+BENCHMARK(pooled_find_one)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(1000);
 BENCHMARK(aw_find_one)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(1000);
 BENCHMARK(sync_find_1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(30);
+BENCHMARK(pooled_find_1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(30);
 BENCHMARK(aw_find_1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(30);
 
 #include "../bench_main.hpp"
