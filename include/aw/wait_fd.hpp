@@ -66,7 +66,8 @@ class [[nodiscard("co_await it: without co_await nothing waits")]] fd_wait_await
     if (result_ < 0)
       throw std::system_error(
           -result_, std::generic_category(),
-          std::string(events & POLLOUT ? "aw::wait_writable" : "aw::wait_readable") + "(fd " + std::to_string(fd) + ")");
+          std::string(events & POLLOUT ? (events & POLLIN ? "aw::wait_readable_or_writable" : "aw::wait_writable") : "aw::wait_readable") +
+              "(fd " + std::to_string(fd) + ")");
     return static_cast<std::uint32_t>(result_);
   }
 
@@ -81,5 +82,8 @@ class [[nodiscard("co_await it: without co_await nothing waits")]] fd_wait_await
 
 inline detail::fd_wait_awaiter wait_readable(int fd) noexcept { return {fd, POLLIN}; }
 inline detail::fd_wait_awaiter wait_writable(int fd) noexcept { return {fd, POLLOUT}; }
+// Whichever comes first: for a library that must send while its peer may be blocked sending
+// to it (libpq flushing a pipeline while the server writes results nobody reads yet).
+inline detail::fd_wait_awaiter wait_readable_or_writable(int fd) noexcept { return {fd, POLLIN | POLLOUT}; }
 
 }  // namespace aw

@@ -37,7 +37,7 @@ class epoll_backend final : public backend {
 
   void start_fd_wait(fd_wait& w) override {
     entry& e = fds_[w.fd];
-    fd_wait*& list = (w.events & POLLOUT) ? e.writers : e.readers;
+    fd_wait*& list = (w.events & POLLOUT) ? ((w.events & POLLIN) ? e.either : e.writers) : e.readers;
     w.next_waiter = list;
     list = &w;
     int err = update(w.fd, e);
@@ -54,7 +54,7 @@ class epoll_backend final : public backend {
     auto it = fds_.find(w.fd);
     if (it == fds_.end()) return;
     entry& e = it->second;
-    if (!unlink(e.readers, w) && !unlink(e.writers, w)) return;
+    if (!unlink(e.readers, w) && !unlink(e.writers, w) && !unlink(e.either, w)) return;
     update(w.fd, e);
     erase_if_idle(w.fd);
     pending_now(w, -ECANCELED);
@@ -82,10 +82,12 @@ class epoll_backend final : public backend {
       std::uint32_t ev = events[i].events;
       fd_wait* r = (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) ? std::exchange(e.readers, nullptr) : nullptr;
       fd_wait* w = (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) ? std::exchange(e.writers, nullptr) : nullptr;
+      fd_wait* rw = std::exchange(e.either, nullptr);  // any of the events wakes these
       update(fd, e);
       erase_if_idle(fd);
       delivered += complete_all(r, static_cast<int>(ev & (POLLIN | POLLERR | POLLHUP | POLLRDHUP)));
       delivered += complete_all(w, static_cast<int>(ev & (POLLOUT | POLLERR | POLLHUP)));
+      delivered += complete_all(rw, static_cast<int>(ev & (POLLIN | POLLOUT | POLLERR | POLLHUP | POLLRDHUP)));
     }
     return delivered;
   }
@@ -94,6 +96,7 @@ class epoll_backend final : public backend {
   struct entry {
     fd_wait* readers = nullptr;  // linked through fd_wait::next_waiter
     fd_wait* writers = nullptr;
+    fd_wait* either = nullptr;  // waits for POLLIN | POLLOUT: whichever comes first
     std::uint32_t registered = 0;
   };
 
@@ -119,7 +122,7 @@ class epoll_backend final : public backend {
 
   // Makes the kernel's interest match the pending waits; returns an errno or 0.
   int update(int fd, entry& e) noexcept {
-    std::uint32_t want = (e.readers ? EPOLLIN | EPOLLRDHUP : 0u) | (e.writers ? EPOLLOUT : 0u);
+    std::uint32_t want = (e.readers || e.either ? EPOLLIN | EPOLLRDHUP : 0u) | (e.writers || e.either ? EPOLLOUT : 0u);
     if (want == e.registered) return 0;
     epoll_event ev{};
     ev.events = want;
@@ -142,7 +145,7 @@ class epoll_backend final : public backend {
 
   void erase_if_idle(int fd) {
     auto it = fds_.find(fd);
-    if (it != fds_.end() && !it->second.readers && !it->second.writers && it->second.registered == 0) fds_.erase(it);
+    if (it != fds_.end() && !it->second.readers && !it->second.writers && !it->second.either && it->second.registered == 0) fds_.erase(it);
   }
 
   // Completions decided without the kernel are delivered on the next poll, like every other.

@@ -26,6 +26,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <cerrno>
 #include <chrono>
@@ -946,6 +947,42 @@ TEST(CancelScopeWaits, WaitWritableIsACancellationPointAndTheWaitIsRemoved) {
     p.drain();
     std::uint32_t ev = co_await aw::wait_writable(p.write_end);
     EXPECT_TRUE(ev & POLLOUT);
+  });
+}
+
+TEST(CancelScopeWaits, WaitReadableOrWritableWakesOnEitherAndIsACancellationPoint) {
+  // A socket whose send buffer is full and with nothing to read: neither direction is
+  // ready. The wait ends with whichever comes first; a read wait beside it is unaffected.
+  aw::run([&]() -> aw::task<> {
+    int sv[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    char block[4096] = {};
+    std::size_t filled = 0;
+    for (;;) {
+      ssize_t n = ::send(sv[0], block, sizeof block, 0);
+      if (n <= 0) break;
+      filled += static_cast<std::size_t>(n);
+    }
+    std::optional<std::uint32_t> r =
+        co_await aw::move_on_after(5ms, [&]() -> aw::task<std::uint32_t> { co_return co_await aw::wait_readable_or_writable(sv[0]); });
+    EXPECT_FALSE(r.has_value());
+    // Readable first: the peer sends one byte.
+    EXPECT_EQ(::send(sv[1], "x", 1, 0), 1);
+    std::uint32_t ev = co_await aw::wait_readable_or_writable(sv[0]);
+    EXPECT_TRUE(ev & POLLIN);
+    EXPECT_FALSE(ev & POLLOUT);
+    char c;
+    EXPECT_EQ(::recv(sv[0], &c, 1, 0), 1);
+    // Writable next: the peer drains what was sent.
+    while (filled > 0) {
+      ssize_t n = ::recv(sv[1], block, sizeof block, 0);
+      if (n <= 0) break;
+      filled -= static_cast<std::size_t>(n);
+    }
+    ev = co_await aw::wait_readable_or_writable(sv[0]);
+    EXPECT_TRUE(ev & POLLOUT);
+    ::close(sv[0]);
+    ::close(sv[1]);
   });
 }
 
