@@ -9,8 +9,8 @@
 #include <libpq-fe.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
-
 #include <cstring>
 #include <memory>
 #include <string>
@@ -73,6 +73,7 @@ connection::connection(connection_options o) : opts_(o) {}
 connection::~connection() { close(); }
 
 void connection::close() noexcept {
+  if (!inflight_.empty()) fail_pipeline(std::make_exception_ptr(connection_lost("aw::pg: the connection was closed")));
   if (conn_) PQfinish(conn_);
   conn_ = nullptr;
   ++tx_epoch_;  // the portals went with the session
@@ -153,8 +154,23 @@ task<> connection::flush() {
     int r = PQflush(conn_);
     if (r == 0) co_return;
     if (r < 0) throw_lost("sending");
-    // Read while waiting to write: the server may be blocked writing to us.
-    co_await wait_writable(PQsocket(conn_));
+    // Read while waiting to write: the server may be blocked writing to us (results of
+    // pipelined statements nobody reads yet) and then reads nothing until we do.
+    co_await wait_readable_or_writable(PQsocket(conn_));
+    if (!PQconsumeInput(conn_)) throw_lost("receiving");
+  }
+}
+
+// Waits until libpq has a whole result (or the end of one) to give, sending what it still
+// holds on the way (a pipelined statement whose sender was interrupted mid-send).
+task<> connection::await_input() {
+  while (PQisBusy(conn_)) {
+    const int pending = PQflush(conn_);
+    if (pending < 0) throw_lost("sending");
+    if (pending)
+      co_await wait_readable_or_writable(PQsocket(conn_));
+    else
+      co_await wait_readable(PQsocket(conn_));
     if (!PQconsumeInput(conn_)) throw_lost("receiving");
   }
 }
@@ -167,10 +183,7 @@ task<result> connection::collect() {
   PGresult* failed = nullptr;
   result_guard failed_guard{nullptr};
   for (;;) {
-    while (PQisBusy(conn_)) {
-      co_await wait_readable(PQsocket(conn_));
-      if (!PQconsumeInput(conn_)) throw_lost("receiving");
-    }
+    co_await await_input();
     PGresult* r = PQgetResult(conn_);
     if (!r) break;
     switch (PQresultStatus(r)) {
@@ -279,8 +292,13 @@ task<> connection::cancel_and_drain() {
 }
 
 task<std::string> connection::simple_query(std::string_view sql) {
-  co_await busy_.acquire();
+  co_await acquire_exclusive();
   busy_guard g{&busy_};
+  co_return co_await simple_query_held(sql);
+}
+
+// simple_query with busy_ held by the caller (acquire_exclusive).
+task<std::string> connection::simple_query_held(std::string_view sql) {
   check_open();
   std::string text(sql);
   std::exception_ptr cancel;
@@ -309,50 +327,290 @@ task<> connection::deallocate_evicted() {
 }
 
 task<result> connection::query(std::string_view sql, detail::encoder enc) {
-  co_await busy_.acquire();
-  busy_guard g{&busy_};
-  check_open();
-  params_.clear();
-  enc.fn(enc.args, params_);
-  params_.finish();
-  std::exception_ptr cancel;
-  try {
-    if (!closing_.empty()) co_await close_cursors();
-    if (opts_.statement_cache_size == 0) {
-      std::string text(sql);
-      if (!PQsendQueryParams(conn_, text.c_str(), params_.size(), params_.types(), params_.values(), params_.lengths(), params_.formats(),
-                             1))
-        throw_lost("sending the query");
-      co_return co_await collect();
-    }
-    for (int attempt = 0;; ++attempt) {
-      const statement* st = co_await prepare_cached(sql);
-      if (!PQsendQueryPrepared(conn_, st->name.c_str(), params_.size(), params_.values(), params_.lengths(), params_.formats(), 1))
-        throw_lost("sending the query");
+  for (int attempt = 0;; ++attempt) {
+    pipelined op;
+    std::string name;  // the cached statement used (an invalidated one is evicted by name)
+    co_await busy_.acquire();
+    {
+      busy_guard g{&busy_};
+      check_open();
+      params_.clear();
+      enc.fn(enc.args, params_);
+      params_.finish();
+      const bool cached = opts_.statement_cache_size != 0;
+      const statement* st = nullptr;
+      if (cached) {
+        make_key(sql);
+        st = prepared(key_);
+      }
+      if ((cached && !st) || !closing_.empty()) {
+        // Preparing (and closing dropped cursors) needs the session to itself.
+        co_await drain_pipeline();
+        std::exception_ptr cancel;
+        try {
+          if (!closing_.empty()) co_await close_cursors();
+          if (cached) st = co_await prepare_cached(sql);
+        } catch (const aw::cancelled&) {
+          cancel = std::current_exception();
+        }
+        if (cancel) {
+          co_await cancel_and_drain();
+          std::rethrow_exception(cancel);
+        }
+      }
+      if (PQpipelineStatus(conn_) == PQ_PIPELINE_OFF && !PQenterPipelineMode(conn_))
+        throw interface_error("aw::pg: cannot enter pipeline mode: " + trimmed(PQerrorMessage(conn_)));
+      int sent;
+      if (st) {
+        name = st->name;
+        sent = PQsendQueryPrepared(conn_, st->name.c_str(), params_.size(), params_.values(), params_.lengths(), params_.formats(), 1);
+      } else {
+        std::string text(sql);
+        sent = PQsendQueryParams(conn_, text.c_str(), params_.size(), params_.types(), params_.values(), params_.lengths(),
+                                 params_.formats(), 1);
+      }
+      // A Sync per statement: an error ends only its own implicit transaction.
+      if (!sent || !PQpipelineSync(conn_)) throw_lost("sending the query");
+      inflight_.push_back(&op);
+      if (!reading_) pass_turn();
+    }  // the next task may send its statement before our results arrive
+    co_await await_pipelined(op);
+    if (op.error) {
       try {
-        co_return co_await collect();
+        std::rethrow_exception(op.error);
       } catch (const invalid_cached_statement&) {
         // The schema changed under the statement: forget it; outside a transaction, retry once.
-        if (auto it = cache_.find(key_); it != cache_.end()) {
-          evicted_.push_back(it->second.name);
-          lru_.erase(it->second.lru);
-          cache_.erase(it);
-        }
+        for (auto it = cache_.begin(); it != cache_.end(); ++it)
+          if (it->second.name == name) {
+            evicted_.push_back(std::move(it->second.name));
+            lru_.erase(it->second.lru);
+            cache_.erase(it);
+            break;
+          }
         if (attempt > 0 || in_transaction()) throw;
+        continue;
       }
     }
-  } catch (const aw::cancelled&) {
-    cancel = std::current_exception();
+    co_return std::move(op.res);
   }
-  co_await cancel_and_drain();
-  std::rethrow_exception(cancel);
+}
+
+// ---------------------------------------------------------------------------------------
+// Pipelining. Statements sent in pipeline mode wait in inflight_ for their results, which
+// arrive in order. One task reads at a time (reading_): the first live statement's task,
+// which first drops the results of abandoned statements ahead of it; when done it passes
+// the turn to the next live one. An exclusive operation (acquire_exclusive) holds busy_, so
+// nothing more is sent, waits for the live statements to be read, drops the abandoned
+// ones' results itself and leaves pipeline mode.
+
+// Waits for (or reads) the results of `op`, sent and queued in inflight_.
+task<> connection::await_pipelined(pipelined& op) {
+  std::exception_ptr interrupted;
+  try {
+    if (PQflush(conn_) != 0) co_await flush();
+    co_await op.turn.wait();
+    if (!op.done) {  // our turn to read
+      while (inflight_.front() != &op) co_await read_front(nullptr);
+      co_await read_front(&op);
+      pass_turn();
+    }
+  } catch (...) {
+    interrupted = std::current_exception();
+  }
+  if (interrupted) {
+    co_await interrupted_pipelined(op, interrupted);
+    std::rethrow_exception(interrupted);
+  }
+}
+
+// Reads the results of the statement at the head of the pipeline up to its Sync, into
+// `into` (nullptr: dropped), and removes it. Interrupted, it can be resumed by the next
+// reader: what is left of the statement's results is read off then.
+task<> connection::read_front(pipelined* into) {
+  PGresult* failed = nullptr;
+  result_guard failed_guard{nullptr};
+  for (;;) {
+    co_await await_input();
+    PGresult* r = PQgetResult(conn_);
+    if (!r) {  // the end of the statement's results; its Sync comes next
+      if (PQstatus(conn_) == CONNECTION_BAD) throw_lost("receiving");
+      continue;
+    }
+    const auto status = PQresultStatus(r);
+    if (status == PGRES_PIPELINE_SYNC) {
+      PQclear(r);
+      break;
+    }
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK || status == PGRES_EMPTY_QUERY) {
+      note_status(PQcmdStatus(r));
+      if (into)
+        into->res = result(r);
+      else
+        PQclear(r);
+    } else if (!failed) {
+      failed = failed_guard.r = r;
+    } else {
+      PQclear(r);
+    }
+  }
+  inflight_.pop_front();
+  if (!into) co_return;
+  if (failed) {
+    try {
+      throw_error(fields_of(failed));
+    } catch (...) {
+      into->error = std::current_exception();
+    }
+  }
+  into->done = true;
+  into->turn.set();
+}
+
+// Gives the turn to read to the first live statement in the pipeline, or, when there is
+// none, wakes the exclusive operation waiting for the pipeline to empty.
+void connection::pass_turn() noexcept {
+  reading_ = false;
+  for (pipelined* p : inflight_)
+    if (p) {
+      reading_ = true;
+      p->turn.set();
+      return;
+    }
+  if (drained_) std::exchange(drained_, nullptr)->set();
+}
+
+// The connection failed under the pipeline: every statement in it gets `e`.
+void connection::fail_pipeline(std::exception_ptr e) noexcept {
+  for (pipelined* p : inflight_)
+    if (p && !p->done) {
+      p->error = e;
+      p->done = true;
+      p->turn.set();
+    }
+  inflight_.clear();
+  reading_ = false;
+  if (drained_) std::exchange(drained_, nullptr)->set();
+}
+
+// `op`'s task was cancelled (or the connection failed) after `op` was sent.
+task<> connection::interrupted_pipelined(pipelined& op, std::exception_ptr e) {
+  if (op.done) co_return;  // its results are in: nothing of ours is left in the pipeline
+  auto it = std::find(inflight_.begin(), inflight_.end(), &op);
+  if (it == inflight_.end()) co_return;
+  const bool reader = op.turn.is_set();
+  if (!is_cancellation(e)) {  // the connection was lost
+    if (reader || !reading_)
+      fail_pipeline(e);
+    else
+      *it = nullptr;  // the reader meets the same failure and fails the rest
+    co_return;
+  }
+  if (!reader || std::any_of(std::next(it), inflight_.end(), [](pipelined* p) { return p != nullptr; })) {
+    // Not at the head, or someone waits behind: a cancel request could hit a statement
+    // that is not ours. Abandoned: it runs, and the next reader drops its results.
+    *it = nullptr;
+    if (reader) pass_turn();
+    co_return;
+  }
+  co_await cancel_pipelined(op);
+}
+
+// The reader's own statement, with nothing live behind it, is cancelled on the server (as
+// cancel_and_drain does outside a pipeline): nothing more is sent until its results are
+// read off, shielded, within cancel_timeout; else the connection is closed.
+task<> connection::cancel_pipelined(pipelined& op) {
+  bool drained = false;
+  bool holding = false;
+  std::exception_ptr lost;
+  try {
+    cancel_scope scope(clock::now() + opts_.cancel_timeout, true);
+    co_await async_with(scope, [&](cancel_scope&) -> task<> {
+      // busy_ taken (when free: a holder waits for this pipeline to drain and sends
+      // nothing before) so that no statement is sent while the cancel request travels.
+      if (busy_.value() > 0) {
+        co_await busy_.acquire();
+        holding = true;
+      }
+      if (std::shared_ptr<PGcancel> c{PQgetCancel(conn_), PQfreeCancel}) {
+        auto send_cancel = [c] {  // named: see cancel_and_drain
+          char err[256];
+          PQcancel(c.get(), err, sizeof err);
+        };
+        co_await to_thread(std::move(send_cancel));
+      }
+      while (!inflight_.empty() && inflight_.front() != &op) co_await read_front(nullptr);
+      if (!inflight_.empty()) co_await read_front(nullptr);  // ours: 57014 expected, dropped
+      drained = true;
+    });
+  } catch (...) {
+    lost = std::current_exception();
+  }
+  if (holding) busy_.release();
+  if (drained) {
+    pass_turn();
+    co_return;
+  }
+  // Not given back in time (or lost meanwhile): nobody can use this connection any more.
+  broken_ = true;
+  fail_pipeline(lost ? lost
+                     : std::make_exception_ptr(
+                           connection_lost("aw::pg: the connection was closed: a cancelled statement did not end within cancel_timeout")));
+  close();
+}
+
+// busy_, with the pipeline emptied and pipeline mode left: for what runs alone.
+task<> connection::acquire_exclusive() {
+  co_await busy_.acquire();
+  if (inflight_.empty() && (!conn_ || PQpipelineStatus(conn_) == PQ_PIPELINE_OFF)) co_return;
+  try {
+    co_await drain_pipeline();
+  } catch (...) {
+    busy_.release();
+    throw;
+  }
+}
+
+// With busy_ held (nothing more is sent): waits until the live statements in flight are
+// read, drops the abandoned ones' results, and leaves pipeline mode.
+task<> connection::drain_pipeline() {
+  while (!inflight_.empty()) {
+    if (!reading_) {  // only abandoned statements are left (a live one would hold the turn)
+      reading_ = true;
+      std::exception_ptr failed;
+      try {
+        while (!inflight_.empty()) co_await read_front(nullptr);
+      } catch (...) {
+        failed = std::current_exception();
+      }
+      reading_ = false;
+      if (failed) {
+        if (!is_cancellation(failed)) fail_pipeline(failed);
+        std::rethrow_exception(failed);
+      }
+      break;
+    }
+    event drained;
+    drained_ = &drained;
+    try {
+      co_await drained.wait();
+    } catch (...) {
+      if (drained_ == &drained) drained_ = nullptr;
+      throw;
+    }
+  }
+  if (conn_ && PQpipelineStatus(conn_) != PQ_PIPELINE_OFF && !PQexitPipelineMode(conn_))
+    throw interface_error("aw::pg: cannot leave pipeline mode: " + trimmed(PQerrorMessage(conn_)));
+}
+
+void connection::make_key(std::string_view sql) {
+  key_.assign(sql);
+  key_.push_back('\0');
+  key_.append(reinterpret_cast<const char*>(params_.types()), sizeof(oid) * static_cast<std::size_t>(params_.size()));
 }
 
 // The cached statement for `sql` with the parameter types in params_, prepared now if new.
 task<const connection::statement*> connection::prepare_cached(std::string_view sql) {
-  key_.assign(sql);
-  key_.push_back('\0');
-  key_.append(reinterpret_cast<const char*>(params_.types()), sizeof(oid) * static_cast<std::size_t>(params_.size()));
+  make_key(sql);
   if (const statement* st = prepared(key_)) co_return st;
   if (!evicted_.empty()) co_await deallocate_evicted();
   std::string name = "aw_s" + std::to_string(++next_statement_);
@@ -380,7 +638,7 @@ const connection::statement* connection::prepared(const std::string& key) {
 // executemany: one statement, prepared once, executed per row in pipeline mode (no round
 // trip per row); one Sync at the end makes it all or nothing.
 task<> connection::query_many(std::string_view sql, many_fn next, void* state) {
-  co_await busy_.acquire();
+  co_await acquire_exclusive();
   busy_guard g{&busy_};
   check_open();
   std::exception_ptr cancel;
@@ -398,10 +656,7 @@ task<> connection::query_many(std::string_view sql, many_fn next, void* state) {
     auto read_results = [&](std::size_t until) -> task<> {
       // Reads whole query results until at most `until` are outstanding.
       while (in_flight > until) {
-        while (PQisBusy(conn_)) {
-          co_await wait_readable(PQsocket(conn_));
-          if (!PQconsumeInput(conn_)) throw_lost("receiving");
-        }
+        co_await await_input();
         PGresult* r = PQgetResult(conn_);
         if (!r) {  // the end of one query's results
           --in_flight;
@@ -440,10 +695,7 @@ task<> connection::query_many(std::string_view sql, many_fn next, void* state) {
     }
     // The Sync's own result.
     for (;;) {
-      while (PQisBusy(conn_)) {
-        co_await wait_readable(PQsocket(conn_));
-        if (!PQconsumeInput(conn_)) throw_lost("receiving");
-      }
+      co_await await_input();
       PGresult* r = PQgetResult(conn_);
       if (!r) continue;
       bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
@@ -470,7 +722,7 @@ task<> connection::query_many(std::string_view sql, many_fn next, void* state) {
 
 // A statement outside the statement cache (DECLARE, FETCH, the COPY helpers), binary results.
 task<result> connection::query_unprepared(std::string sql, detail::params* p) {
-  co_await busy_.acquire();
+  co_await acquire_exclusive();
   busy_guard g{&busy_};
   check_open();
   std::exception_ptr cancel;
@@ -509,10 +761,7 @@ task<> connection::close_cursors() {
 task<> connection::begin_copy(int want) {
   co_await flush();
   for (;;) {
-    while (PQisBusy(conn_)) {
-      co_await wait_readable(PQsocket(conn_));
-      if (!PQconsumeInput(conn_)) throw_lost("receiving");
-    }
+    co_await await_input();
     PGresult* r = PQgetResult(conn_);
     if (!r) {
       if (PQstatus(conn_) == CONNECTION_BAD) throw_lost("receiving");
@@ -617,10 +866,14 @@ task<> connection::reset() {
 
 task<transaction&> transaction::aenter() {
   if (active_) throw interface_error("aw::pg::transaction: a transaction block can be entered once");
+  // Alone on the connection before looking at its transaction status: statements still in
+  // flight in the pipeline would show it as active.
+  co_await conn_->acquire_exclusive();
+  busy_guard g{&conn_->busy_};
   if (conn_->in_transaction()) {
     savepoint_ = "aw_sp_" + std::to_string(++conn_->next_savepoint_);
     std::string sql = "SAVEPOINT " + savepoint_;
-    co_await conn_->simple_query(sql);
+    co_await conn_->simple_query_held(sql);
   } else {
     std::string sql = "BEGIN";
     switch (opts_.level) {
@@ -638,7 +891,7 @@ task<transaction&> transaction::aenter() {
     }
     if (opts_.read_only) sql += " READ ONLY";
     if (opts_.deferrable) sql += " DEFERRABLE";
-    co_await conn_->simple_query(sql);
+    co_await conn_->simple_query_held(sql);
   }
   active_ = true;
   co_return *this;
@@ -647,6 +900,8 @@ task<transaction&> transaction::aenter() {
 task<> transaction::aexit(std::exception_ptr e) {
   active_ = false;
   if (e && conn_->is_closed()) co_return;  // nothing to roll back on a lost connection; the body's error stands
+  co_await conn_->acquire_exclusive();     // the statements in flight decide whether the transaction failed
+  busy_guard g{&conn_->busy_};
   const bool failed = conn_->conn_ && PQtransactionStatus(conn_->conn_) == PQTRANS_INERROR;
   // Named strings, not temporaries in the co_await expressions: g++ 12 destroys a
   // temporary of a conditional expression inside co_await twice.
@@ -655,7 +910,7 @@ task<> transaction::aexit(std::exception_ptr e) {
     sql = savepoint_.empty() ? "COMMIT" : "RELEASE SAVEPOINT " + savepoint_;
   else
     sql = savepoint_.empty() ? "ROLLBACK" : "ROLLBACK TO SAVEPOINT " + savepoint_ + "; RELEASE SAVEPOINT " + savepoint_;
-  co_await conn_->simple_query(sql);
+  co_await conn_->simple_query_held(sql);
   if (!e && !failed) co_return;
   if (!e)
     throw interface_error(

@@ -209,7 +209,7 @@ task<std::string> connection::copy_in_records(std::string_view table, const copy
   const std::string sql = copy_from_stdin(table, o, true);
   const std::string probe =
       "SELECT " + (o.columns.empty() ? std::string("*") : name_list(o.columns)) + " FROM " + target(table, o) + " LIMIT 0";
-  co_await busy_.acquire();
+  co_await acquire_exclusive();
   busy_guard g{&busy_};
   check_open();
   std::exception_ptr failure;
@@ -253,7 +253,7 @@ task<std::string> connection::copy_in_records(std::string_view table, const copy
 
 task<std::string> connection::copy_in_stream(std::string_view table, const copy_options& o, std::string_view data, byte_source* source) {
   const std::string sql = copy_from_stdin(table, o, false);
-  co_await busy_.acquire();
+  co_await acquire_exclusive();
   busy_guard g{&busy_};
   check_open();
   std::exception_ptr failure;
@@ -336,7 +336,7 @@ task<std::string> connection::copy_out_query(std::string_view sql, detail::param
 }
 
 task<std::string> connection::copy_out(std::string sql, byte_sink& sink) {
-  co_await busy_.acquire();
+  co_await acquire_exclusive();
   busy_guard g{&busy_};
   check_open();
   std::exception_ptr failure;

@@ -76,7 +76,7 @@ task<std::optional<notification>> listener::next() {
   for (;;) {
     if (std::optional<notification> n = poll()) co_return n;
     if (!active_ || !conn_->conn_) co_return std::nullopt;
-    co_await conn_->busy_.acquire();
+    co_await conn_->acquire_exclusive();
     busy_release g{&conn_->busy_};
     if (!active_ || !conn_->conn_) co_return std::nullopt;
     conn_->check_open();

@@ -37,7 +37,7 @@ task<> connection::prepare_named(prepared_statement& st) {
 }
 
 task<prepared_statement> connection::prepare(std::string sql) {
-  co_await busy_.acquire();
+  co_await acquire_exclusive();
   busy_release g{&busy_};
   check_open();
   std::exception_ptr cancel;
@@ -53,7 +53,7 @@ task<prepared_statement> connection::prepare(std::string sql) {
 }
 
 task<result> connection::run_prepared(prepared_statement& st, detail::encoder enc) {
-  co_await busy_.acquire();
+  co_await acquire_exclusive();
   busy_release g{&busy_};
   check_open();
   if (st.conn_ != this || st.name_.empty()) throw interface_error("aw::pg::prepared_statement: the statement was moved from");

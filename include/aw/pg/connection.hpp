@@ -32,13 +32,25 @@
 // aw::cancelled; if the server does not answer in time the connection is closed. Either
 // way the connection is never left in an unknown state.
 //
-// Operations on one connection run one at a time: a second task's query waits for the
-// first (asyncpg raises InterfaceError there). A connection is not thread-safe; use it on
+// Concurrent queries on one connection are pipelined (libpq's pipeline mode): execute with
+// arguments, fetch, fetchrow and fetchval from several tasks are sent one after another
+// without waiting for each other's results, each with a Sync of its own (an error fails
+// only its own statement, as if they ran one by one), and their results are read in
+// order. (asyncpg raises InterfaceError there; asyncwith makes it the fast path.) What
+// needs the session to itself waits until the statements in flight are done and runs
+// alone: execute without arguments (and with it transactions, LISTEN, reset), preparing a
+// statement the cache does not hold yet, executemany, cursors, COPY, prepared statements.
+// Cancelling a pipelined query that has not reached the head of the pipeline abandons it:
+// the server still runs it (it was sent; as a cancelled write anywhere, it may have taken
+// effect) and its results are dropped. The query at the head is cancelled on the server
+// when nothing is queued behind it (a cancel request could hit the statement after it
+// otherwise), else it is abandoned likewise. A connection is not thread-safe; use it on
 // the loop that opened it.
 #pragma once
 
 #include <aw/byte_source.hpp>
 #include <aw/context_manager.hpp>
+#include <aw/event.hpp>
 #include <aw/pg/copy.hpp>
 #include <aw/pg/cursor.hpp>
 #include <aw/pg/error.hpp>
@@ -52,6 +64,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <list>
 #include <memory>
 #include <optional>
@@ -317,6 +330,23 @@ class connection {
   task<std::string> copy_in_stream(std::string_view table, const copy_options& o, std::string_view data, byte_source* source);
   task<std::string> copy_out_query(std::string_view sql, detail::params& p, byte_sink& sink, const copy_options& o);
   task<std::string> copy_out(std::string sql, byte_sink& sink);
+  // A statement sent in pipeline mode, waiting for its results; lives in the sender's frame.
+  struct pipelined {
+    event turn;  // set when its results are the next to read (this task reads them), or when done
+    result res;
+    std::exception_ptr error;
+    bool done = false;
+  };
+  task<> acquire_exclusive();
+  task<> drain_pipeline();
+  task<> await_pipelined(pipelined& op);
+  task<> read_front(pipelined* into);
+  task<> interrupted_pipelined(pipelined& op, std::exception_ptr e);
+  task<> cancel_pipelined(pipelined& op);
+  void pass_turn() noexcept;
+  void fail_pipeline(std::exception_ptr e) noexcept;
+  void make_key(std::string_view sql);
+  task<> await_input();
   task<> begin_copy(int want);
   task<> put_copy(std::string_view data);
   task<> end_copy_in();
@@ -324,6 +354,7 @@ class connection {
   task<result> query_unprepared(std::string sql, detail::params* p);
   task<> close_cursors();
   task<std::string> simple_query(std::string_view sql);
+  task<std::string> simple_query_held(std::string_view sql);
   task<result> query(std::string_view sql, detail::encoder enc);
   task<> query_many(std::string_view sql, many_fn next, void* state);
   task<result> collect();
@@ -341,7 +372,10 @@ class connection {
 
   pg_conn* conn_ = nullptr;
   connection_options opts_;
-  semaphore busy_{1};
+  semaphore busy_{1};                // held while sending, and by what runs alone (acquire_exclusive)
+  std::deque<pipelined*> inflight_;  // sent in pipeline mode, in order; nullptr: abandoned, results dropped
+  bool reading_ = false;             // a task reads the pipeline's results now
+  event* drained_ = nullptr;         // the exclusive operation waiting for the pipeline to empty
   detail::params params_;
   std::string key_;
   std::unordered_map<std::string, statement> cache_;

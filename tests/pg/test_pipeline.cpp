@@ -1,0 +1,384 @@
+// Concurrent queries on one connection are pipelined: sent without waiting for each other's
+// results, each answered to its own task, an error failing only its own statement;
+// operations that need the session alone wait for the pipeline; cancellation at every wait
+// (queued, at the head, behind an abandoned statement, while an exclusive operation waits)
+// leaves the connection usable and the results where they belong.
+#include <gtest/gtest.h>
+
+#include <libpq-fe.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "pg_test.hpp"
+
+using namespace std::chrono_literals;
+using pg_test::with_connection;
+
+namespace {
+
+constexpr std::int64_t lock_key = 774411;
+
+// A second session holding an advisory lock: a statement that asks for it blocks on the
+// server until the holder lets go (no timing involved).
+template <class Body>
+aw::task<> with_lock_held(Body body) {
+  co_await aw::async_with(aw::pg::connect(pg_test::dsn()), [&](aw::pg::connection& holder) -> aw::task<> {
+    co_await holder.execute("SELECT pg_advisory_lock($1)", lock_key);
+    co_await body(holder);
+    co_await holder.execute("SELECT pg_advisory_unlock_all()");
+  });
+}
+
+// Waits until session `pid` waits for the advisory lock on the server.
+aw::task<> until_waiting_for_lock(aw::pg::connection& observer, int pid) {
+  for (;;) {
+    auto n = co_await observer.fetchval<std::int64_t>(
+        "SELECT count(*) FROM pg_locks WHERE pid = $1 AND locktype = 'advisory' AND NOT granted", pid);
+    if (n > 0) co_return;
+    co_await aw::sleep(2ms);
+  }
+}
+
+// Runs the lock statement once (taking and releasing the lock) so that it is in the
+// statement cache: a statement still to be prepared waits for the pipeline instead.
+aw::task<> warm_lock_statement(aw::pg::connection& c, const char* sql) {
+  co_await c.execute(sql, lock_key);
+  co_await c.execute("SELECT pg_advisory_unlock_all()");
+}
+
+struct trace_line {
+  char dir;  // 'F' (sent) or 'B' (received)
+  std::string message;
+};
+
+// The protocol messages libpq traced, in the order it sent and parsed them.
+std::vector<trace_line> read_trace(std::FILE* f) {
+  std::fflush(f);
+  std::rewind(f);
+  std::vector<trace_line> lines;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, f)) {
+    std::istringstream in(buf);
+    std::string dir, len, msg;
+    std::getline(in, dir, '\t');
+    std::getline(in, len, '\t');
+    std::getline(in, msg, '\t');
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    if (dir == "F" || dir == "B") lines.push_back({dir[0], msg});
+  }
+  return lines;
+}
+
+TEST(PgPipeline, ConcurrentQueriesAreSentBeforeTheFirstResultIsRead) {
+  with_connection([](aw::pg::connection& c) -> aw::task<> {
+    // Prepared first: the statements below are sent at once (preparing waits for the pipeline).
+    EXPECT_EQ(co_await c.fetchval<std::int32_t>("SELECT $1::int", 0), 0);
+    co_await warm_lock_statement(c, "SELECT 7 FROM pg_advisory_lock($1)");
+    std::FILE* trace = std::tmpfile();
+    PG_CO_ASSERT_TRUE(trace != nullptr);
+    PQtrace(c.native(), trace);
+    PQsetTraceFlags(c.native(), PQTRACE_SUPPRESS_TIMESTAMPS);
+    std::vector<std::int32_t> got(5, -1);
+    co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+        // The first blocks on the server until the lock is released: the others can only
+        // be answered after it, so a round trip each would send them after its result.
+        tg.start_soon([&]() -> aw::task<> { got[0] = co_await c.fetchval<std::int32_t>("SELECT 7 FROM pg_advisory_lock($1)", lock_key); });
+        for (int i = 1; i < 5; ++i)
+          tg.start_soon([&, i]() -> aw::task<> { got[i] = co_await c.fetchval<std::int32_t>("SELECT $1::int", i); });
+        co_await until_waiting_for_lock(holder, c.backend_pid());
+        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key);
+      });
+    });
+    PQuntrace(c.native());
+    co_await c.execute("SELECT pg_advisory_unlock_all()");
+    EXPECT_EQ(got, (std::vector<std::int32_t>{7, 1, 2, 3, 4}));
+    std::vector<trace_line> lines = read_trace(trace);
+    std::fclose(trace);
+    int syncs_before_first_reply = 0;
+    for (const trace_line& l : lines) {
+      if (l.dir == 'B') break;
+      if (l.message == "Sync") ++syncs_before_first_reply;
+    }
+    EXPECT_GE(syncs_before_first_reply, 5) << "statements waited for each other's results";
+  });
+}
+
+TEST(PgPipeline, TwoHundredConcurrentQueriesEachGetTheirOwnResult) {
+  with_connection([](aw::pg::connection& c) -> aw::task<> {
+    co_await c.execute("CREATE TEMP TABLE p (id int, v text)");
+    std::vector<std::string> tags(100);
+    std::vector<std::int64_t> rows(100, -1);
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+      for (int i = 0; i < 100; ++i) {
+        tg.start_soon([&, i]() -> aw::task<> { tags[i] = co_await c.execute("INSERT INTO p VALUES ($1, $2)", i, std::to_string(i)); });
+        tg.start_soon([&, i]() -> aw::task<> {
+          aw::pg::result r = co_await c.fetch("SELECT g FROM generate_series(1, $1) g", i);  // i rows
+          rows[i] = static_cast<std::int64_t>(r.size());
+          for (std::size_t k = 0; k < r.size(); ++k) EXPECT_EQ(r[k].get<std::int32_t>(0), static_cast<std::int32_t>(k + 1));
+        });
+      }
+      co_return;
+    });
+    for (int i = 0; i < 100; ++i) {
+      EXPECT_EQ(tags[i], "INSERT 0 1");
+      EXPECT_EQ(rows[i], i);
+    }
+    EXPECT_EQ(co_await c.fetchval<std::int64_t>("SELECT count(DISTINCT id) FROM p WHERE v = id::text"), 100);
+  });
+}
+
+TEST(PgPipeline, AnErrorFailsOnlyItsOwnStatement) {
+  with_connection([](aw::pg::connection& c) -> aw::task<> {
+    co_await c.execute("CREATE TEMP TABLE e (v int)");
+    std::optional<std::string> sqlstate;
+    std::int32_t after = 0;
+    std::string inserted;
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+      tg.start_soon([&]() -> aw::task<> { inserted = co_await c.execute("INSERT INTO e VALUES ($1)", 1); });
+      tg.start_soon([&]() -> aw::task<> {
+        try {
+          co_await c.fetchval<std::int32_t>("SELECT 1 / $1::int", 0);
+        } catch (const aw::pg::error& e) {
+          sqlstate = e.sqlstate();
+        }
+      });
+      tg.start_soon([&]() -> aw::task<> { after = co_await c.fetchval<std::int32_t>("SELECT $1::int + 1", 41); });
+      tg.start_soon([&]() -> aw::task<> { co_await c.execute("INSERT INTO e VALUES ($1)", 2); });
+      co_return;
+    });
+    EXPECT_EQ(sqlstate, "22012");  // division_by_zero
+    EXPECT_EQ(after, 42);
+    EXPECT_EQ(inserted, "INSERT 0 1");
+    // Each statement was a transaction of its own: both inserts are there.
+    EXPECT_EQ(co_await c.fetchval<std::int64_t>("SELECT count(*) FROM e"), 2);
+    EXPECT_FALSE(c.in_transaction());
+  });
+}
+
+TEST(PgPipeline, InsideATransactionAFailureAbortsTheRestAndRollsBack) {
+  with_connection([](aw::pg::connection& c) -> aw::task<> {
+    co_await c.execute("CREATE TEMP TABLE t (v int)");
+    std::vector<std::string> states;
+    bool rolled_back = false;
+    try {
+      co_await aw::async_with(c.transaction(), [&](aw::pg::transaction&) -> aw::task<> {
+        co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+          tg.start_soon([&]() -> aw::task<> { co_await c.execute("INSERT INTO t VALUES ($1)", 1); });
+          for (int i = 0; i < 3; ++i)
+            tg.start_soon([&, i]() -> aw::task<> {
+              try {
+                co_await c.execute(i == 0 ? "INSERT INTO t VALUES (1 / $1::int)" : "INSERT INTO t VALUES ($1)", i == 0 ? 0 : i);
+              } catch (const aw::pg::error& e) {
+                states.push_back(e.sqlstate());
+              }
+            });
+          co_return;
+        });
+      });
+    } catch (const aw::pg::interface_error&) {  // a statement failed and its error was caught: rolled back
+      rolled_back = true;
+    }
+    EXPECT_TRUE(rolled_back);
+    EXPECT_EQ(states, (std::vector<std::string>{"22012", "25P02", "25P02"}));  // in_failed_sql_transaction after it
+    EXPECT_EQ(co_await c.fetchval<std::int64_t>("SELECT count(*) FROM t"), 0);
+  });
+}
+
+TEST(PgPipeline, OperationsThatNeedTheSessionWaitForThePipeline) {
+  with_connection([](aw::pg::connection& c) -> aw::task<> {
+    co_await c.execute("CREATE TEMP TABLE m (v int)");
+    std::vector<std::int32_t> got(40, -1);
+    std::string copied;
+    std::int64_t in_tx = -1;
+    std::vector<std::int32_t> via_cursor;
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+      for (int i = 0; i < 40; ++i) {
+        tg.start_soon([&, i]() -> aw::task<> { got[i] = co_await c.fetchval<std::int32_t>("SELECT $1::int * 3", i); });
+        if (i == 5) tg.start_soon([&]() -> aw::task<> { co_await c.execute("SET application_name = 'pipelined'"); });
+        if (i == 10)
+          tg.start_soon([&]() -> aw::task<> {
+            std::vector<std::tuple<std::int32_t>> recs{{100}, {101}};
+            copied = co_await c.copy_records_to_table("m", recs);
+          });
+        if (i == 15)
+          tg.start_soon([&]() -> aw::task<> {
+            std::vector<std::tuple<std::int32_t>> many{{1}, {2}, {3}};
+            co_await c.executemany("INSERT INTO m VALUES ($1)", many);
+          });
+        if (i == 20)
+          tg.start_soon([&]() -> aw::task<> {
+            co_await aw::async_with(c.transaction(), [&](aw::pg::transaction&) -> aw::task<> {
+              in_tx = co_await c.fetchval<std::int64_t>("SELECT count(*) FROM m WHERE v < $1", 1000);
+              co_await aw::async_with(c.cursor("SELECT g FROM generate_series(1, $1) g", 3), [&](aw::pg::cursor& it) -> aw::task<> {
+                while (std::optional<aw::pg::record> r = co_await it.next()) via_cursor.push_back(r->get<std::int32_t>(0));
+              });
+            });
+          });
+        if (i == 25)
+          tg.start_soon([&]() -> aw::task<> {
+            aw::pg::prepared_statement st = co_await c.prepare("SELECT $1::int + 1000");
+            EXPECT_EQ((co_await st.fetchval<std::int32_t>(1)), 1001);
+          });
+      }
+      co_return;
+    });
+    for (int i = 0; i < 40; ++i) EXPECT_EQ(got[i], 3 * i);
+    EXPECT_EQ(copied, "COPY 2");
+    EXPECT_EQ(in_tx, 5);  // copy and executemany ran before the transaction began
+    EXPECT_EQ(via_cursor, (std::vector<std::int32_t>{1, 2, 3}));
+    EXPECT_EQ(co_await c.fetchval<std::string>("SHOW application_name"), "pipelined");
+  });
+}
+
+TEST(PgPipeline, CancellingAQueuedQueryAbandonsItAndTheOthersGetTheirResults) {
+  with_connection([](aw::pg::connection& c) -> aw::task<> {
+    co_await c.execute("CREATE TEMP TABLE a (v int)");
+    co_await warm_lock_statement(c, "SELECT 1 FROM pg_advisory_lock($1)");
+    co_await c.execute("INSERT INTO a VALUES ($1)", 0);
+    EXPECT_EQ(co_await c.fetchval<std::int32_t>("SELECT $1::int", 0), 0);
+    std::int32_t first = 0, third = 0;
+    bool second_done = true;
+    co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+        tg.start_soon([&]() -> aw::task<> { first = co_await c.fetchval<std::int32_t>("SELECT 1 FROM pg_advisory_lock($1)", lock_key); });
+        tg.start_soon([&]() -> aw::task<> {
+          second_done = co_await aw::move_on_after(30ms, [&]() -> aw::task<> { co_await c.execute("INSERT INTO a VALUES ($1)", 2); });
+        });
+        tg.start_soon([&]() -> aw::task<> { third = co_await c.fetchval<std::int32_t>("SELECT $1::int", 3); });
+        co_await until_waiting_for_lock(holder, c.backend_pid());
+        co_await aw::sleep(60ms);  // the second's timeout has passed while it waited behind the first
+        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key);
+      });
+    });
+    EXPECT_FALSE(second_done);
+    EXPECT_EQ(first, 1);
+    EXPECT_EQ(third, 3);
+    // The abandoned statement had been sent: the server ran it (a cancelled write may apply).
+    EXPECT_EQ(co_await c.fetchval<std::int64_t>("SELECT count(*) FROM a WHERE v = $1", 2), 1);
+    co_await c.execute("SELECT pg_advisory_unlock_all()");
+  });
+}
+
+TEST(PgPipeline, CancellingTheHeadWithALiveQueryBehindAbandonsItWithoutACancelRequest) {
+  with_connection([](aw::pg::connection& c) -> aw::task<> {
+    bool head_done = true;
+    std::int32_t behind = 0;
+    co_await warm_lock_statement(c, "SELECT pg_advisory_lock($1)");
+    EXPECT_EQ(co_await c.fetchval<std::int32_t>("SELECT $1::int", 0), 0);
+    co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+        tg.start_soon([&]() -> aw::task<> {
+          head_done =
+              co_await aw::move_on_after(50ms, [&]() -> aw::task<> { co_await c.execute("SELECT pg_advisory_lock($1)", lock_key); });
+        });
+        tg.start_soon([&]() -> aw::task<> { behind = co_await c.fetchval<std::int32_t>("SELECT $1::int", 9); });
+        co_await until_waiting_for_lock(holder, c.backend_pid());
+        co_await aw::sleep(80ms);  // the head's timeout has passed
+        // No cancel request was sent (it could have hit the statement behind): the lock
+        // request still waits on the server.
+        EXPECT_EQ(co_await holder.fetchval<std::int64_t>(
+                      "SELECT count(*) FROM pg_locks WHERE pid = $1 AND locktype = 'advisory' AND NOT granted", c.backend_pid()),
+                  1);
+        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key);
+      });
+    });
+    EXPECT_FALSE(head_done);
+    EXPECT_EQ(behind, 9);
+    // The abandoned statement ran: this session holds the lock now.
+    EXPECT_EQ(co_await c.fetchval<std::int64_t>("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory'"), 1);
+    co_await c.execute("SELECT pg_advisory_unlock_all()");
+  });
+}
+
+TEST(PgPipeline, CancellingTheHeadAloneCancelsOnTheServerAndDropsAnAbandonedOneBehind) {
+  with_connection([](aw::pg::connection& c) -> aw::task<> {
+    co_await c.execute("CREATE TEMP TABLE d (v int)");
+    co_await warm_lock_statement(c, "SELECT pg_advisory_lock($1)");
+    co_await c.execute("INSERT INTO d VALUES ($1)", 0);
+    bool head_done = true, behind_done = true;
+    co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+        tg.start_soon([&]() -> aw::task<> {
+          head_done =
+              co_await aw::move_on_after(100ms, [&]() -> aw::task<> { co_await c.execute("SELECT pg_advisory_lock($1)", lock_key); });
+        });
+        tg.start_soon([&]() -> aw::task<> {
+          behind_done = co_await aw::move_on_after(30ms, [&]() -> aw::task<> { co_await c.execute("INSERT INTO d VALUES ($1)", 5); });
+        });
+        co_await until_waiting_for_lock(holder, c.backend_pid());
+      });
+      // The head was cancelled on the server (nothing live behind it): the lock was never
+      // granted, although the holder still has it.
+      EXPECT_EQ(
+          co_await holder.fetchval<std::int64_t>("SELECT count(*) FROM pg_locks WHERE pid = $1 AND locktype = 'advisory'", c.backend_pid()),
+          0);
+    });
+    EXPECT_FALSE(head_done);
+    EXPECT_FALSE(behind_done);
+    // A statement alone on the session drops the abandoned one's results first; the next
+    // query gets its own result, not the abandoned one's.
+    EXPECT_EQ(co_await c.execute("SELECT 1"), "SELECT 1");
+    EXPECT_EQ(co_await c.fetchval<std::int32_t>("SELECT $1::int", 77), 77);
+    EXPECT_EQ(co_await c.fetchval<std::int64_t>("SELECT count(*) FROM d WHERE v = $1", 5), 1);  // the abandoned insert ran
+  });
+}
+
+TEST(PgPipeline, CancellingAnOperationWaitingForThePipelineSendsNothing) {
+  with_connection([](aw::pg::connection& c) -> aw::task<> {
+    std::int32_t first = 0;
+    bool set_done = true;
+    co_await warm_lock_statement(c, "SELECT 4 FROM pg_advisory_lock($1)");
+    co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+        tg.start_soon([&]() -> aw::task<> { first = co_await c.fetchval<std::int32_t>("SELECT 4 FROM pg_advisory_lock($1)", lock_key); });
+        tg.start_soon([&]() -> aw::task<> {
+          set_done = co_await aw::move_on_after(30ms, [&]() -> aw::task<> { co_await c.execute("SET application_name = 'never'"); });
+        });
+        co_await until_waiting_for_lock(holder, c.backend_pid());
+        co_await aw::sleep(60ms);
+        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key);
+      });
+    });
+    EXPECT_FALSE(set_done);
+    EXPECT_EQ(first, 4);
+    EXPECT_NE(co_await c.fetchval<std::string>("SHOW application_name"), "never");
+    co_await c.execute("SELECT pg_advisory_unlock_all()");
+  });
+}
+
+TEST(PgPipeline, ALostConnectionFailsEveryStatementInFlight) {
+  with_connection([](aw::pg::connection& c) -> aw::task<> {
+    int lost = 0;
+    co_await warm_lock_statement(c, "SELECT pg_advisory_lock($1)");
+    EXPECT_EQ(co_await c.fetchval<std::int32_t>("SELECT $1::int", 0), 0);
+    co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+        for (int i = 0; i < 5; ++i)
+          tg.start_soon([&, i]() -> aw::task<> {
+            try {
+              if (i == 0)
+                co_await c.execute("SELECT pg_advisory_lock($1)", lock_key);
+              else
+                co_await c.fetchval<std::int32_t>("SELECT $1::int", i);
+              ADD_FAILURE() << "statement " << i << " succeeded";
+            } catch (const aw::pg::connection_lost&) {
+              ++lost;
+            }
+          });
+        co_await until_waiting_for_lock(holder, c.backend_pid());
+        co_await holder.execute("SELECT pg_terminate_backend($1)", c.backend_pid());
+      });
+    });
+    EXPECT_EQ(lost, 5);
+    EXPECT_THROW(co_await c.fetchval<std::int32_t>("SELECT 1"), aw::pg::connection_error);
+  });
+}
+
+}  // namespace
