@@ -24,7 +24,7 @@ namespace {
 
 std::string dsn() {
   const char* d = std::getenv("AW_PG_BENCH_DSN");
-  return d ? d : "host=127.0.0.1 port=54331 user=postgres dbname=postgres";
+  return d ? d : "host=127.0.0.1 port=25434 user=postgres dbname=postgres";
 }
 
 constexpr int pool_size = 8;

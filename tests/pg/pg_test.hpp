@@ -15,7 +15,7 @@ namespace pg_test {
 
 inline std::string dsn() {
   const char* d = std::getenv("AW_PG_TEST_DSN");
-  return d ? d : "host=127.0.0.1 port=54330 user=postgres dbname=postgres";
+  return d ? d : "host=127.0.0.1 port=25433 user=postgres dbname=postgres";
 }
 
 // A port on 127.0.0.1 that nothing listens on: the kernel picks a free one, and closing the

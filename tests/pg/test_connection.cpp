@@ -45,7 +45,7 @@ TEST(PgConnect, ExitClosesTheConnection) {
 
 TEST(PgConnect, UrlFormAndEnterForm) {
   aw::run([]() -> aw::task<> {
-    auto& c = co_await aw::enter(aw::pg::connect("postgresql://postgres@127.0.0.1:54330/postgres?application_name=aw_url"));
+    auto& c = co_await aw::enter(aw::pg::connect("postgresql://postgres@127.0.0.1:25433/postgres?application_name=aw_url"));
     EXPECT_EQ(co_await c.fetchval<std::string>("SELECT current_setting('application_name')"), "aw_url");
   });
 }
@@ -65,8 +65,8 @@ TEST(PgConnect, RefusedIsConnectionError) {
 }
 
 TEST(PgConnect, WrongPasswordNeverAppearsInTheMessage) {
-  for (std::string d : {std::string("postgresql://aw_password:wrong-pw-123@127.0.0.1:54330/postgres"),
-                        std::string("host=127.0.0.1 port=54330 user=aw_password dbname=postgres password=wrong-pw-123")}) {
+  for (std::string d : {std::string("postgresql://aw_password:wrong-pw-123@127.0.0.1:25433/postgres"),
+                        std::string("host=127.0.0.1 port=25433 user=aw_password dbname=postgres password=wrong-pw-123")}) {
     aw::run([&]() -> aw::task<> {
       try {
         co_await aw::async_with(aw::pg::connect(d), [](aw::pg::connection&) -> aw::task<> { co_return; });
@@ -83,7 +83,7 @@ TEST(PgConnect, WrongPasswordNeverAppearsInTheMessage) {
 
 TEST(PgConnect, RightPasswordConnects) {
   aw::run([]() -> aw::task<> {
-    auto& c = co_await aw::enter(aw::pg::connect("postgresql://aw_password:aw-secret-pw@127.0.0.1:54330/postgres"));
+    auto& c = co_await aw::enter(aw::pg::connect("postgresql://aw_password:aw-secret-pw@127.0.0.1:25433/postgres"));
     EXPECT_EQ(co_await c.fetchval<std::string>("SELECT current_user::text"), "aw_password");
   });
 }
@@ -91,7 +91,7 @@ TEST(PgConnect, RightPasswordConnects) {
 TEST(PgConnect, UnknownDatabase) {
   aw::run([]() -> aw::task<> {
     try {
-      co_await aw::async_with(aw::pg::connect("host=127.0.0.1 port=54330 user=postgres dbname=no_such_db"),
+      co_await aw::async_with(aw::pg::connect("host=127.0.0.1 port=25433 user=postgres dbname=no_such_db"),
                               [](aw::pg::connection&) -> aw::task<> { co_return; });
       ADD_FAILURE();
     } catch (const aw::pg::connection_error& e) {
