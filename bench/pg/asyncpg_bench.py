@@ -89,8 +89,25 @@ async def pg_copy(dsn):
         await conn.close()
 
 
+async def pg_pipeline(dsn):
+    # asyncpg refuses a second query on a connection while one runs (InterfaceError: another
+    # operation is in progress): on one connection, its users await one query at a time.
+    n = 20000
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.fetchrow("SELECT id, name, value, created FROM aw_bench_rows WHERE id = $1", 1)
+        start = time.perf_counter()
+        for i in range(n):
+            r = await conn.fetchrow("SELECT id, name, value, created FROM aw_bench_rows WHERE id = $1", 1 + i % 1000)
+            r[1]
+        return n / (time.perf_counter() - start)
+    finally:
+        await conn.close()
+
+
 WORKLOADS = {"pg_select1": pg_select1, "pg_fetchrow": pg_fetchrow, "pg_fetch1000": pg_fetch1000, "pg_executemany": pg_executemany,
-             "pg_copy": pg_copy}
+             "pg_copy": pg_copy,
+             "pg_pipeline": pg_pipeline}
 
 
 def main():

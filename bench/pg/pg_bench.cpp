@@ -4,6 +4,8 @@
 //   pg_fetch1000   1,000 rows of mixed types fetched and decoded, one connection
 //   pg_executemany 100,000 INSERTs with executemany, one connection
 //   pg_copy        100,000 rows with copy_records_to_table (COPY FROM STDIN, binary), one connection
+//   pg_pipeline    the pg_fetchrow lookup from 64 tasks sharing ONE connection (pipelined;
+//                  asyncpg allows one query at a time on a connection, so its side awaits each)
 // The server: AW_PG_BENCH_DSN (bench/pg/compare starts one and creates the table
 // aw_bench_rows). Each benchmark times only its workload (manual time), not connecting;
 // items_per_second is the figure compare reports.
@@ -139,11 +141,37 @@ void pg_copy(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * n);
 }
 
+void pg_pipeline(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  static constexpr const char* sql = "SELECT id, name, value, created FROM aw_bench_rows WHERE id = $1";
+  for (auto _ : state) {
+    double s = on_connection([&](aw::pg::connection& c) -> aw::task<double> {
+      (void)co_await c.fetchrow(sql, 1);  // prepared before the clock starts, as the pool's are
+      int next = 0;
+      auto start = std::chrono::steady_clock::now();
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+        for (int t = 0; t < tasks; ++t)
+          tg.start_soon([&]() -> aw::task<> {
+            while (next < n) {
+              auto r = co_await c.fetchrow(sql, 1 + next++ % 1000);
+              benchmark::DoNotOptimize(r->get<std::string>(1));
+            }
+          });
+        co_return;
+      });
+      co_return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    });
+    state.SetIterationTime(s);
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+
 BENCHMARK(pg_select1)->Arg(50000)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(pg_fetchrow)->Arg(50000)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(pg_fetch1000)->Arg(200)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(pg_executemany)->Arg(100000)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(pg_copy)->Arg(100000)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(pg_pipeline)->Arg(50000)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
 
 }  // namespace
 

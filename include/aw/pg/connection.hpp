@@ -36,7 +36,9 @@
 // arguments, fetch, fetchrow and fetchval from several tasks are sent one after another
 // without waiting for each other's results, each with a Sync of its own (an error fails
 // only its own statement, as if they ran one by one), and their results are read in
-// order. (asyncpg raises InterfaceError there; asyncwith makes it the fast path.) What
+// order. (asyncpg raises InterfaceError there.) A query alone on the connection is sent
+// without pipeline mode (cheaper); tasks that come while it runs wait for it and are then
+// pipelined behind each other. What
 // needs the session to itself waits until the statements in flight are done and runs
 // alone: execute without arguments (and with it transactions, LISTEN, reset), preparing a
 // statement the cache does not hold yet, executemany, cursors, COPY, prepared statements.
