@@ -17,6 +17,9 @@
 // open transaction is rolled back; session state is reset when the session changed any).
 // A broken connection (lost, or closed after a cancelled statement the server did not
 // answer) is dropped and replaced on demand, as is one that ran max_queries statements.
+// One idle for a millisecond or more is probed (a non-blocking peek at its socket) before
+// it is lent, so the goodbye of a restarted server is noticed before a query is lost on it;
+// one given back less than a millisecond ago (a busy pool) is lent at once.
 // A connection idle for max_inactive_connection_lifetime is closed by a loop timer (no
 // task: nothing to wait for), as asyncpg does, down to min_size connections; acquire()
 // also never hands out one idle longer than that.
