@@ -110,7 +110,10 @@ struct transfer {
   CURL* easy = nullptr;
   char errbuf[CURL_ERROR_SIZE] = {};
   curl_slist* header_list = nullptr;
-  CURLU* uh = nullptr;  // the parsed request URL, handed to libcurl (CURLOPT_CURLU)
+  bool owns_header_list = true;  // false: it is the session's plain_headers
+  CURLU* uh = nullptr;           // the parsed request URL, handed to libcurl (CURLOPT_CURLU)
+  std::string uh_url;            // the URL `uh` was parsed from when it was taken as it is, else empty
+  std::string uh_full;           // `uh` written out by libcurl (normalised): the effective URL
 
   // The request.
   std::string method;
@@ -161,6 +164,7 @@ struct transfer {
   transfer* next = nullptr;
 
   static constexpr std::size_t high_water = 256 * 1024;
+  static constexpr std::size_t keep_buffer = 4 << 20;  // the largest body buffer a spare keeps
 };
 
 struct session_state {
@@ -171,6 +175,7 @@ struct session_state {
   explicit session_state(session_options o) : opts(std::move(o)) { timer.s = this; }
   ~session_state() {
     if (base_url) curl_url_cleanup(base_url);
+    curl_slist_free_all(plain_headers);
   }
   session_state(const session_state&) = delete;
   session_state& operator=(const session_state&) = delete;
@@ -195,9 +200,13 @@ struct session_state {
   std::size_t draining = 0;             // closed records whose waits have not completed yet
   std::coroutine_handle<> drain_waiter;
   transfer* live = nullptr;
-  std::vector<transfer*> spare;  // finished transfers, kept for their easy handles
-  CURLU* base_url = nullptr;     // opts.base_url, parsed at the first request that needs it
-  bool env_proxies = false;      // a proxy variable was set when the session was entered
+  std::vector<transfer*> spare;         // finished transfers, kept for their easy handles
+  std::size_t kept = 0;                 // bytes of body buffers the spares keep
+  curl_slist* plain_headers = nullptr;  // the header list of a request without headers of its own
+  bool plain_headers_built = false;
+  static constexpr std::size_t keep_buffers = 64 << 20;
+  CURLU* base_url = nullptr;  // opts.base_url, parsed at the first request that needs it
+  bool env_proxies = false;   // a proxy variable was set when the session was entered
 };
 
 std::string redact(const std::string& url);

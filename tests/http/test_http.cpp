@@ -273,6 +273,44 @@ TEST(Http, QueryParametersAreEncoded) {
   });
 }
 
+TEST(Http, EachRequestGetsItsOwnUrlOnAReusedTransfer) {
+  // Requests one after another reuse the session's one spare transfer, which keeps the parse of
+  // its last URL for a request of the same URL: query parameters and other URLs must not leak
+  // from one request into the next.
+  with_session([](http::session& s) -> aw::task<> {
+    const std::string a = scripted + "/echo?x=1", b = scripted + "/echo?x=2";
+    const http::query none, y2 = {{"y", "2"}};
+    auto query = [&](const std::string& url, const http::query& params) -> aw::task<std::string> {
+      http::request_options o;  // an lvalue: see the README's known compiler bugs
+      o.params = params;
+      http::response r = co_await s.get(url, std::move(o));
+      auto j = co_await r.json();
+      std::string q = j["query"];
+      EXPECT_EQ(r.url(), scripted + "/echo?" + q);
+      EXPECT_FALSE(j["headers"].contains("expect"));  // no Expect: header without a body
+      co_return q;
+    };
+    EXPECT_EQ(co_await query(a, none), "x=1");
+    EXPECT_EQ(co_await query(a, none), "x=1");
+    EXPECT_EQ(co_await query(a, y2), "x=1&y=2");
+    EXPECT_EQ(co_await query(a, none), "x=1");
+    EXPECT_EQ(co_await query(b, none), "x=2");
+    EXPECT_EQ(co_await query(a, none), "x=1");
+    EXPECT_THROW(co_await s.get("http://exa mple/"), http::invalid_url);
+    EXPECT_EQ(co_await query(a, none), "x=1");
+    for (int i = 0; i < 2; ++i) {  // libcurl keeps a followed URL apart; the second reuses the parse
+      http::response redirected = co_await s.get(scripted + "/redirect/0");
+      EXPECT_EQ(redirected.url(), scripted + "/echo");
+      EXPECT_EQ(redirected.history().size(), 1u);
+      if (!redirected.history().empty()) {
+        EXPECT_EQ(redirected.history()[0].url, scripted + "/redirect/0");
+      }
+    }
+    EXPECT_EQ(co_await query(a, none), "x=1");
+    EXPECT_EQ(co_await query(b, none), "x=2");
+  });
+}
+
 TEST(Http, HeadersSessionDefaultsAndRequestOverrides) {
   http::session_options o{.base_url = scripted + "/echo/", .headers = {{"X-Session", "s"}, {"X-Both", "session"}}};
   o.user_agent = "aw-test-agent";
@@ -291,6 +329,46 @@ TEST(Http, HeadersSessionDefaultsAndRequestOverrides) {
     EXPECT_EQ(multi, 2);
     EXPECT_EQ(r.headers().get("content-type"), "application/json");
     EXPECT_EQ(r.headers().get("Server").value_or("").substr(0, 7), "aw-test");
+  });
+}
+
+TEST(Http, PlainRequestsShareTheSessionsHeadersUnchanged) {
+  // Requests without headers, body or proxy of their own send the session's header list, built
+  // once: what other requests add (their headers, a body's Content-Type) must not stay in it.
+  http::session_options so{.headers = {{"X-Session", "s"}}};
+  with_session(std::move(so), [](http::session& s) -> aw::task<> {
+    auto plain = [&]() -> aw::task<> {
+      auto j = co_await (co_await s.get(scripted + "/echo")).json();
+      EXPECT_EQ(j["headers"]["x-session"], "s");
+      EXPECT_EQ(j["headers"]["user-agent"], http::session_options().user_agent);
+      // Every coding libcurl decodes (our header line, libcurl's list).
+      EXPECT_NE(j["headers"].value("accept-encoding", "").find("gzip"), std::string::npos);
+      for (const char* h : {"x-request", "content-type", "expect"}) EXPECT_FALSE(j["headers"].contains(h)) << h;
+    };
+    co_await plain();
+    http::request_options own;
+    own.headers = {{"X-Request", "r"}, {"Accept-Encoding", "identity"}};
+    auto j = co_await (co_await s.get(scripted + "/echo", std::move(own))).json();
+    EXPECT_EQ(j["headers"]["x-request"], "r");
+    EXPECT_EQ(j["headers"]["x-session"], "s");
+    int codings = 0;  // the request's own Accept-Encoding only
+    for (auto& kv : j["header_list"]) codings += kv[0] == "accept-encoding";
+    EXPECT_EQ(codings, 1);
+    EXPECT_EQ(j["headers"]["accept-encoding"], "identity");
+    co_await plain();
+    http::request_options post;
+    post.body = http::body::text(std::string(4096, 'x'));
+    j = co_await (co_await s.post(scripted + "/echo", std::move(post))).json();
+    EXPECT_EQ(j["headers"]["content-type"], "text/plain; charset=utf-8");
+    EXPECT_FALSE(j["headers"].contains("expect"));  // no 100-continue round trip
+    EXPECT_EQ(j["body"].get<std::string>().size(), 4096u);
+    co_await plain();
+  });
+  // An invalid session header fails every request, not only the one that builds the list.
+  http::session_options bad{.headers = {{"X-Bad", "a\r\nInjected: 1"}}};
+  with_session(std::move(bad), [](http::session& s) -> aw::task<> {
+    EXPECT_THROW(co_await s.get(scripted + "/echo"), http::error);
+    EXPECT_THROW(co_await s.get(scripted + "/echo"), http::error);
   });
 }
 
