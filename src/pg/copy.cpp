@@ -201,14 +201,11 @@ constexpr std::size_t copy_chunk = 256 * 1024;
 
 }  // namespace
 
-// copy_records_to_table: the table's column types first (SELECT cols FROM table LIMIT 0,
-// which also reports a missing table or column), then COPY ... FROM STDIN (FORMAT binary).
-task<std::string> connection::copy_in_records(std::string_view table, const copy_options& o, detail::copy_row_fn next, void* state) {
-  if (!o.format.empty() && o.format != "binary")
-    throw interface_error("aw::pg::copy_records_to_table: records are sent in binary format; format must be empty or \"binary\"");
-  const std::string sql = copy_from_stdin(table, o, true);
-  const std::string probe =
-      "SELECT " + (o.columns.empty() ? std::string("*") : name_list(o.columns)) + " FROM " + target(table, o) + " LIMIT 0";
+// COPY ... FROM STDIN, alone on the connection: `feed.before` (may be null) runs first,
+// then the COPY starts and `feed.produce` sends the data (put_copy). On every failure the
+// COPY is ended with CopyFail and a cancel request (abort_copy_in), or, before it started,
+// a cancelled statement is cancelled on the server; the connection stays usable.
+task<std::string> connection::copy_in(const std::string& sql, copy_feed feed) {
   co_await acquire_exclusive();
   busy_guard g{&busy_};
   check_open();
@@ -216,75 +213,93 @@ task<std::string> connection::copy_in_records(std::string_view table, const copy
   bool copying = false;
   try {
     if (!closing_.empty()) co_await close_cursors();
-    if (!PQsendQueryParams(conn_, probe.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 1)) throw_lost("sending the query");
-    result types = co_await collect();
-    std::vector<detail::copy_column> cols;
-    for (std::size_t i = 0; i < types.columns(); ++i) cols.push_back({types.column_type(i), static_cast<int>(i), types.native()});
+    if (feed.before) co_await feed.before(*this, feed.state);
     if (!PQsendQuery(conn_, sql.c_str())) throw_lost("sending the query");
     co_await begin_copy(PGRES_COPY_IN);
     copying = true;
+    co_await feed.produce(*this, feed.state);
+    co_await end_copy_in();
+    copying = false;
+    result r = co_await collect();
+    co_return std::string(r.status());
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (copying)
+    co_await abort_copy_in(is_cancellation(failure) ? "aw::pg: COPY cancelled" : feed.failed);
+  else if (is_cancellation(failure))
+    co_await cancel_and_drain();
+  std::rethrow_exception(failure);
+}
+
+// copy_records_to_table: the table's column types first (SELECT cols FROM table LIMIT 0,
+// which also reports a missing table or column), then COPY ... FROM STDIN (FORMAT binary).
+task<std::string> connection::copy_in_records(std::string_view table, const copy_options& o, detail::copy_row_fn next, void* state) {
+  if (!o.format.empty() && o.format != "binary")
+    throw interface_error("aw::pg::copy_records_to_table: records are sent in binary format; format must be empty or \"binary\"");
+  struct records {
+    std::string probe;
+    detail::copy_row_fn next;
+    void* state;
+    std::vector<detail::copy_column> cols;
+    result types;
+  } r{"SELECT " + (o.columns.empty() ? std::string("*") : name_list(o.columns)) + " FROM " + target(table, o) + " LIMIT 0",
+      next,
+      state,
+      {},
+      {}};
+  copy_feed feed;
+  feed.before = [](connection& c, void* s) -> task<> {
+    auto* rs = static_cast<records*>(s);
+    if (!PQsendQueryParams(c.conn_, rs->probe.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 1)) c.throw_lost("sending the query");
+    rs->types = co_await c.collect();
+    for (std::size_t i = 0; i < rs->types.columns(); ++i)
+      rs->cols.push_back({rs->types.column_type(i), static_cast<int>(i), rs->types.native()});
+  };
+  feed.produce = [](connection& c, void* s) -> task<> {
+    auto* rs = static_cast<records*>(s);
     std::string buf;
     buf.reserve(copy_chunk + 4096);
     static constexpr char signature[] = "PGCOPY\n\377\r\n";
     buf.append(signature, 11);
     detail::put_be(buf, 0, 4);  // flags
     detail::put_be(buf, 0, 4);  // header extension length
-    while (next(state, cols, buf)) {
+    while (rs->next(rs->state, rs->cols, buf)) {
       if (buf.size() >= copy_chunk) {
-        co_await put_copy(buf);
+        co_await c.put_copy(buf);
         buf.clear();
       }
     }
     detail::put_be(buf, 0xffff, 2);  // the trailer: -1 fields
-    co_await put_copy(buf);
-    co_await end_copy_in();
-    copying = false;
-    result r = co_await collect();
-    co_return std::string(r.status());
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  if (copying)
-    co_await abort_copy_in(is_cancellation(failure) ? "aw::pg: COPY cancelled" : "aw::pg: COPY aborted by the client");
-  else if (is_cancellation(failure))
-    co_await cancel_and_drain();
-  std::rethrow_exception(failure);
+    co_await c.put_copy(buf);
+  };
+  feed.state = &r;
+  feed.failed = "aw::pg: COPY aborted by the client";
+  co_return co_await copy_in(copy_from_stdin(table, o, true), feed);
 }
 
 task<std::string> connection::copy_in_stream(std::string_view table, const copy_options& o, std::string_view data, byte_source* source) {
-  const std::string sql = copy_from_stdin(table, o, false);
-  co_await acquire_exclusive();
-  busy_guard g{&busy_};
-  check_open();
-  std::exception_ptr failure;
-  bool copying = false;
-  try {
-    if (!closing_.empty()) co_await close_cursors();
-    if (!PQsendQuery(conn_, sql.c_str())) throw_lost("sending the query");
-    co_await begin_copy(PGRES_COPY_IN);
-    copying = true;
-    if (source) {
+  struct stream {
+    std::string_view data;
+    byte_source* source;
+  } st{data, source};
+  copy_feed feed;
+  feed.produce = [](connection& c, void* s) -> task<> {
+    auto* in = static_cast<stream*>(s);
+    if (in->source) {
       std::string buf(copy_chunk, '\0');
       for (;;) {
-        std::size_t n = co_await source->receive_into(std::span<char>(buf.data(), buf.size()));
+        std::size_t n = co_await in->source->receive_into(std::span<char>(buf.data(), buf.size()));
         if (n == 0) break;
-        co_await put_copy(std::string_view(buf.data(), n));
+        co_await c.put_copy(std::string_view(buf.data(), n));
       }
     } else {
-      for (std::size_t at = 0; at < data.size(); at += copy_chunk) co_await put_copy(data.substr(at, copy_chunk));
+      for (std::size_t at = 0; at < in->data.size(); at += copy_chunk) co_await c.put_copy(in->data.substr(at, copy_chunk));
     }
-    co_await end_copy_in();
-    copying = false;
-    result r = co_await collect();
-    co_return std::string(r.status());
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  if (copying)
-    co_await abort_copy_in(is_cancellation(failure) ? "aw::pg: COPY cancelled" : "aw::pg: COPY aborted: the source failed");
-  else if (is_cancellation(failure))
-    co_await cancel_and_drain();
-  std::rethrow_exception(failure);
+  };
+  feed.state = &st;
+  feed.failed = "aw::pg: COPY aborted: the source failed";
+  co_return co_await copy_in(copy_from_stdin(table, o, false), feed);
 }
 
 task<std::string> connection::copy_to_table(std::string_view table, std::string_view data, const copy_options& o) {

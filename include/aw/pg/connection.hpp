@@ -328,6 +328,13 @@ class connection {
     }
     co_return co_await copy_out_query(sql, p, *sink, *o);
   }
+  struct copy_feed {
+    task<> (*before)(connection& c, void* state) = nullptr;   // runs before the COPY starts
+    task<> (*produce)(connection& c, void* state) = nullptr;  // sends the data
+    void* state = nullptr;
+    const char* failed = "";  // the CopyFail message when produce fails
+  };
+  task<std::string> copy_in(const std::string& sql, copy_feed feed);
   task<std::string> copy_in_records(std::string_view table, const copy_options& o, detail::copy_row_fn next, void* state);
   task<std::string> copy_in_stream(std::string_view table, const copy_options& o, std::string_view data, byte_source* source);
   task<std::string> copy_out_query(std::string_view sql, detail::params& p, byte_sink& sink, const copy_options& o);
