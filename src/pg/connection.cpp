@@ -873,6 +873,8 @@ task<> connection::abort_copy_in(const char* why) {
   }
 }
 
+bool connection::is_clean() const noexcept { return conn_ && PQtransactionStatus(conn_) == PQTRANS_IDLE && !dirty_ && inflight_.empty(); }
+
 task<> connection::reset() {
   if (!conn_ || PQstatus(conn_) == CONNECTION_BAD) co_return;
   if (PQtransactionStatus(conn_) != PQTRANS_IDLE) co_await simple_query("ROLLBACK");

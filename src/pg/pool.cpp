@@ -147,6 +147,14 @@ task<> pool::release(std::unique_ptr<connection> c) { co_await release_shielded(
 
 task<> pool::release_shielded(std::unique_ptr<connection> c) {
   if (!c) co_return;
+  if (!closed_ && !c->is_closed() && (opts_.max_queries == 0 || c->queries() < opts_.max_queries) && c->is_clean()) {
+    // Nothing to reset, so nothing to wait for: no shield needed (the common case; the
+    // shielded scope costs more than the rest of the release).
+    idle_.push_back({std::move(c), clock::now()});
+    arm_reaper();
+    slots_.release();
+    co_return;
+  }
   // Exits run shielded already; a direct release() is shielded here, so a cancellation
   // cannot leave the slot taken or the connection half reset.
   cancel_scope shield(clock::time_point::max(), true);

@@ -283,6 +283,9 @@ class connection {
   // or takes an advisory lock is not detected; mark_dirty() makes the next reset complete.
   task<> reset();
   void mark_dirty() noexcept { dirty_ = true; }
+  // Whether reset() has nothing to do: no transaction open, no session state changed, no
+  // statement in flight.
+  bool is_clean() const noexcept;
   // How many statements ran on this connection (the pool's max_queries).
   std::uint64_t queries() const noexcept { return queries_; }
 
