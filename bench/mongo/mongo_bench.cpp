@@ -7,12 +7,20 @@
 #include <aw/async_with.hpp>
 #include <aw/mongo.hpp>
 #include <aw/run.hpp>
+#include <aw/thread_pool.hpp>
+
+#include "../../src/mongo/workers.hpp"  // the client's internal worker path, for the floor below
 
 #include <benchmark/benchmark.h>
 #include <mongoc/mongoc.h>
 
+#include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -46,8 +54,9 @@ void ensure_thousand(mongoc_client_t* c) {
 // server is checked on the caller's thread, between operations), or pooled: a client popped
 // from a mongoc_client_pool_t, whose background threads monitor the server, as asyncwith's
 // client does. The two differ against a server that answers an awaitable hello at once
-// (CongoDB does): the pool's monitor then asks again and again, and the server, a single
-// thread, serves those hellos between the operations measured.
+// (CongoDB did; the fixture now holds it for maxAwaitTimeMS, as mongod): the pool's monitor
+// then asks again and again, and the server, a single thread, serves those hellos between
+// the operations measured.
 struct sync_client {
   explicit sync_client(bool pooled = false) {
     mongoc_init();
@@ -123,6 +132,13 @@ void sync_find_1000(benchmark::State& state, bool pooled) {
   mongoc_collection_destroy(coll);
 }
 
+// pooled_find_1000's loop on a thread of its own, the main thread blocked in join: whether
+// libmongoc is slower off the main thread by itself, without aw in the way.
+void thread_find_1000(benchmark::State& state) {
+  std::thread t([&] { sync_find_1000(state, true); });
+  t.join();
+}
+
 void sync_insert_one(benchmark::State& state) { sync_insert_one(state, false); }
 void sync_find_one(benchmark::State& state) { sync_find_one(state, false); }
 void sync_find_1000(benchmark::State& state) { sync_find_1000(state, false); }
@@ -176,18 +192,136 @@ void aw_find_1000(benchmark::State& state) {
   });
 }
 
+// The floor: what one trip to a worker and back costs with no database call in it, per op,
+// on an idle loop. handoff_thread: a plain std::thread woken through a condition variable,
+// answering through another (two cross-thread wake-ups, no loop). handoff_pool: a no-op
+// through an aw::thread_pool as the client runs its calls (abandon_on_cancel, completion by
+// loop::call_soon_threadsafe). handoff_workers: the client's own path (detail::workers::run),
+// which also borrows a mongoc_client_t from the pool and gives it back.
+void handoff_thread(benchmark::State& state) {
+  std::mutex m;
+  std::condition_variable to_worker, to_caller;
+  int sent = 0, answered = 0;
+  bool stop = false;
+  std::thread worker([&] {
+    std::unique_lock lock(m);
+    for (;;) {
+      to_worker.wait(lock, [&] { return stop || sent > answered; });
+      if (stop) return;
+      ++answered;
+      to_caller.notify_one();
+    }
+  });
+  for (auto _ : state) {
+    std::unique_lock lock(m);
+    ++sent;
+    to_worker.notify_one();
+    to_caller.wait(lock, [&] { return answered == sent; });
+  }
+  {
+    std::lock_guard lock(m);
+    stop = true;
+  }
+  to_worker.notify_one();
+  worker.join();
+}
+
+void handoff_pool(benchmark::State& state) {
+  aw::thread_pool pool(4);
+  aw::run([&]() -> aw::task<> {
+    for (auto _ : state) co_await pool.run([] {}, aw::run_options{.abandon_on_cancel = true});
+  });
+}
+
+void handoff_workers(benchmark::State& state) {
+  sync_client s(true);
+  {
+    aw::mongo::detail::workers w(s.pool, 4);
+    aw::run([&]() -> aw::task<> {
+      for (auto _ : state) co_await w.run(nullptr, [](mongoc_client_t*) {});
+    });
+  }
+}
+
+// libmongoc's insert_one as sync_insert_one calls it, but through the client's worker path:
+// the driver call plus the floor, without the rest of aw::mongo's API around it.
+void workers_insert_one(benchmark::State& state) {
+  sync_client s(true);
+  mongoc_collection_t* coll = mongoc_client_get_collection(s.c, "aw_bench", "inserts_workers");
+  bson_error_t err;
+  mongoc_collection_drop_with_opts(coll, nullptr, &err);
+  mongoc_collection_destroy(coll);
+  {
+    aw::mongo::detail::workers w(s.pool, 4);
+    aw::run([&]() -> aw::task<> {
+      int i = 0;
+      for (auto _ : state) {
+        auto job = [d = doc("_id", object_id::generate(), "i", i++, "name", "x")](mongoc_client_t* c) {
+          mongoc_collection_t* cl = mongoc_client_get_collection(c, "aw_bench", "inserts_workers");
+          bson_error_t e;
+          bool ok = mongoc_collection_insert_one(cl, d.native(), nullptr, nullptr, &e);
+          mongoc_collection_destroy(cl);
+          return ok;
+        };
+        if (!co_await w.run(nullptr, std::move(job))) state.SkipWithError("insert failed");
+      }
+    });
+  }
+}
+
+// sync_find_1000 through the client's worker path in one trip (the worker iterates the whole
+// cursor and hands back the bytes; the documents are made on the loop): the least a find of
+// 1000 can cost on workers, without aw::mongo's cursor around it.
+void workers_find_1000(benchmark::State& state) {
+  sync_client s(true);
+  {
+    aw::mongo::detail::workers w(s.pool, 4);
+    aw::run([&]() -> aw::task<> {
+      for (auto _ : state) {
+        auto job = [](mongoc_client_t* c) {
+          mongoc_collection_t* coll = mongoc_client_get_collection(c, "aw_bench", "thousand");
+          bson_t empty = BSON_INITIALIZER;
+          mongoc_cursor_t* cur = mongoc_collection_find_with_opts(coll, &empty, nullptr, nullptr);
+          std::vector<std::uint8_t> got;  // the documents' bytes back to back, as aw::mongo's cursor
+          const bson_t* d;
+          while (mongoc_cursor_next(cur, &d)) got.insert(got.end(), bson_get_data(d), bson_get_data(d) + d->len);
+          mongoc_cursor_destroy(cur);
+          mongoc_collection_destroy(coll);
+          return got;
+        };
+        auto bytes = co_await w.run(nullptr, std::move(job));
+        int n = 0;
+        for (std::size_t at = 0; at < bytes.size(); ++n) {
+          std::uint32_t len;
+          std::memcpy(&len, bytes.data() + at, sizeof len);
+          document copy = document::adopt(bson_new_from_data(bytes.data() + at, len));
+          benchmark::DoNotOptimize(copy);
+          at += len;
+        }
+        if (n != 1000) state.SkipWithError("find_1000: not 1000 documents");
+      }
+    });
+  }
+}
+
 }  // namespace
 
 // Fixed counts, and wall-clock time (the caller mostly waits): CongoDB's inserts slow down
 // as a collection grows, so every side inserts the same number of documents into a fresh one.
 BENCHMARK(sync_insert_one)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(1000);
 BENCHMARK(pooled_insert_one)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(1000);
+BENCHMARK(workers_insert_one)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(1000);
 BENCHMARK(aw_insert_one)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(1000);
 BENCHMARK(sync_find_one)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(1000);
 BENCHMARK(pooled_find_one)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(1000);
 BENCHMARK(aw_find_one)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(1000);
+BENCHMARK(handoff_thread)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(5000);
+BENCHMARK(handoff_pool)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(5000);
+BENCHMARK(handoff_workers)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(5000);
 BENCHMARK(sync_find_1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(30);
 BENCHMARK(pooled_find_1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(30);
+BENCHMARK(thread_find_1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(30);
+BENCHMARK(workers_find_1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(30);
 BENCHMARK(aw_find_1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(30);
 
 #include "../bench_main.hpp"

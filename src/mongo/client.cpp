@@ -9,9 +9,11 @@
 #include <mongoc/mongoc.h>
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <stdexcept>
 #include <utility>
 
@@ -144,6 +146,28 @@ struct client_state {
     l->client = c;
     co_return l;
   }
+  // Cursor buffers kept for the next cursor (cursor_core::pending): in steady state a find
+  // neither grows a buffer on its worker nor frees one on the loop (a freed buffer let glibc
+  // trim the worker's arena, madvise and page faults on every find). Small ones only, and a
+  // few: a client that once read a large result keeps no more than 8 MiB of them.
+  std::mutex buffers_m;
+  std::vector<std::vector<std::uint8_t>> buffers;
+  static constexpr std::size_t max_buffers = 8;
+  static constexpr std::size_t max_buffer_capacity = 1 << 20;
+  std::vector<std::uint8_t> take_buffer() {
+    std::lock_guard g(buffers_m);
+    if (buffers.empty()) return {};
+    auto b = std::move(buffers.back());
+    buffers.pop_back();
+    return b;
+  }
+  void give_buffer(std::vector<std::uint8_t>& b) {
+    if (b.capacity() == 0 || b.capacity() > max_buffer_capacity) return;
+    b.clear();
+    std::lock_guard g(buffers_m);
+    if (buffers.size() < max_buffers) buffers.push_back(std::move(b));
+  }
+
   // On the loop, after the last job on the lease completed.
   void release_lease(lease& l) noexcept {
     mongoc_client_pool_push(pool, l.client);
@@ -165,19 +189,24 @@ struct cursor_core {
   std::function<mongoc_cursor_t*(mongoc_client_t*, mongoc_collection_t**)> open;
   std::string what;
   // Documents per trip to a worker. With a batch size, one server batch per trip. Without,
-  // the server sends 101 documents first and then as many as fit in 16 MiB per getMore:
-  // the first trip brings the first batch (leaving early costs no getMore), each later one
-  // up to trip_bytes of documents, the driver fetching more as needed. Every trip is one
+  // as many as the driver gives (it sends getMores as needed) up to trip_bytes, so that a
+  // result set of up to a few MiB comes back in a single trip, however the server batches it
+  // (mongod: 101 documents, then up to 16 MiB; CongoDB: 101 per getMore). Every trip is one
   // handoff to a worker and back, so fewer trips is most of what a cursor costs here.
-  std::size_t first_trip = 101;
-  std::size_t later_trips = 101;
+  std::size_t trip_docs = static_cast<std::size_t>(-1);
   static constexpr std::size_t trip_bytes = 4 << 20;
   mongoc_collection_t* coll = nullptr;
   mongoc_cursor_t* cur = nullptr;
-  // Documents fetched and not yet handed to the loop: a fetch the caller abandoned leaves
-  // its documents here for the next one, so cancelling next() loses nothing.
+  // Documents fetched and not yet handed to the loop, as raw BSON back to back: a fetch the
+  // caller abandoned leaves its documents here for the next one, so cancelling next() loses
+  // nothing. One buffer per trip rather than one allocation per document: the worker only
+  // copies bytes, and each document is allocated on the loop's thread as next() gives it out,
+  // where the caller frees it. (Documents allocated on a worker and freed on the loop made
+  // glibc trim the worker's arena with madvise on every trip, a TLB shootdown each time.)
+  // `spare` is a buffer the loop has used up, kept for its capacity.
   std::mutex pm;
-  std::deque<document> pending;
+  std::vector<std::uint8_t> pending;
+  std::vector<std::uint8_t> spare;
   bool more = true;
   std::int64_t id = 0;
   // Fetch jobs submitted and not finished (a dropped job never finishes: the count errs on
@@ -325,7 +354,7 @@ task<> client::ping() const {
 // ---- database --------------------------------------------------------------------------
 
 task<document> database::command(document cmd, write_options opts) const {
-  return run_call(s_, name_, "", "command on", opts.opts(), opts.session_state(), [cmd = std::move(cmd)](call_context& k) {
+  return run_call(s_, name_, "", "command on", std::move(opts).opts(), opts.session_state(), [cmd = std::move(cmd)](call_context& k) {
     k.check(mongoc_database_command_with_opts(k.database(), cmd.native(), nullptr, k.opts(), k.reply(), k.error()));
     return k.reply_document();
   });
@@ -367,9 +396,12 @@ value ensure_id(document& doc) {
     }
   }
   object_id id = object_id::generate();
-  document d{{"_id", id}};
-  bson_concat(d.native(), doc.native());
-  doc = std::move(d);
+  // One allocation of the final size (the _id element is 17 bytes), then the fields.
+  bson_t* b = bson_sized_new(doc.native()->len + 17);
+  if (!b) throw std::bad_alloc();
+  BSON_APPEND_OID(b, "_id", &id.native());
+  bson_concat(b, doc.native());
+  doc = document::adopt(b);
   return id;
 }
 
@@ -416,7 +448,7 @@ std::optional<document> find_and_modify(call_context& k, const document& filter,
 
 task<insert_one_result> collection::insert_one(document doc, write_options opts) const {
   value id = ensure_id(doc);
-  return run_call(s_, db_, name_, "insert_one into", opts.opts(), opts.session_state(),
+  return run_call(s_, db_, name_, "insert_one into", std::move(opts).opts(), opts.session_state(),
                   [doc = std::move(doc), id = std::move(id)](call_context& k) {
                     k.check(mongoc_collection_insert_one(k.coll(), doc.native(), k.opts(), k.reply(), k.error()));
                     insert_one_result r;
@@ -431,7 +463,7 @@ task<insert_many_result> collection::insert_many(std::vector<document> docs, wri
   std::vector<value> ids;
   ids.reserve(docs.size());
   for (auto& d : docs) ids.push_back(ensure_id(d));
-  return run_call(s_, db_, name_, "insert_many into", opts.opts(), opts.session_state(),
+  return run_call(s_, db_, name_, "insert_many into", std::move(opts).opts(), opts.session_state(),
                   [docs = std::move(docs), ids = std::move(ids)](call_context& k) {
                     // (a std::vector<const bson_t*> would drop bson_t's alignment attribute)
                     std::unique_ptr<const void*[]> ptrs(new const void*[docs.size()]);
@@ -446,7 +478,7 @@ task<insert_many_result> collection::insert_many(std::vector<document> docs, wri
 }
 
 task<std::optional<document>> collection::find_one(document filter, find_options opts) const {
-  document o = opts.opts();
+  document o = std::move(opts).opts();
   o.append("limit", 1).append("singleBatch", true);
   return run_call(s_, db_, name_, "find_one in", std::move(o), opts.session_state(), [filter = std::move(filter)](call_context& k) {
     mongoc_cursor_t* cur = mongoc_collection_find_with_opts(k.coll(), filter.native(), k.opts(), nullptr);
@@ -467,8 +499,7 @@ task<std::optional<document>> collection::find_one(document filter, find_options
 
 namespace {
 void set_trips(detail::cursor_core& core, std::int32_t batch_size) {
-  core.first_trip = batch_size > 0 ? static_cast<std::size_t>(batch_size) : 101;
-  core.later_trips = batch_size > 0 ? static_cast<std::size_t>(batch_size) : static_cast<std::size_t>(-1);
+  if (batch_size > 0) core.trip_docs = static_cast<std::size_t>(batch_size);
 }
 }  // namespace
 
@@ -478,8 +509,8 @@ cursor collection::find(document filter, find_options opts) const {
   st->sess = opts.session_state();
   st->core->what = "find in " + db_ + "." + name_;
   set_trips(*st->core, opts.batch_size());
-  st->core->open = [db = db_, name = name_, filter = std::move(filter), o = opts.opts()](mongoc_client_t* c,
-                                                                                         mongoc_collection_t** coll) mutable {
+  st->core->open = [db = db_, name = name_, filter = std::move(filter), o = std::move(opts).opts()](mongoc_client_t* c,
+                                                                                                    mongoc_collection_t** coll) mutable {
     *coll = mongoc_client_get_collection(c, db.c_str(), name.c_str());
     return mongoc_collection_find_with_opts(*coll, filter.native(), o.native(), nullptr);
   };
@@ -492,8 +523,8 @@ cursor collection::aggregate(array pipeline, aggregate_options opts) const {
   st->sess = opts.session_state();
   st->core->what = "aggregate on " + db_ + "." + name_;
   set_trips(*st->core, opts.batch_size());
-  st->core->open = [db = db_, name = name_, p = std::move(pipeline), o = opts.opts()](mongoc_client_t* c,
-                                                                                      mongoc_collection_t** coll) mutable {
+  st->core->open = [db = db_, name = name_, p = std::move(pipeline), o = std::move(opts).opts()](mongoc_client_t* c,
+                                                                                                 mongoc_collection_t** coll) mutable {
     *coll = mongoc_client_get_collection(c, db.c_str(), name.c_str());
     return mongoc_collection_aggregate(*coll, MONGOC_QUERY_NONE, p.as_document().native(), o.native(), nullptr);
   };
@@ -512,37 +543,39 @@ cursor collection::list_indexes() const {
 }
 
 task<update_result> collection::update_one(document filter, document update, update_options opts) const {
-  return run_call(s_, db_, name_, "update_one on", opts.opts(), opts.session_state(),
+  return run_call(s_, db_, name_, "update_one on", std::move(opts).opts(), opts.session_state(),
                   [filter = std::move(filter), update = std::move(update)](call_context& k) {
                     k.check(mongoc_collection_update_one(k.coll(), filter.native(), update.native(), k.opts(), k.reply(), k.error()));
                     return to_update_result(k);
                   });
 }
 task<update_result> collection::update_many(document filter, document update, update_options opts) const {
-  return run_call(s_, db_, name_, "update_many on", opts.opts(), opts.session_state(),
+  return run_call(s_, db_, name_, "update_many on", std::move(opts).opts(), opts.session_state(),
                   [filter = std::move(filter), update = std::move(update)](call_context& k) {
                     k.check(mongoc_collection_update_many(k.coll(), filter.native(), update.native(), k.opts(), k.reply(), k.error()));
                     return to_update_result(k);
                   });
 }
 task<update_result> collection::replace_one(document filter, document replacement, update_options opts) const {
-  return run_call(s_, db_, name_, "replace_one on", opts.opts(), opts.session_state(),
+  return run_call(s_, db_, name_, "replace_one on", std::move(opts).opts(), opts.session_state(),
                   [filter = std::move(filter), replacement = std::move(replacement)](call_context& k) {
                     k.check(mongoc_collection_replace_one(k.coll(), filter.native(), replacement.native(), k.opts(), k.reply(), k.error()));
                     return to_update_result(k);
                   });
 }
 task<delete_result> collection::delete_one(document filter, write_options opts) const {
-  return run_call(s_, db_, name_, "delete_one on", opts.opts(), opts.session_state(), [filter = std::move(filter)](call_context& k) {
-    k.check(mongoc_collection_delete_one(k.coll(), filter.native(), k.opts(), k.reply(), k.error()));
-    return to_delete_result(k);
-  });
+  return run_call(s_, db_, name_, "delete_one on", std::move(opts).opts(), opts.session_state(),
+                  [filter = std::move(filter)](call_context& k) {
+                    k.check(mongoc_collection_delete_one(k.coll(), filter.native(), k.opts(), k.reply(), k.error()));
+                    return to_delete_result(k);
+                  });
 }
 task<delete_result> collection::delete_many(document filter, write_options opts) const {
-  return run_call(s_, db_, name_, "delete_many on", opts.opts(), opts.session_state(), [filter = std::move(filter)](call_context& k) {
-    k.check(mongoc_collection_delete_many(k.coll(), filter.native(), k.opts(), k.reply(), k.error()));
-    return to_delete_result(k);
-  });
+  return run_call(s_, db_, name_, "delete_many on", std::move(opts).opts(), opts.session_state(),
+                  [filter = std::move(filter)](call_context& k) {
+                    k.check(mongoc_collection_delete_many(k.coll(), filter.native(), k.opts(), k.reply(), k.error()));
+                    return to_delete_result(k);
+                  });
 }
 task<std::optional<document>> collection::find_one_and_update(document filter, document update, find_one_and_options opts) const {
   return run_call(s_, db_, name_, "find_one_and_update on", opts.opts(), opts.session_state(),
@@ -562,11 +595,12 @@ task<std::optional<document>> collection::find_one_and_delete(document filter, f
 }
 
 task<std::int64_t> collection::count_documents(document filter, count_options opts) const {
-  return run_call(s_, db_, name_, "count_documents on", opts.opts(), opts.session_state(), [filter = std::move(filter)](call_context& k) {
-    std::int64_t n = mongoc_collection_count_documents(k.coll(), filter.native(), k.opts(), nullptr, k.reply(), k.error());
-    k.check(n >= 0);
-    return n;
-  });
+  return run_call(s_, db_, name_, "count_documents on", std::move(opts).opts(), opts.session_state(),
+                  [filter = std::move(filter)](call_context& k) {
+                    std::int64_t n = mongoc_collection_count_documents(k.coll(), filter.native(), k.opts(), nullptr, k.reply(), k.error());
+                    k.check(n >= 0);
+                    return n;
+                  });
 }
 
 task<std::int64_t> collection::estimated_document_count() const {
@@ -579,7 +613,7 @@ task<std::int64_t> collection::estimated_document_count() const {
 
 task<std::vector<value>> collection::distinct(std::string key, document filter, find_options opts) const {
   document cmd{{"distinct", name_}, {"key", key}, {"query", std::move(filter)}};
-  return run_call(s_, db_, name_, "distinct on", opts.opts(), opts.session_state(), [cmd = std::move(cmd)](call_context& k) {
+  return run_call(s_, db_, name_, "distinct on", std::move(opts).opts(), opts.session_state(), [cmd = std::move(cmd)](call_context& k) {
     k.check(mongoc_collection_read_command_with_opts(k.coll(), cmd.native(), nullptr, k.opts(), k.reply(), k.error()));
     return k.reply_document().get<array>("values").values();
   });
@@ -611,7 +645,7 @@ task<std::string> collection::create_index(document keys, index_options opts) co
   document index{{"key", std::move(keys)}, {"name", index_name}};
   if (opts.is_unique()) index.append("unique", true);
   document cmd{{"createIndexes", name_}, {"indexes", array{std::move(index)}}};
-  return run_call(s_, db_, name_, "create_index on", opts.opts(), opts.session_state(),
+  return run_call(s_, db_, name_, "create_index on", std::move(opts).opts(), opts.session_state(),
                   [cmd = std::move(cmd), index_name](call_context& k) {
                     k.check(mongoc_collection_write_command_with_opts(k.coll(), cmd.native(), k.opts(), k.reply(), k.error()));
                     return index_name;
@@ -672,12 +706,48 @@ task<> cursor::aexit(std::exception_ptr) {
       if (core->coll) mongoc_collection_destroy(core->coll);
       core->cur = nullptr;
       core->coll = nullptr;
+      // A fetch job abandoned earlier that gets the lease after this one finds nothing to do
+      // (without this it would open the query again).
+      std::lock_guard g(core->pm);
+      core->more = false;
     };
     co_await s_->c->run(l, std::move(close));
+  }
+  {
+    // The buffers go back to the client for the next cursor, unless a job abandoned earlier
+    // may still fill one.
+    std::lock_guard g(core->pm);
+    if (core->in_flight == 0) {
+      s_->c->give_buffer(core->pending);
+      s_->c->give_buffer(core->spare);
+      s_->c->give_buffer(batch_);
+    }
   }
   if (s_->own_lease) s_->c->release_lease(*l);
   s_->l.reset();
 }
+
+namespace {
+// The loop's side of a fetch, under core.pm: the fetched bytes become the batch, the used-up
+// batch becomes the spare buffer (its capacity serves the next trip).
+void take_pending(detail::cursor_core& core, std::vector<std::uint8_t>& batch, std::size_t& at) {
+  batch.clear();
+  core.spare.swap(batch);
+  batch.swap(core.pending);
+  at = 0;
+}
+
+// The document at `at` in a batch of raw BSON, allocated here (on the loop's thread).
+document take_document(const std::vector<std::uint8_t>& batch, std::size_t& at) {
+  std::uint32_t len;
+  std::memcpy(&len, batch.data() + at, sizeof len);
+  len = BSON_UINT32_FROM_LE(len);
+  bson_t* b = bson_new_from_data(batch.data() + at, len);
+  if (!b) throw std::bad_alloc();
+  at += len;
+  return document::adopt(b);
+}
+}  // namespace
 
 task<bool> cursor::fetch() {
   if (!s_->l) throw closed_error("aw::mongo: the cursor is not open (use it inside `async with cursor`)");
@@ -685,22 +755,32 @@ task<bool> cursor::fetch() {
   {
     std::lock_guard g(core->pm);
     if (!core->pending.empty() || !core->more) {
-      for (auto& d : core->pending) buffer_.push_back(std::move(d));
-      core->pending.clear();
-      co_return !buffer_.empty();
+      take_pending(*core, batch_, at_);
+      co_return !batch_.empty();
     }
     ++core->in_flight;
+    if (core->spare.capacity() == 0) core->spare = s_->c->take_buffer();
   }
   auto fetch_batch = [core](mongoc_client_t* c) {
-    const bool first = !core->cur;
-    if (first) core->cur = core->open(c, &core->coll);
-    const std::size_t limit = first ? core->first_trip : core->later_trips;
-    std::vector<document> got;
-    std::size_t bytes = 0;
+    std::vector<std::uint8_t> got;
+    {
+      std::lock_guard g(core->pm);
+      if (!core->more) {
+        // Only a job the caller abandoned gets here: the one before it (also abandoned)
+        // exhausted the cursor, or the cursor's exit closed it meanwhile.
+        --core->in_flight;
+        return;
+      }
+      got.swap(core->spare);
+    }
+    if (!core->cur) core->cur = core->open(c, &core->coll);
+    got.clear();
+    std::size_t n = 0;
     const bson_t* d;
-    while (got.size() < limit && bytes < detail::cursor_core::trip_bytes && mongoc_cursor_next(core->cur, &d)) {
-      got.push_back(document::copy_of(d));
-      bytes += d->len;
+    while (n < core->trip_docs && got.size() < detail::cursor_core::trip_bytes && mongoc_cursor_next(core->cur, &d)) {
+      const std::uint8_t* p = bson_get_data(d);
+      got.insert(got.end(), p, p + d->len);
+      ++n;
     }
     bson_error_t err;
     const bson_t* reply = nullptr;
@@ -709,7 +789,10 @@ task<bool> cursor::fetch() {
     if (failed && reply) r = document::copy_of(reply);
     {
       std::lock_guard g(core->pm);
-      for (auto& x : got) core->pending.push_back(std::move(x));
+      if (core->pending.empty())
+        core->pending.swap(got);
+      else
+        core->pending.insert(core->pending.end(), got.begin(), got.end());
       core->more = !failed && mongoc_cursor_more(core->cur);
       core->id = mongoc_cursor_get_id(core->cur);
       if (!core->more) {
@@ -726,23 +809,25 @@ task<bool> cursor::fetch() {
   };
   co_await s_->c->run(s_->l, std::move(fetch_batch));
   std::lock_guard g(core->pm);
-  for (auto& d : core->pending) buffer_.push_back(std::move(d));
-  core->pending.clear();
-  co_return !buffer_.empty();
+  take_pending(*core, batch_, at_);
+  co_return !batch_.empty();
 }
 
 task<std::optional<document>> cursor::next() {
-  while (buffer_.empty()) {
+  while (at_ >= batch_.size()) {
     if (!co_await fetch()) co_return std::nullopt;
   }
-  std::optional<document> d(std::move(buffer_.front()));
-  buffer_.pop_front();
+  // Named first: g++ 12 miscompiles `co_return take_document(...)` here (the coroutine's
+  // body never runs; the caller waits forever).
+  std::optional<document> d(take_document(batch_, at_));
   co_return d;
 }
 
 task<std::vector<document>> cursor::to_vector() {
   std::vector<document> out;
-  while (auto d = co_await next()) out.push_back(std::move(*d));
+  do {
+    while (at_ < batch_.size()) out.push_back(take_document(batch_, at_));
+  } while (co_await fetch());
   co_return out;
 }
 

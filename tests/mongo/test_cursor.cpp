@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <string>
 #include <vector>
 
 using namespace aw::mongo;
@@ -204,6 +205,119 @@ TEST(MongoCursor, WaitingForAConnectionIsCancellable) {
             s, [&](session& sess) -> aw::task<> { EXPECT_EQ(co_await coll.count_documents({}, count_options().session(sess)), 10); });
       }
     });
+  });
+}
+
+// Without a batch size a trip to a worker goes on across the server's batches (CongoDB sends
+// 101 documents per batch) up to 4 MiB: 350 small documents come back in the first trip,
+// after which the server has nothing left (cursor id 0).
+TEST(MongoCursor, WithoutABatchSizeOneTripBringsASmallResult) {
+  with_client([](client& c) -> aw::task<> {
+    auto coll = co_await numbers(c, "one_trip", 350);
+    int expect = 0;
+    auto cur = coll.find({}, find_options().sort(doc("i", 1)));
+    co_await aw::async_with(cur, [&](cursor& cu) -> aw::task<> {
+      auto first = co_await cu.next();
+      CO_ASSERT_TRUE(first.has_value());
+      EXPECT_EQ(first->get<std::int32_t>("i"), expect++);
+      EXPECT_EQ(cu.id(), 0);  // the first trip exhausted the server's cursor
+      while (auto d = co_await cu.next()) EXPECT_EQ(d->get<std::int32_t>("i"), expect++);
+    });
+    EXPECT_EQ(expect, 350);
+  });
+}
+
+// A cancelled fetch of a whole trip leaves what its job fetched for the next next().
+TEST(MongoCursor, CancellingAOneTripFetchLosesNoDocument) {
+  with_client([](client& c) -> aw::task<> {
+    auto coll = co_await numbers(c, "cancel_one_trip", 300);
+    std::vector<int> seen;
+    auto cur = coll.find({}, find_options().sort(doc("i", 1)));
+    co_await aw::async_with(cur, [&](cursor& cu) -> aw::task<> {
+      auto r = co_await aw::move_on_after(0s, [&]() -> aw::task<> {
+        if (auto d = co_await cu.next()) seen.push_back(d->get<std::int32_t>("i"));
+      });
+      EXPECT_FALSE(r);  // cancelled at its wait
+      EXPECT_TRUE(seen.empty());
+      while (auto d = co_await cu.next()) seen.push_back(d->get<std::int32_t>("i"));
+    });
+    CO_ASSERT_EQ(seen.size(), 300u);
+    for (int i = 0; i < 300; ++i) EXPECT_EQ(seen[i], i);
+  });
+}
+
+// More than a trip's 4 MiB: 450 documents of 16 KiB (7 MiB) take two trips; the first stops
+// inside the server's third batch, so the server cursor is still open after it, and leaving
+// then kills it.
+TEST(MongoCursor, TripsStopAtTheirByteBudget) {
+  with_client([](client& c) -> aw::task<> {
+    auto coll = co_await fresh(c, "byte_budget");
+    const std::string pad(16 * 1024, 'x');
+    std::vector<document> docs;
+    for (int i = 0; i < 450; ++i) docs.push_back(doc("i", i, "pad", pad));
+    co_await coll.insert_many(std::move(docs));
+    // All of them, in order, across the trips.
+    auto all = coll.find({}, find_options().sort(doc("i", 1)));
+    auto got = co_await aw::async_with(all, [](cursor& cu) { return cu.to_vector(); });
+    CO_ASSERT_EQ(got.size(), 450u);
+    for (int i = 0; i < 450; ++i) {
+      EXPECT_EQ(got[i].get<std::int32_t>("i"), i);
+      EXPECT_EQ(got[i].get<std::string_view>("pad").size(), pad.size());
+    }
+    // Leaving after the first document.
+    std::int64_t id = 0;
+    auto cur = coll.find({}, find_options().sort(doc("i", 1)));
+    co_await aw::async_with(cur, [&](cursor& cu) -> aw::task<> {
+      EXPECT_TRUE(co_await cu.next());
+      id = cu.id();
+    });
+    CO_ASSERT_TRUE(id != 0);
+    try {
+      co_await c["aw_test"].command(doc("getMore", static_cast<long long>(id), "collection", "byte_budget"));
+      ADD_FAILURE() << "getMore on a killed cursor succeeded";
+    } catch (const command_error& e) {
+      EXPECT_EQ(e.code(), 43) << e.what();
+    }
+  });
+}
+
+// to_vector() after next(): the rest, across batches, nothing given twice.
+TEST(MongoCursor, ToVectorGivesTheRest) {
+  with_client([](client& c) -> aw::task<> {
+    auto coll = co_await numbers(c, "to_vector_rest", 40);
+    auto cur = coll.find({}, find_options().sort(doc("i", 1)).batch_size(6));
+    co_await aw::async_with(cur, [&](cursor& cu) -> aw::task<> {
+      for (int i = 0; i < 9; ++i) {
+        auto d = co_await cu.next();
+        CO_ASSERT_TRUE(d.has_value());
+        EXPECT_EQ(d->get<std::int32_t>("i"), i);
+      }
+      auto rest = co_await cu.to_vector();
+      CO_ASSERT_EQ(rest.size(), 31u);
+      for (int i = 0; i < 31; ++i) EXPECT_EQ(rest[i].get<std::int32_t>("i"), i + 9);
+      EXPECT_TRUE((co_await cu.to_vector()).empty());
+    });
+  });
+}
+
+// Calls move their options in; options that were moved from still work (as no options).
+TEST(MongoCursor, MovedFromOptionsAreNoOptions) {
+  with_client([](client& c) -> aw::task<> {
+    auto coll = co_await numbers(c, "moved_options", 3);
+    document all;
+    auto o = find_options().sort(doc("i", -1)).limit(1);
+    auto used = co_await coll.find_one(all, std::move(o));
+    CO_ASSERT_TRUE(used.has_value());
+    EXPECT_EQ(used->get<std::int32_t>("i"), 2);
+    auto again = co_await coll.find_one(all, std::move(o));  // NOLINT(bugprone-use-after-move): the point
+    EXPECT_TRUE(again.has_value());
+    auto cur = coll.find(all, std::move(o));  // NOLINT(bugprone-use-after-move)
+    auto docs = co_await aw::async_with(cur, [](cursor& cu) { return cu.to_vector(); });
+    EXPECT_EQ(docs.size(), 3u);
+    auto w = write_options();
+    co_await coll.insert_one(doc("i", 3), std::move(w));
+    co_await coll.insert_one(doc("i", 4), std::move(w));  // NOLINT(bugprone-use-after-move)
+    EXPECT_EQ(co_await coll.count_documents(), 5);
   });
 }
 

@@ -43,7 +43,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -81,9 +80,11 @@ class client_options {
 
 // A cursor over the results of find, aggregate or list_indexes: an async context manager.
 // Entering it takes a connection from the client's pool (a cursor lives on one connection);
-// the first next() sends the query; next() gives the documents one by one, fetching a batch
-// at a time on a worker (with find_options::batch_size, one server batch per trip; without,
-// the server's first batch of 101, then up to 4 MiB of documents per trip); leaving it closes it (killing the server-side cursor if it is
+// the first next() sends the query; next() gives the documents one by one, fetching them a
+// trip at a time on a worker: with find_options::batch_size, one server batch per trip;
+// without, up to 4 MiB of documents per trip, across as many server batches as that takes (a
+// result set that small comes back in one trip; the rest of a larger one stays on the server
+// until it is needed). Leaving it closes it (killing the server-side cursor if it is still
 // open) and gives the connection back. One task at a time may iterate a cursor.
 class cursor {
  public:
@@ -108,8 +109,9 @@ class cursor {
   explicit cursor(std::shared_ptr<detail::cursor_state> s) noexcept;
   task<bool> fetch();
   std::shared_ptr<detail::cursor_state> s_;
-  std::deque<document> buffer_;
-  bool exhausted_ = false;
+  // The documents of the last trip not yet given out: raw BSON back to back, from at_ on.
+  std::vector<std::uint8_t> batch_;
+  std::size_t at_ = 0;
 };
 
 class collection {

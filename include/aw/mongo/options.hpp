@@ -40,7 +40,10 @@ class options_base {
     opts_.append(key, v);
     return static_cast<Derived&>(*this);
   }
-  const document& opts() const noexcept { return opts_; }
+  const document& opts() const& noexcept { return opts_; }
+  // The options document itself, moved out (a call takes its options by value: no copy).
+  // Options that were moved from give an empty document, as a copy of them did.
+  document opts() && { return opts_.native() ? std::move(opts_) : document(); }
   const std::shared_ptr<detail::session_state>& session_state() const noexcept { return session_; }
 
  protected:
