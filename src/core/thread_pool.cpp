@@ -126,8 +126,11 @@ void thread_pool::submit(thread_job& j) {
       head_ = &j;
     tail_ = &j;
     ++queued_;
-    work_available_.notify_one();
   }
+  // Notified after unlocking: a worker woken under the lock would at once block on it (one
+  // futex wait and wake more per job, dear on a paravirtualised machine). The pool outlives
+  // this call, and a worker that finds the queue empty waits again.
+  work_available_.notify_one();
   l.add_external_ref();  // released when the wait ends: a loop waiting for a worker is not deadlocked
 }
 
