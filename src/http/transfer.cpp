@@ -4,8 +4,11 @@
 
 #include <aw/http/session.hpp>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -764,6 +767,19 @@ void configure(transfer* t, const session_options& so, std::string_view method, 
     // 1 MiB bodies: 16 and 32 KiB cost more CPU per byte, 128 KiB the same, 256 and 512 KiB
     // twice as much (the buffer no longer stays in the cache between the two copies).
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 64L * 1024);
+    if (so.receive_buffer > 0) {
+      // A fixed SO_RCVBUF, set before connecting (it decides the window the connection
+      // starts with). The size travels in the callback's pointer: nothing to outlive.
+      curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, reinterpret_cast<void*>(static_cast<std::uintptr_t>(so.receive_buffer)));
+      curl_easy_setopt(
+          e, CURLOPT_SOCKOPTFUNCTION, +[](void* size, curl_socket_t fd, curlsocktype purpose) -> int {
+            if (purpose == CURLSOCKTYPE_IPCXN) {
+              int bytes = static_cast<int>(reinterpret_cast<std::uintptr_t>(size));
+              (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);  // a refusal leaves the kernel's size
+            }
+            return CURL_SOCKOPT_OK;
+          });
+    }
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);  // prefer multiplexing on an HTTP/2 connection to opening another
     curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     if (t->s && t->s->share) curl_easy_setopt(e, CURLOPT_SHARE, t->s->share);

@@ -120,6 +120,29 @@ TEST(Http, AsyncWithGivesTheResponseAtItsHeadersAndStreamsChunks) {
   });
 }
 
+TEST(Http, ReceiveBufferSizesAllReadWholeBodies) {
+  // The session's SO_RCVBUF: the default (4 MiB), a small one and the kernel's autotuning
+  // (0) each read 1 MiB bodies whole, over several connections at once.
+  for (std::size_t size : {std::size_t{4} << 20, std::size_t{16} << 10, std::size_t{0}}) {
+    http::session_options o;
+    o.receive_buffer = size;
+    with_session(o, [size](http::session& s) -> aw::task<> {
+      std::vector<std::size_t> got(4, 0);
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+        for (int i = 0; i < 4; ++i)
+          tg.start_soon([&, i]() -> aw::task<> {
+            http::response r = co_await s.get(nginx + "/1mib");
+            EXPECT_EQ(r.status(), 200);
+            EXPECT_EQ(r.body().find_first_not_of('b'), std::string::npos) << "receive_buffer " << size;
+            got[i] = r.body().size();
+          });
+        co_return;
+      });
+      for (std::size_t n : got) EXPECT_EQ(n, 1048576u) << "receive_buffer " << size;
+    });
+  }
+}
+
 TEST(Http, StreamingDoesNotBufferTheWholeBody) {
   with_session([](http::session& s) -> aw::task<> {
     co_await aw::async_with(s.get(scripted + "/large?size=16777216"), [](http::response& r) -> aw::task<> {
