@@ -259,6 +259,21 @@ struct busy_guard {
 };
 }  // namespace
 
+// libpq's cancel request for what the server runs now, sent from a worker thread (PQcancel
+// blocks). A failure to send shows up as the caller's drain timing out.
+task<> connection::send_cancel_request() {
+  // Owned by the job: freed even if the job never runs (the caller's deadline passed first).
+  std::shared_ptr<PGcancel> c(PQgetCancel(conn_), PQfreeCancel);
+  if (!c) co_return;
+  // Named, not a temporary in the co_await: g++ 12 destroys a closure temporary that
+  // captures a shared_ptr twice (README, "Known compiler bugs").
+  auto send = [c] {
+    char err[256];
+    PQcancel(c.get(), err, sizeof err);
+  };
+  co_await to_thread(std::move(send));
+}
+
 // Cancels the running command on the server and reads its results, shielded, within
 // cancel_timeout; closes the connection if the server does not give it back in time.
 task<> connection::cancel_and_drain() {
@@ -267,17 +282,7 @@ task<> connection::cancel_and_drain() {
   cancel_scope scope(clock::now() + opts_.cancel_timeout, true);
   co_await async_with(scope, [&](cancel_scope&) -> task<> {
     if (PQisBusy(conn_) || PQtransactionStatus(conn_) == PQTRANS_ACTIVE) {
-      // Owned by the job: freed even if the job never runs (cancel_timeout passed first).
-      std::shared_ptr<PGcancel> c(PQgetCancel(conn_), PQfreeCancel);
-      if (c) {
-        // Named, not a temporary in the co_await: g++ 12 destroys a closure temporary that
-        // captures a shared_ptr twice (README, "Known compiler bugs").
-        auto send_cancel = [c] {
-          char err[256];
-          PQcancel(c.get(), err, sizeof err);  // a failure here shows up as the drain timing out
-        };
-        co_await to_thread(std::move(send_cancel));
-      }
+      co_await send_cancel_request();
     }
     try {
       (void)co_await collect();
@@ -556,13 +561,7 @@ task<> connection::cancel_pipelined(pipelined& op) {
         co_await busy_.acquire();
         holding = true;
       }
-      if (std::shared_ptr<PGcancel> c{PQgetCancel(conn_), PQfreeCancel}) {
-        auto send_cancel = [c] {  // named: see cancel_and_drain
-          char err[256];
-          PQcancel(c.get(), err, sizeof err);
-        };
-        co_await to_thread(std::move(send_cancel));
-      }
+      co_await send_cancel_request();
       while (!inflight_.empty() && inflight_.front() != &op) co_await read_front(nullptr);
       if (!inflight_.empty()) co_await read_front(nullptr);  // ours: 57014 expected, dropped
       drained = true;
@@ -850,13 +849,7 @@ task<> connection::abort_copy_in(const char* why) {
     // of our data and ends the COPY now. The cancel request is delivered before anything
     // else is sent, so it cannot reach a later statement (a cancel arriving while the
     // server waits for a command is ignored).
-    if (std::shared_ptr<PGcancel> c{PQgetCancel(conn_), PQfreeCancel}) {
-      auto send_cancel = [c] {  // named: see cancel_and_drain
-        char err[256];
-        PQcancel(c.get(), err, sizeof err);
-      };
-      co_await to_thread(std::move(send_cancel));
-    }
+    co_await send_cancel_request();
     while (r == 0) {
       co_await flush();
       r = PQputCopyEnd(conn_, why);

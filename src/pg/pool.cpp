@@ -145,21 +145,30 @@ task<std::unique_ptr<connection>> pool::take(std::optional<std::chrono::millisec
 
 task<> pool::release(std::unique_ptr<connection> c) { co_await release_shielded(std::move(c)); }
 
+bool pool::reusable(const connection& c) const noexcept {
+  return !closed_ && !c.is_closed() && (opts_.max_queries == 0 || c.queries() < opts_.max_queries);
+}
+
+// A connection given back into the idle list, and its slot with it.
+void pool::keep_idle(std::unique_ptr<connection> c) {
+  idle_.push_back({std::move(c), clock::now()});
+  arm_reaper();
+  slots_.release();
+}
+
 task<> pool::release_shielded(std::unique_ptr<connection> c) {
   if (!c) co_return;
-  if (!closed_ && !c->is_closed() && (opts_.max_queries == 0 || c->queries() < opts_.max_queries) && c->is_clean()) {
+  if (reusable(*c) && c->is_clean()) {
     // Nothing to reset, so nothing to wait for: no shield needed (the common case; the
     // shielded scope costs more than the rest of the release).
-    idle_.push_back({std::move(c), clock::now()});
-    arm_reaper();
-    slots_.release();
+    keep_idle(std::move(c));
     co_return;
   }
   // Exits run shielded already; a direct release() is shielded here, so a cancellation
   // cannot leave the slot taken or the connection half reset.
   cancel_scope shield(clock::time_point::max(), true);
   co_await async_with(shield, [&](cancel_scope&) -> task<> {
-    bool keep = !closed_ && !c->is_closed() && (opts_.max_queries == 0 || c->queries() < opts_.max_queries);
+    bool keep = reusable(*c);
     if (keep) {
       std::exception_ptr failure;
       try {
@@ -170,13 +179,12 @@ task<> pool::release_shielded(std::unique_ptr<connection> c) {
       keep = !failure && !c->is_closed();
     }
     if (keep) {
-      idle_.push_back({std::move(c), clock::now()});
-      arm_reaper();
+      keep_idle(std::move(c));
     } else {
       c.reset();
       --open_;
+      slots_.release();
     }
-    slots_.release();
   });
 }
 

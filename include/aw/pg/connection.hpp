@@ -372,6 +372,7 @@ class connection {
   task<result> collect();
   task<> flush();
   task<> cancel_and_drain();
+  task<> send_cancel_request();
   task<> deallocate_evicted();
   task<const statement*> prepare_cached(std::string_view sql);
   void check_open() const;

@@ -153,6 +153,8 @@ class pool {
     if constexpr (!std::is_void_v<T>) co_return std::move(*value);
   }
   task<> release_shielded(std::unique_ptr<connection> c);
+  bool reusable(const connection& c) const noexcept;
+  void keep_idle(std::unique_ptr<connection> c);
 
   std::string dsn_;
   pool_options opts_;
