@@ -1,6 +1,10 @@
 // aw::pg workloads, the same as bench/pg/asyncpg_bench.py runs with asyncpg:
 //   pg_select1     SELECT 1 through a pool of 8 connections, 64 concurrent tasks
 //   pg_fetchrow    a primary-key lookup (fetchrow) through the same pool
+//   pg_select1_multiplexed, pg_fetchrow_multiplexed
+//                  the same through a pool with multiplex set: the 64 tasks' statements are
+//                  pipelined on the 8 connections (asyncpg's side is its pg_select1 and
+//                  pg_fetchrow: it has no such mode)
 //   pg_fetch1000   1,000 rows of mixed types fetched and decoded, one connection
 //   pg_executemany 100,000 INSERTs with executemany, one connection
 //   pg_copy        100,000 rows with copy_records_to_table (COPY FROM STDIN, binary), one connection
@@ -34,11 +38,12 @@ constexpr int tasks = 64;
 
 // Runs `per_query(pool, i)` total times from 64 tasks sharing a pool of 8; gives seconds.
 template <class Query>
-double through_pool(int total, Query per_query) {
+double through_pool(int total, bool multiplex, Query per_query) {
   return aw::run([&]() -> aw::task<double> {
     aw::pg::pool_options o;
     o.min_size = pool_size;
     o.max_size = pool_size;
+    o.multiplex = multiplex;
     double seconds = 0;
     co_await aw::async_with(aw::pg::create_pool(dsn(), o), [&](aw::pg::pool& pool) -> aw::task<> {
       int next = 0;
@@ -56,10 +61,10 @@ double through_pool(int total, Query per_query) {
   });
 }
 
-void pg_select1(benchmark::State& state) {
+void select1(benchmark::State& state, bool multiplex) {
   const int n = static_cast<int>(state.range(0));
   for (auto _ : state) {
-    double s = through_pool(n, [](aw::pg::pool& p, int) -> aw::task<> {
+    double s = through_pool(n, multiplex, [](aw::pg::pool& p, int) -> aw::task<> {
       auto v = co_await p.fetchval<std::int32_t>("SELECT 1");
       benchmark::DoNotOptimize(v);
     });
@@ -68,10 +73,10 @@ void pg_select1(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * n);
 }
 
-void pg_fetchrow(benchmark::State& state) {
+void fetchrow(benchmark::State& state, bool multiplex) {
   const int n = static_cast<int>(state.range(0));
   for (auto _ : state) {
-    double s = through_pool(n, [](aw::pg::pool& p, int i) -> aw::task<> {
+    double s = through_pool(n, multiplex, [](aw::pg::pool& p, int i) -> aw::task<> {
       auto r = co_await p.fetchrow("SELECT id, name, value, created FROM aw_bench_rows WHERE id = $1", 1 + i % 1000);
       benchmark::DoNotOptimize(r->get<std::string>(1));
     });
@@ -79,6 +84,11 @@ void pg_fetchrow(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * n);
 }
+
+void pg_select1(benchmark::State& state) { select1(state, false); }
+void pg_fetchrow(benchmark::State& state) { fetchrow(state, false); }
+void pg_select1_multiplexed(benchmark::State& state) { select1(state, true); }
+void pg_fetchrow_multiplexed(benchmark::State& state) { fetchrow(state, true); }
 
 // On one connection: gives seconds for `body(conn)`.
 template <class Body>
@@ -168,6 +178,8 @@ void pg_pipeline(benchmark::State& state) {
 
 BENCHMARK(pg_select1)->Arg(50000)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(pg_fetchrow)->Arg(50000)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(pg_select1_multiplexed)->Arg(50000)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(pg_fetchrow_multiplexed)->Arg(50000)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(pg_fetch1000)->Arg(200)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(pg_executemany)->Arg(100000)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(pg_copy)->Arg(100000)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);

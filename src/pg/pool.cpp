@@ -188,6 +188,94 @@ task<> pool::release_shielded(std::unique_ptr<connection> c) {
   });
 }
 
+// Multiplex: what a shortcut borrows. A statement that may share goes to an idle connection
+// first (or a new one), spreading statements over server processes; with none left, to the
+// joinable shared connection with the fewest users. Nobody joins while a task waits for a
+// connection of its own (acquire(), a statement that may not share), so that one drains.
+task<pool::lease> pool::lend(std::string_view sql, bool extended_protocol) {
+  lease l;
+  if (!opts_.multiplex || !extended_protocol || !shareable(sql)) {
+    l.own = co_await take();
+    co_return l;
+  }
+  if (closed_) throw interface_error("aw::pg::pool: the pool is closed");
+  if (slots_.value() == 0 && slots_.tasks_waiting() == 0) {
+    auto best = shared_.end();
+    for (auto it = shared_.begin(); it != shared_.end(); ++it)
+      if (it->joinable && (best == shared_.end() || it->users < best->users)) best = it;
+    if (best != shared_.end()) {
+      ++best->users;
+      l.shared = best;
+      l.is_shared = true;
+      co_return l;
+    }
+  }
+  auto c = co_await take();
+  shared_.push_back({std::move(c), 1, true});
+  l.shared = std::prev(shared_.end());
+  l.is_shared = true;
+  co_return l;
+}
+
+task<> pool::give_back(lease l) {
+  if (!l.is_shared) {
+    co_await release_shielded(std::move(l.own));
+    co_return;
+  }
+  auto it = l.shared;
+  // Session state changed (a statement's command tag said so), broken, or due to be
+  // replaced: nobody else joins; the last user gives it back, and the release resets or
+  // drops it.
+  if (it->conn->dirty_ || !reusable(*it->conn)) it->joinable = false;
+  if (--it->users != 0) co_return;
+  std::unique_ptr<connection> c = std::move(it->conn);
+  shared_.erase(it);
+  co_await release_shielded(std::move(c));
+}
+
+namespace {
+bool blank(char ch) noexcept { return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v'; }
+bool letter(char ch) noexcept { return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'); }
+bool same_word(std::string_view word, std::string_view upper) noexcept {
+  if (word.size() != upper.size()) return false;
+  for (std::size_t i = 0; i < word.size(); ++i)
+    if ((word[i] & ~0x20) != upper[i]) return false;
+  return true;
+}
+}  // namespace
+
+bool pool::shareable(std::string_view sql) noexcept {
+  std::size_t i = 0;
+  for (;;) {
+    while (i < sql.size() && (blank(sql[i]) || sql[i] == '(')) ++i;
+    if (sql.substr(i, 2) == "--") {
+      i = sql.find('\n', i);
+      if (i == std::string_view::npos) return false;
+    } else if (sql.substr(i, 2) == "/*") {  // PostgreSQL's block comments nest
+      int depth = 0;
+      do {
+        if (sql.substr(i, 2) == "/*") {
+          ++depth;
+          i += 2;
+        } else if (sql.substr(i, 2) == "*/") {
+          --depth;
+          i += 2;
+        } else if (++i > sql.size()) {
+          return false;
+        }
+      } while (depth > 0);
+    } else {
+      break;
+    }
+  }
+  std::size_t end = i;
+  while (end < sql.size() && letter(sql[end])) ++end;
+  const std::string_view word = sql.substr(i, end - i);
+  for (std::string_view w : {"SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "WITH", "VALUES", "TABLE"})
+    if (same_word(word, w)) return true;
+  return false;
+}
+
 task<connection&> pool::acquire_manager::aenter() {
   conn_ = co_await pool_->take(timeout_);
   co_return *conn_;

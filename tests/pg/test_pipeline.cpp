@@ -396,4 +396,275 @@ TEST(PgPipeline, ALostConnectionFailsEveryStatementInFlight) {
   });
 }
 
+// ---------------------------------------------------------------------------------------
+// The pool's multiplex option: shortcuts share busy connections, pipelined.
+
+aw::pg::pool_options one_connection(bool multiplex, aw::pg::connection** seen) {
+  aw::pg::pool_options o;
+  o.min_size = 1;
+  o.max_size = 1;
+  o.multiplex = multiplex;
+  if (seen)
+    o.init = [seen](aw::pg::connection& c) -> aw::task<> {
+      *seen = &c;
+      co_return;
+    };
+  return o;
+}
+
+template <class Body>
+void with_pool(aw::pg::pool_options o, Body body) {
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(aw::pg::create_pool(pg_test::dsn(), std::move(o)), [&](aw::pg::pool& p) -> aw::task<> { co_await body(p); });
+  });
+}
+
+constexpr const char* xact_lock = "SELECT 7 FROM pg_advisory_xact_lock($1)";  // let go at the statement's end
+
+// Five shortcuts on a pool of one connection, the first blocked on the server while the
+// other four come: gives how many Syncs were sent after the first statement's answer before
+// the next answer (each statement ends with one: one statement at a time gives 1),
+// and checks every result and what the pool holds meanwhile and afterwards.
+int syncs_of_a_burst(bool multiplex) {
+  aw::pg::connection* conn = nullptr;
+  int syncs = -1;
+  with_pool(one_connection(multiplex, &conn), [&](aw::pg::pool& p) -> aw::task<> {
+    // Both statements cached first (preparing one waits for the pipeline).
+    EXPECT_EQ(co_await p.fetchval<std::int32_t>(xact_lock, lock_key), 7);
+    EXPECT_EQ(co_await p.fetchval<std::int32_t>("SELECT $1::int", 0), 0);
+    PG_CO_ASSERT_TRUE(conn != nullptr);
+    std::FILE* trace = std::tmpfile();
+    PG_CO_ASSERT_TRUE(trace != nullptr);
+    PQtrace(conn->native(), trace);
+    PQsetTraceFlags(conn->native(), PQTRACE_SUPPRESS_TIMESTAMPS);
+    std::vector<std::int32_t> got(5, -1);
+    co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+        tg.start_soon([&]() -> aw::task<> { got[0] = co_await p.fetchval<std::int32_t>(xact_lock, lock_key); });
+        for (int i = 1; i < 5; ++i)
+          tg.start_soon([&, i]() -> aw::task<> { got[i] = co_await p.fetchval<std::int32_t>("SELECT $1::int", i); });
+        co_await until_waiting_for_lock(holder, conn->backend_pid());
+        EXPECT_EQ(p.size(), 1u);
+        EXPECT_EQ(p.idle_size(), 0u);
+        EXPECT_EQ(p.shared_size(), multiplex ? 1u : 0u);
+        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key);
+      });
+    });
+    PQuntrace(conn->native());
+    EXPECT_EQ(got, (std::vector<std::int32_t>{7, 1, 2, 3, 4}));
+    EXPECT_EQ(p.size(), 1u);
+    EXPECT_EQ(p.idle_size(), 1u);
+    EXPECT_EQ(p.shared_size(), 0u);
+    std::vector<trace_line> lines = read_trace(trace);
+    std::fclose(trace);
+    std::size_t i = 0;
+    while (i < lines.size() && !(lines[i].dir == 'B' && lines[i].message == "ReadyForQuery")) ++i;
+    syncs = 0;
+    for (++i; i < lines.size() && lines[i].dir == 'F'; ++i)
+      if (lines[i].message == "Sync") ++syncs;
+  });
+  return syncs;
+}
+
+TEST(PgPoolMultiplex, ShortcutsShareABusyConnectionPipelined) {
+  // The four wait for the first (it runs alone), and then go out together.
+  EXPECT_GE(syncs_of_a_burst(true), 2) << "the shortcuts did not share the connection";
+}
+
+TEST(PgPoolMultiplex, WithoutItEachShortcutWaitsForAConnection) { EXPECT_EQ(syncs_of_a_burst(false), 1); }
+
+TEST(PgPoolMultiplex, ManyTasksMixedShortcutsEachGetTheirOwnResult) {
+  auto o = one_connection(true, nullptr);
+  o.min_size = 0;
+  o.max_size = 2;
+  with_pool(o, [](aw::pg::pool& p) -> aw::task<> {
+    co_await p.execute("DROP TABLE IF EXISTS aw_multiplex_rows");
+    co_await p.execute("CREATE TABLE aw_multiplex_rows (v int)");
+    int wrong = 0;
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+      for (int i = 0; i < 200; ++i)
+        tg.start_soon([&, i]() -> aw::task<> {
+          switch (i % 4) {
+            case 0:
+              wrong += co_await p.fetchval<std::int32_t>("SELECT $1::int * 2", i) != 2 * i;
+              break;
+            case 1: {
+              auto r = co_await p.fetchrow("/* a comment */ SELECT $1::text AS t", std::to_string(i));
+              wrong += !r || r->get<std::string>("t") != std::to_string(i);
+              break;
+            }
+            case 2:
+              wrong += (co_await p.fetch("select generate_series(1, $1)", i % 10)).size() != static_cast<std::size_t>(i % 10);
+              break;
+            default:
+              wrong += co_await p.execute("INSERT INTO aw_multiplex_rows VALUES ($1)", i) != "INSERT 0 1";
+          }
+          EXPECT_LE(p.size(), 2u);
+        });
+      co_return;
+    });
+    EXPECT_EQ(wrong, 0);
+    EXPECT_EQ(co_await p.fetchval<std::int64_t>("SELECT count(*) FROM aw_multiplex_rows"), 50);
+    EXPECT_EQ(p.shared_size(), 0u);
+    EXPECT_EQ(p.idle_size(), p.size());
+    co_await p.execute("DROP TABLE aw_multiplex_rows");
+  });
+}
+
+TEST(PgPoolMultiplex, AnErrorFailsOnlyItsOwnStatement) {
+  with_pool(one_connection(true, nullptr), [](aw::pg::pool& p) -> aw::task<> {
+    std::vector<int> got(10, -1);
+    bool divided_by_zero = false;
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+      for (int i = 0; i < 10; ++i)
+        tg.start_soon([&, i]() -> aw::task<> {
+          try {
+            got[i] = co_await p.fetchval<std::int32_t>("SELECT 100 / $1::int", i == 3 ? 0 : 1);
+          } catch (const aw::pg::division_by_zero&) {
+            divided_by_zero = true;
+          }
+        });
+      co_return;
+    });
+    EXPECT_TRUE(divided_by_zero);
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(got[i], i == 3 ? -1 : 100) << i;
+    EXPECT_EQ(p.size(), 1u);
+    EXPECT_EQ(co_await p.fetchval<std::int32_t>("SELECT 1"), 1);
+  });
+}
+
+TEST(PgPoolMultiplex, OnlyPlainStatementsShare) {
+  using aw::pg::pool;
+  EXPECT_TRUE(pool::shareable("SELECT 1"));
+  EXPECT_TRUE(pool::shareable("  \n\tselect 1"));
+  EXPECT_TRUE(pool::shareable("(SELECT 1) UNION (SELECT 2)"));
+  EXPECT_TRUE(pool::shareable("-- a note\nWITH x AS (SELECT 1) SELECT * FROM x"));
+  EXPECT_TRUE(pool::shareable("/* outer /* nested */ still a comment */ Insert INTO t VALUES (1)"));
+  EXPECT_TRUE(pool::shareable("update t SET v = 1"));
+  EXPECT_TRUE(pool::shareable("DELETE FROM t"));
+  EXPECT_TRUE(pool::shareable("MERGE INTO t USING s ON true WHEN MATCHED THEN DO NOTHING"));
+  EXPECT_TRUE(pool::shareable("VALUES (1)"));
+  EXPECT_TRUE(pool::shareable("TABLE t"));
+  EXPECT_FALSE(pool::shareable("BEGIN"));
+  EXPECT_FALSE(pool::shareable("SET search_path = x"));
+  EXPECT_FALSE(pool::shareable("SHOW search_path"));
+  EXPECT_FALSE(pool::shareable("LISTEN x"));
+  EXPECT_FALSE(pool::shareable("selector"));
+  EXPECT_FALSE(pool::shareable(""));
+  EXPECT_FALSE(pool::shareable("-- only a comment"));
+  EXPECT_FALSE(pool::shareable("/* unterminated SELECT 1"));
+  EXPECT_FALSE(pool::shareable("/* /* */ SELECT 1"));  // still inside the outer comment
+}
+
+TEST(PgPoolMultiplex, AStatementThatMayNotShareWaitsForAConnectionOfItsOwn) {
+  aw::pg::connection* conn = nullptr;
+  with_pool(one_connection(true, &conn), [&](aw::pg::pool& p) -> aw::task<> {
+    EXPECT_EQ(co_await p.fetchval<std::int32_t>(xact_lock, lock_key), 7);
+    std::vector<std::string> order;
+    co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+        tg.start_soon([&]() -> aw::task<> {
+          co_await p.fetchval<std::int32_t>(xact_lock, lock_key);
+          order.push_back("lock");
+        });
+        co_await until_waiting_for_lock(holder, conn->backend_pid());
+        // SET changes the session: it waits for the shared connection to be given back,
+        // and the shortcut that comes after it waits behind it instead of joining.
+        tg.start_soon([&]() -> aw::task<> {
+          co_await p.execute("SET application_name = 'aw_multiplex'");
+          order.push_back("set");
+        });
+        co_await aw::sleep(1ms);
+        tg.start_soon([&]() -> aw::task<> {
+          EXPECT_NE(co_await p.fetchval<std::string>("SELECT current_setting('application_name')"),
+                    std::string("aw_multiplex"));  // reset on release
+          order.push_back("select");
+        });
+        co_await aw::sleep(1ms);
+        EXPECT_EQ(p.shared_size(), 1u);
+        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key);
+      });
+    });
+    EXPECT_EQ(order, (std::vector<std::string>{"lock", "set", "select"}));
+  });
+}
+
+TEST(PgPoolMultiplex, AcquireIsNotStarvedByShortcuts) {
+  with_pool(one_connection(true, nullptr), [](aw::pg::pool& p) -> aw::task<> {
+    bool stop = false;
+    int queries = 0;
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+      for (int t = 0; t < 16; ++t)
+        tg.start_soon([&]() -> aw::task<> {
+          while (!stop) queries += co_await p.fetchval<std::int32_t>("SELECT $1::int", 1);
+        });
+      while (queries < 100) co_await aw::sleep(1ms);
+      // The shared connection never empties while 16 tasks keep it busy; acquire() gets
+      // it because shortcuts stop joining while it waits. (The timeout only bounds a failure.)
+      co_await aw::async_with(p.acquire(30s), [&](aw::pg::connection& c) -> aw::task<> {
+        EXPECT_EQ(co_await c.fetchval<std::int32_t>("SELECT 5"), 5);
+        co_return;
+      });
+      stop = true;
+    });
+    EXPECT_EQ(p.shared_size(), 0u);
+  });
+}
+
+TEST(PgPoolMultiplex, CancellingASharedShortcutKeepsThePoolWhole) {
+  aw::pg::connection* conn = nullptr;
+  with_pool(one_connection(true, &conn), [&](aw::pg::pool& p) -> aw::task<> {
+    EXPECT_EQ(co_await p.fetchval<std::int32_t>(xact_lock, lock_key), 7);
+    EXPECT_EQ(co_await p.fetchval<std::int32_t>("SELECT $1::int", 0), 0);
+    std::int32_t first = 0, third = 0;
+    bool second_done = true;
+    co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+        tg.start_soon([&]() -> aw::task<> { first = co_await p.fetchval<std::int32_t>(xact_lock, lock_key); });
+        co_await until_waiting_for_lock(holder, conn->backend_pid());
+        tg.start_soon([&]() -> aw::task<> {
+          second_done =
+              co_await aw::move_on_after(20ms, [&]() -> aw::task<> { (void)co_await p.fetchval<std::int32_t>("SELECT $1::int", 2); });
+        });
+        tg.start_soon([&]() -> aw::task<> { third = co_await p.fetchval<std::int32_t>("SELECT $1::int", 3); });
+        co_await aw::sleep(50ms);  // the second's timeout has passed while it waited behind the first
+        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key);
+      });
+    });
+    EXPECT_FALSE(second_done);
+    EXPECT_EQ(first, 7);
+    EXPECT_EQ(third, 3);
+    EXPECT_EQ(p.shared_size(), 0u);
+    EXPECT_EQ(p.idle_size(), 1u);
+    EXPECT_EQ(co_await p.fetchval<std::int32_t>("SELECT $1::int", 4), 4);
+  });
+}
+
+TEST(PgPoolMultiplex, ALostSharedConnectionFailsItsStatementsAndIsReplaced) {
+  aw::pg::connection* conn = nullptr;
+  with_pool(one_connection(true, &conn), [&](aw::pg::pool& p) -> aw::task<> {
+    EXPECT_EQ(co_await p.fetchval<std::int32_t>(xact_lock, lock_key), 7);
+    const int pid = conn->backend_pid();
+    int lost = 0;
+    co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+        for (int i = 0; i < 4; ++i)
+          tg.start_soon([&, i]() -> aw::task<> {
+            try {
+              (void)co_await p.fetchval<std::int32_t>(i == 0 ? xact_lock : "SELECT $1::int", lock_key);
+            } catch (const aw::pg::connection_lost&) {
+              ++lost;
+            }
+          });
+        co_await until_waiting_for_lock(holder, pid);
+        co_await holder.execute("SELECT pg_terminate_backend($1)", pid);
+      });
+    });
+    EXPECT_EQ(lost, 4);  // none lost silently
+    EXPECT_EQ(p.shared_size(), 0u);
+    EXPECT_NE(co_await p.fetchval<std::int32_t>("SELECT pg_backend_pid()"), pid);
+    EXPECT_EQ(p.size(), 1u);
+  });
+}
+
 }  // namespace

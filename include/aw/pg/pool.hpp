@@ -24,6 +24,20 @@
 // task: nothing to wait for), as asyncpg does, down to min_size connections; acquire()
 // also never hands out one idle longer than that.
 // init runs once on each new connection, setup on every acquire.
+//
+// With multiplex set, the shortcuts share connections: when no connection is idle and
+// max_size are open, a shortcut's statement is pipelined on the shared connection with the
+// fewest statements in flight (connection.hpp: each with its own Sync, an error failing only
+// its own statement) instead of waiting for a connection to be given back. A small pool
+// then keeps its server processes busy: while the loop handles one result, the next
+// statements already wait on each server process. Npgsql calls this multiplexing. Only
+// execute with arguments, fetch, fetchrow and fetchval of a statement that starts with
+// SELECT, INSERT, UPDATE, DELETE, MERGE, WITH, VALUES or TABLE are shared; anything else
+// (BEGIN, SET, executemany) gets a connection of its own. A shared statement must not
+// change session state (set_config(), session advisory locks): the statements of other
+// tasks on its connection would see it. A slow statement delays the ones queued behind it
+// on its connection, as in any pipeline. acquire() is not starved: while it waits for a
+// connection, shortcuts stop joining shared ones, which are given back as they empty.
 #pragma once
 
 #include <aw/cancel_scope.hpp>
@@ -37,9 +51,11 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace aw::pg {
@@ -52,6 +68,7 @@ struct pool_options {
   std::function<task<>(connection&)> setup;                            // on every acquire
   std::function<task<>(connection&)> init;                             // once per new connection
   connection_options connection;
+  bool multiplex = false;  // shortcuts share busy connections, pipelined (above)
 };
 
 class pool {
@@ -83,41 +100,48 @@ class pool {
   task<std::unique_ptr<connection>> take(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
   task<> release(std::unique_ptr<connection> c);
 
-  // Shortcuts: acquire, run one statement, release.
+  // Shortcuts: acquire, run one statement, release (with multiplex, maybe on a shared
+  // connection).
   template <class... A>
   task<std::string> execute(std::string_view sql, const A&... args) {
-    auto c = co_await take();
-    auto t = c->execute(sql, args...);
-    co_return co_await finish(std::move(c), std::move(t));
+    lease l = co_await lend(sql, sizeof...(A) != 0);
+    auto t = l->execute(sql, args...);
+    co_return co_await finish(std::move(l), std::move(t));
   }
   template <class... A>
   task<result> fetch(std::string_view sql, const A&... args) {
-    auto c = co_await take();
-    auto t = c->fetch(sql, args...);
-    co_return co_await finish(std::move(c), std::move(t));
+    lease l = co_await lend(sql, true);
+    auto t = l->fetch(sql, args...);
+    co_return co_await finish(std::move(l), std::move(t));
   }
   template <class... A>
   task<std::optional<record>> fetchrow(std::string_view sql, const A&... args) {
-    auto c = co_await take();
-    auto t = c->fetchrow(sql, args...);
-    co_return co_await finish(std::move(c), std::move(t));
+    lease l = co_await lend(sql, true);
+    auto t = l->fetchrow(sql, args...);
+    co_return co_await finish(std::move(l), std::move(t));
   }
   template <class T, class... A>
   task<T> fetchval(std::string_view sql, const A&... args) {
-    auto c = co_await take();
-    auto t = c->template fetchval<T>(sql, args...);
-    co_return co_await finish(std::move(c), std::move(t));
+    lease l = co_await lend(sql, true);
+    auto t = l->template fetchval<T>(sql, args...);
+    co_return co_await finish(std::move(l), std::move(t));
   }
   template <class Rows>
   task<> executemany(std::string_view sql, const Rows& rows) {
-    auto c = co_await take();
-    auto t = c->executemany(sql, rows);
-    co_await finish(std::move(c), std::move(t));
+    lease l = co_await lend(sql, false);
+    auto t = l->executemany(sql, rows);
+    co_await finish(std::move(l), std::move(t));
   }
 
-  // Connections open now (idle and borrowed), and idle ones.
+  // Whether a statement may share a connection under multiplex: it starts (after
+  // blanks, comments and parentheses) with SELECT, INSERT, UPDATE, DELETE, MERGE, WITH,
+  // VALUES or TABLE.
+  static bool shareable(std::string_view sql) noexcept;
+
+  // Connections open now (idle, borrowed and shared), idle ones, and shared ones.
   std::size_t size() const noexcept { return open_; }
   std::size_t idle_size() const noexcept { return idle_.size(); }
+  std::size_t shared_size() const noexcept { return shared_.size(); }
   std::size_t max_size() const noexcept { return opts_.max_size; }
 
  private:
@@ -133,9 +157,25 @@ class pool {
   void arm_reaper();
   void disarm_reaper() noexcept;
   task<std::unique_ptr<connection>> open_connection();
-  // Runs `t` on the borrowed `c` and gives `c` back on every path.
+  // A connection lent to shortcuts together (multiplex).
+  struct shared_connection {
+    std::unique_ptr<connection> conn;
+    std::size_t users = 0;
+    bool joinable = true;  // false once it must drain: dirty, broken or at max_queries
+  };
+  using shared_list = std::list<shared_connection>;
+  // What a shortcut borrowed: a connection of its own, or a place on a shared one.
+  struct lease {
+    std::unique_ptr<connection> own;
+    shared_list::iterator shared;
+    bool is_shared = false;
+    connection* operator->() const noexcept { return is_shared ? shared->conn.get() : own.get(); }
+  };
+  task<lease> lend(std::string_view sql, bool extended_protocol);
+  task<> give_back(lease l);
+  // Runs `t` on the borrowed connection and gives it back on every path.
   template <class T>
-  task<T> finish(std::unique_ptr<connection> c, task<T> t) {
+  task<T> finish(lease l, task<T> t) {
     std::exception_ptr failure;
     std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> value;
     try {
@@ -148,7 +188,7 @@ class pool {
     } catch (...) {
       failure = std::current_exception();
     }
-    co_await release_shielded(std::move(c));
+    co_await give_back(std::move(l));
     if (failure) std::rethrow_exception(failure);
     if constexpr (!std::is_void_v<T>) co_return std::move(*value);
   }
@@ -160,6 +200,7 @@ class pool {
   pool_options opts_;
   semaphore slots_;
   std::vector<idle_connection> idle_;
+  shared_list shared_;
   std::size_t open_ = 0;
   reaper_timer reaper_;
   loop* loop_ = nullptr;  // the loop the reaper is armed on
