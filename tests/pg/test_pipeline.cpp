@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -664,6 +665,25 @@ TEST(PgPoolMultiplex, ALostSharedConnectionFailsItsStatementsAndIsReplaced) {
     EXPECT_EQ(p.shared_size(), 0u);
     EXPECT_NE(co_await p.fetchval<std::int32_t>("SELECT pg_backend_pid()"), pid);
     EXPECT_EQ(p.size(), 1u);
+  });
+}
+
+TEST(PgPoolMultiplex, AConnectionAtMaxQueriesDrainsAndIsReplaced) {
+  auto o = one_connection(true, nullptr);
+  o.max_queries = 5;
+  with_pool(o, [](aw::pg::pool& p) -> aw::task<> {
+    std::set<int> pids;
+    for (int round = 0; round < 3; ++round)
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+        for (int i = 0; i < 8; ++i)
+          tg.start_soon([&]() -> aw::task<> { pids.insert(co_await p.fetchval<std::int32_t>("SELECT pg_backend_pid()")); });
+        co_return;
+      });
+    // 24 statements, at most 5 per connection once it stops taking more (those already on
+    // it finish there): several connections, one at a time.
+    EXPECT_GE(pids.size(), 2u);
+    EXPECT_LE(p.size(), 1u);  // the last one may have been dropped: replaced on demand
+    EXPECT_EQ(p.shared_size(), 0u);
   });
 }
 

@@ -36,8 +36,10 @@
 // (BEGIN, SET, executemany) gets a connection of its own. A shared statement must not
 // change session state (set_config(), session advisory locks): the statements of other
 // tasks on its connection would see it. A slow statement delays the ones queued behind it
-// on its connection, as in any pipeline. acquire() is not starved: while it waits for a
-// connection, shortcuts stop joining shared ones, which are given back as they empty.
+// on its connection, and a cancelled shared statement that was sent already still runs on
+// the server (its results are dropped), as in any pipeline (connection.hpp).
+// acquire() is not starved: while it waits for a connection, shortcuts stop joining shared
+// ones, which are given back as they empty.
 #pragma once
 
 #include <aw/cancel_scope.hpp>
