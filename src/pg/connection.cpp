@@ -3,6 +3,7 @@
 #include <aw/cancel_scope.hpp>
 #include <aw/pg/connection.hpp>
 #include <aw/pg/cursor.hpp>
+#include <aw/pg/prepared_statement.hpp>
 #include <aw/to_thread.hpp>
 #include <aw/wait_fd.hpp>
 
@@ -252,12 +253,7 @@ void connection::note_status(const char* tag) noexcept {
   }
 }
 
-namespace {
-struct busy_guard {
-  semaphore* s;
-  ~busy_guard() { s->release(); }
-};
-}  // namespace
+namespace {}  // namespace
 
 // libpq's cancel request for what the server runs now, sent from a worker thread (PQcancel
 // blocks). A failure to send shows up as the caller's drain timing out.
@@ -300,7 +296,7 @@ task<> connection::cancel_and_drain() {
 
 task<std::string> connection::simple_query(std::string_view sql) {
   co_await acquire_exclusive();
-  busy_guard g{&busy_};
+  busy_hold g{&busy_};
   co_return co_await simple_query_held(sql);
 }
 
@@ -333,30 +329,34 @@ task<> connection::deallocate_evicted() {
   }
 }
 
-task<result> connection::query(std::string_view sql, detail::encoder enc) {
+// The statement cache's path, and a prepared statement's (`named`): both are sent by name
+// (or, with the cache off, as text), alone or pipelined behind what is in flight.
+task<result> connection::query(std::string_view sql, detail::encoder enc, prepared_statement* named) {
   for (int attempt = 0;; ++attempt) {
     pipelined op;
-    std::string name;  // the cached statement used (an invalidated one is evicted by name)
+    std::string name;  // the statement sent (a stale one is forgotten by name)
     co_await busy_.acquire();
     {
-      busy_guard g{&busy_};
+      busy_hold g{&busy_};
       check_open();
       params_.clear();
       enc.fn(enc.args, params_);
       params_.finish();
-      const bool cached = opts_.statement_cache_size != 0;
+      if (named) check_arguments(*named);
+      const bool cached = !named && opts_.statement_cache_size != 0;
       const statement* st = nullptr;
       if (cached) {
         make_key(sql);
         st = prepared(key_);
       }
-      if ((cached && !st) || !closing_.empty()) {
+      if ((cached && !st) || (named && named->name_.empty()) || !closing_.empty()) {
         // Preparing (and closing dropped cursors) needs the session to itself.
         co_await drain_pipeline();
         std::exception_ptr cancel;
         try {
           if (!closing_.empty()) co_await close_cursors();
           if (cached) st = co_await prepare_cached(sql);
+          if (named && named->name_.empty()) co_await prepare_named(*named);
         } catch (const aw::cancelled&) {
           cancel = std::current_exception();
         }
@@ -374,9 +374,9 @@ task<result> connection::query(std::string_view sql, detail::encoder enc) {
       if (alone ? mode != PQ_PIPELINE_OFF && !PQexitPipelineMode(conn_) : mode == PQ_PIPELINE_OFF && !PQenterPipelineMode(conn_))
         throw interface_error("aw::pg: cannot switch pipeline mode: " + trimmed(PQerrorMessage(conn_)));
       int sent;
-      if (st) {
-        name = st->name;
-        sent = PQsendQueryPrepared(conn_, st->name.c_str(), params_.size(), params_.values(), params_.lengths(), params_.formats(), 1);
+      if (named || st) {
+        name = named ? named->name_ : st->name;
+        sent = PQsendQueryPrepared(conn_, name.c_str(), params_.size(), params_.values(), params_.lengths(), params_.formats(), 1);
       } else {
         std::string text(sql);
         sent = PQsendQueryParams(conn_, text.c_str(), params_.size(), params_.types(), params_.values(), params_.lengths(),
@@ -409,14 +409,22 @@ task<result> connection::query(std::string_view sql, detail::encoder enc) {
       try {
         std::rethrow_exception(op.error);
       } catch (const invalid_cached_statement&) {
-        // The schema changed under the statement: forget it; outside a transaction, retry once.
-        for (auto it = cache_.begin(); it != cache_.end(); ++it)
-          if (it->second.name == name) {
-            evicted_.push_back(std::move(it->second.name));
-            lru_.erase(it->second.lru);
-            cache_.erase(it);
-            break;
+        // The schema changed under the statement: forget it (unless a task that failed the
+        // same way prepared it again already); outside a transaction, retry once.
+        if (named) {
+          if (named->conn_ == this && named->name_ == name) {
+            evicted_.push_back(std::move(named->name_));
+            named->name_.clear();
           }
+        } else {
+          for (auto it = cache_.begin(); it != cache_.end(); ++it)
+            if (it->second.name == name) {
+              evicted_.push_back(std::move(it->second.name));
+              lru_.erase(it->second.lru);
+              cache_.erase(it);
+              break;
+            }
+        }
         if (attempt > 0 || in_transaction()) throw;
         continue;
       }
@@ -663,7 +671,7 @@ const connection::statement* connection::prepared(const std::string& key) {
 // trip per row); one Sync at the end makes it all or nothing.
 task<> connection::query_many(std::string_view sql, many_fn next, void* state) {
   co_await acquire_exclusive();
-  busy_guard g{&busy_};
+  busy_hold g{&busy_};
   check_open();
   std::exception_ptr cancel;
   std::exception_ptr failure;
@@ -747,7 +755,13 @@ task<> connection::query_many(std::string_view sql, many_fn next, void* state) {
 // A statement outside the statement cache (DECLARE, FETCH, the COPY helpers), binary results.
 task<result> connection::query_unprepared(std::string sql, detail::params* p) {
   co_await acquire_exclusive();
-  busy_guard g{&busy_};
+  busy_hold g{&busy_};
+  co_return co_await query_unprepared_held(std::move(sql), p);
+}
+
+// The same with busy_ held by the caller, the pipeline drained (so the transaction status
+// is the session's, not PQTRANS_ACTIVE for statements in flight).
+task<result> connection::query_unprepared_held(std::string sql, detail::params* p) {
   check_open();
   std::exception_ptr cancel;
   try {
@@ -889,7 +903,7 @@ task<transaction&> transaction::aenter() {
   // Alone on the connection before looking at its transaction status: statements still in
   // flight in the pipeline would show it as active.
   co_await conn_->acquire_exclusive();
-  busy_guard g{&conn_->busy_};
+  connection::busy_hold g{&conn_->busy_};
   if (conn_->in_transaction()) {
     savepoint_ = "aw_sp_" + std::to_string(++conn_->next_savepoint_);
     std::string sql = "SAVEPOINT " + savepoint_;
@@ -921,7 +935,7 @@ task<> transaction::aexit(std::exception_ptr e) {
   active_ = false;
   if (e && conn_->is_closed()) co_return;  // nothing to roll back on a lost connection; the body's error stands
   co_await conn_->acquire_exclusive();     // the statements in flight decide whether the transaction failed
-  busy_guard g{&conn_->busy_};
+  connection::busy_hold g{&conn_->busy_};
   const bool failed = conn_->conn_ && PQtransactionStatus(conn_->conn_) == PQTRANS_INERROR;
   // Named strings, not temporaries in the co_await expressions: g++ 12 destroys a
   // temporary of a conditional expression inside co_await twice.

@@ -192,11 +192,6 @@ std::string copy_from_stdin(std::string_view table, const copy_options& o, bool 
   return sql;
 }
 
-struct busy_guard {
-  semaphore* s;
-  ~busy_guard() { s->release(); }
-};
-
 constexpr std::size_t copy_chunk = 256 * 1024;
 
 }  // namespace
@@ -207,7 +202,7 @@ constexpr std::size_t copy_chunk = 256 * 1024;
 // a cancelled statement is cancelled on the server; the connection stays usable.
 task<std::string> connection::copy_in(const std::string& sql, copy_feed feed) {
   co_await acquire_exclusive();
-  busy_guard g{&busy_};
+  busy_hold g{&busy_};
   check_open();
   std::exception_ptr failure;
   bool copying = false;
@@ -352,7 +347,7 @@ task<std::string> connection::copy_out_query(std::string_view sql, detail::param
 
 task<std::string> connection::copy_out(std::string sql, byte_sink& sink) {
   co_await acquire_exclusive();
-  busy_guard g{&busy_};
+  busy_hold g{&busy_};
   check_open();
   std::exception_ptr failure;
   bool copying = false;

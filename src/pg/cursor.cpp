@@ -35,11 +35,15 @@ cursor::~cursor() {
   if (!open_ || !conn_) return;
   std::erase(conn_->cursors_, this);
   // A destructor cannot wait: CLOSE goes out before the connection's next statement.
-  if (portal_alive()) conn_->closing_.emplace_back(std::move(name_), epoch_);
+  // (The status is checked when it goes out: statements in flight may hide it now.)
+  if (conn_->conn_ && conn_->tx_epoch_ == epoch_) conn_->closing_.emplace_back(std::move(name_), epoch_);
 }
 
-bool cursor::portal_alive() const noexcept {
-  return open_ && conn_ && conn_->conn_ && conn_->tx_epoch_ == epoch_ && PQtransactionStatus(conn_->conn_) == PQTRANS_INTRANS;
+// The transaction status is read with the connection to ourselves (acquire_exclusive):
+// while other tasks' statements are in flight, libpq reports PQTRANS_ACTIVE.
+bool cursor::portal_alive() const noexcept { return open_ && portal_in_session(); }
+bool cursor::portal_in_session() const noexcept {
+  return conn_ && conn_->conn_ && conn_->tx_epoch_ == epoch_ && PQtransactionStatus(conn_->conn_) == PQTRANS_INTRANS;
 }
 
 // Runs `command` + the portal's name (opening the portal first when needed).
@@ -47,20 +51,24 @@ task<result> cursor::run(std::string command) {
   if (!conn_) throw interface_error("aw::pg::cursor: the connection is closed");
   if (closed_) throw interface_error("aw::pg::cursor: the cursor is closed");
   if (!open_) co_await open();
+  co_await conn_->acquire_exclusive();
+  connection::busy_hold g{&conn_->busy_};
   if (!portal_alive()) throw interface_error("aw::pg::cursor: the cursor is closed (its transaction ended)");
-  co_return co_await conn_->query_unprepared(command + name_, nullptr);
+  co_return co_await conn_->query_unprepared_held(command + name_, nullptr);
 }
 
 task<> cursor::open() {
   if (open_) co_return;
   if (!conn_) throw interface_error("aw::pg::cursor: the connection is closed");
   if (closed_ || done_) throw interface_error("aw::pg::cursor: the cursor was closed; a cursor is opened once");
+  co_await conn_->acquire_exclusive();
+  connection::busy_hold g{&conn_->busy_};
   // Checked here (asyncpg raises NoActiveSQLTransactionError): outside a transaction the
   // portal would vanish at the end of its own DECLARE.
   if (!conn_->conn_ || PQtransactionStatus(conn_->conn_) != PQTRANS_INTRANS)
     throw interface_error("aw::pg::cursor: cursors can only be used inside a transaction (open one with conn.transaction())");
   std::string name = "aw_c" + std::to_string(++conn_->next_cursor_);
-  (void)co_await conn_->query_unprepared("DECLARE " + name + " NO SCROLL CURSOR FOR " + sql_, &params_);
+  (void)co_await conn_->query_unprepared_held("DECLARE " + name + " NO SCROLL CURSOR FOR " + sql_, &params_);
   name_ = std::move(name);
   epoch_ = conn_->tx_epoch_;
   open_ = true;
@@ -73,13 +81,17 @@ task<> cursor::close() {
   co_await close_portal();
 }
 
+// After an error in the transaction the portal cannot be closed (and goes with the
+// rollback); after its transaction it is gone already.
 task<> cursor::close_portal() {
   if (!open_) co_return;
-  bool alive = portal_alive();
   open_ = false;
   done_ = true;
-  if (conn_) std::erase(conn_->cursors_, this);
-  if (alive) (void)co_await conn_->query_unprepared("CLOSE " + name_, nullptr);
+  if (!conn_) co_return;
+  std::erase(conn_->cursors_, this);
+  co_await conn_->acquire_exclusive();
+  connection::busy_hold g{&conn_->busy_};
+  if (portal_in_session()) (void)co_await conn_->query_unprepared_held("CLOSE " + name_, nullptr);
 }
 
 task<cursor&> cursor::aenter() {
@@ -88,13 +100,7 @@ task<cursor&> cursor::aenter() {
 }
 
 task<> cursor::aexit(std::exception_ptr) {
-  // Exits run shielded: CLOSE goes out even when the block was cancelled. After an error
-  // in the transaction the portal cannot be closed (and goes with the rollback).
-  if (open_ && conn_ && conn_->conn_ && PQtransactionStatus(conn_->conn_) == PQTRANS_INERROR) {
-    open_ = false;
-    std::erase(conn_->cursors_, this);
-    co_return;
-  }
+  // Exits run shielded: CLOSE goes out even when the block was cancelled.
   co_await close_portal();
 }
 

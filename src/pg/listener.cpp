@@ -13,10 +13,6 @@
 namespace aw::pg {
 
 namespace {
-struct busy_release {
-  semaphore* s;
-  ~busy_release() { s->release(); }
-};
 
 std::string quoted_identifier(pg_conn* c, const std::string& name) {
   std::unique_ptr<char, void (*)(void*)> q(PQescapeIdentifier(c, name.data(), name.size()), PQfreemem);
@@ -77,7 +73,7 @@ task<std::optional<notification>> listener::next() {
     if (std::optional<notification> n = poll()) co_return n;
     if (!active_ || !conn_->conn_) co_return std::nullopt;
     co_await conn_->acquire_exclusive();
-    busy_release g{&conn_->busy_};
+    connection::busy_hold g{&conn_->busy_};
     if (!active_ || !conn_->conn_) co_return std::nullopt;
     conn_->check_open();
     conn_->deliver_notifications();  // what a statement that ran meanwhile received

@@ -9,13 +9,6 @@
 
 namespace aw::pg {
 
-namespace {
-struct busy_release {
-  semaphore* s;
-  ~busy_release() { s->release(); }
-};
-}  // namespace
-
 void prepared_statement::release() noexcept {
   // Freed with the connection's next preparation (a destructor cannot wait for the server).
   if (conn_ && !name_.empty() && conn_->conn_) conn_->evicted_.push_back(std::move(name_));
@@ -38,7 +31,7 @@ task<> connection::prepare_named(prepared_statement& st) {
 
 task<prepared_statement> connection::prepare(std::string sql) {
   co_await acquire_exclusive();
-  busy_release g{&busy_};
+  busy_hold g{&busy_};
   check_open();
   std::exception_ptr cancel;
   try {
@@ -52,14 +45,9 @@ task<prepared_statement> connection::prepare(std::string sql) {
   std::rethrow_exception(cancel);
 }
 
-task<result> connection::run_prepared(prepared_statement& st, detail::encoder enc) {
-  co_await acquire_exclusive();
-  busy_release g{&busy_};
-  check_open();
-  if (st.conn_ != this || st.name_.empty()) throw interface_error("aw::pg::prepared_statement: the statement was moved from");
-  params_.clear();
-  enc.fn(enc.args, params_);
-  params_.finish();
+// What a prepared statement's arguments must be, checked before anything is sent.
+void connection::check_arguments(const prepared_statement& st) const {
+  if (st.conn_ != this) throw interface_error("aw::pg::prepared_statement: the statement was moved from");
   if (static_cast<std::size_t>(params_.size()) != st.param_types_.size())
     throw interface_error("aw::pg::prepared_statement: the statement takes " + std::to_string(st.param_types_.size()) + " arguments, " +
                           std::to_string(params_.size()) + " given (" + st.sql_ + ")");
@@ -70,30 +58,6 @@ task<result> connection::run_prepared(prepared_statement& st, detail::encoder en
                        std::to_string(st.param_types_[static_cast<std::size_t>(i)]) + ", the argument is of type oid " +
                        std::to_string(params_.types()[i]) + " (give the C++ type of the parameter's type, or cast it in the SQL)");
   }
-  std::exception_ptr cancel;
-  try {
-    for (int attempt = 0;; ++attempt) {
-      if (!PQsendQueryPrepared(conn_, st.name_.c_str(), params_.size(), params_.values(), params_.lengths(), params_.formats(), 1))
-        throw_lost("sending the query");
-      bool again = false;
-      try {
-        co_return co_await collect();
-      } catch (const invalid_cached_statement&) {
-        // The schema changed under the statement: outside a transaction, prepare it again.
-        if (attempt > 0 || in_transaction()) throw;
-        again = true;
-      }
-      if (again) {
-        evicted_.push_back(std::move(st.name_));
-        st.name_.clear();
-        co_await prepare_named(st);
-      }
-    }
-  } catch (const aw::cancelled&) {
-    cancel = std::current_exception();
-  }
-  co_await cancel_and_drain();
-  std::rethrow_exception(cancel);
 }
 
 }  // namespace aw::pg

@@ -82,6 +82,18 @@ std::vector<trace_line> read_trace(std::FILE* f) {
   return lines;
 }
 
+// How many Syncs went out after the first answer (ReadyForQuery) before the next one came:
+// each statement ends with one, so one statement at a time gives 1, and statements sent
+// without waiting for each other's answers give more.
+int syncs_after_first_answer(const std::vector<trace_line>& lines) {
+  std::size_t i = 0;
+  while (i < lines.size() && !(lines[i].dir == 'B' && lines[i].message == "ReadyForQuery")) ++i;
+  int syncs = 0;
+  for (++i; i < lines.size() && lines[i].dir == 'F'; ++i)
+    if (lines[i].message == "Sync") ++syncs;
+  return syncs;
+}
+
 TEST(PgPipeline, ConcurrentQueriesAreSentBeforeTheFirstResultIsRead) {
   with_connection([](aw::pg::connection& c) -> aw::task<> {
     // Prepared first: the statements below are sent at once (preparing waits for the pipeline).
@@ -112,12 +124,7 @@ TEST(PgPipeline, ConcurrentQueriesAreSentBeforeTheFirstResultIsRead) {
     // came while it ran, the next ones are sent before the first of their results is read
     // (each takes the connection in turn on the loop, so a fast reply may be read before
     // the last of them is sent: at least two, not always four).
-    std::size_t i = 0;
-    while (i < lines.size() && !(lines[i].dir == 'B' && lines[i].message == "ReadyForQuery")) ++i;
-    int syncs_before_next_reply = 0;
-    for (++i; i < lines.size() && lines[i].dir == 'F'; ++i)
-      if (lines[i].message == "Sync") ++syncs_before_next_reply;
-    EXPECT_GE(syncs_before_next_reply, 2) << "statements waited for each other's results";
+    EXPECT_GE(syncs_after_first_answer(lines), 2) << "statements waited for each other's results";
   });
 }
 
@@ -397,6 +404,83 @@ TEST(PgPipeline, ALostConnectionFailsEveryStatementInFlight) {
   });
 }
 
+TEST(PgPipeline, PreparedStatementsArePipelinedToo) {
+  with_connection([](aw::pg::connection& c) -> aw::task<> {
+    aw::pg::prepared_statement locked = co_await c.prepare("SELECT 7 FROM pg_advisory_lock($1)");
+    aw::pg::prepared_statement times3 = co_await c.prepare("SELECT $1::int * 3");
+    EXPECT_EQ(co_await locked.fetchval<std::int32_t>(lock_key), 7);
+    co_await c.execute("SELECT pg_advisory_unlock_all()");
+    std::FILE* trace = std::tmpfile();
+    PG_CO_ASSERT_TRUE(trace != nullptr);
+    PQtrace(c.native(), trace);
+    PQsetTraceFlags(c.native(), PQTRACE_SUPPRESS_TIMESTAMPS);
+    std::vector<std::int32_t> got(6, -1);
+    co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+        tg.start_soon([&]() -> aw::task<> { got[0] = co_await locked.fetchval<std::int32_t>(lock_key); });
+        for (int i = 1; i < 6; ++i) tg.start_soon([&, i]() -> aw::task<> { got[i] = co_await times3.fetchval<std::int32_t>(i); });
+        co_await until_waiting_for_lock(holder, c.backend_pid());
+        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key);
+      });
+    });
+    PQuntrace(c.native());
+    co_await c.execute("SELECT pg_advisory_unlock_all()");
+    EXPECT_EQ(got, (std::vector<std::int32_t>{7, 3, 6, 9, 12, 15}));
+    std::vector<trace_line> lines = read_trace(trace);
+    std::fclose(trace);
+    EXPECT_GE(syncs_after_first_answer(lines), 2) << "the prepared statements waited for each other's results";
+    // A failure fails only its own run; many runs from many tasks each get their own.
+    int wrong = 0;
+    bool failed = false;
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+      for (int i = 0; i < 100; ++i)
+        tg.start_soon([&, i]() -> aw::task<> {
+          if (i == 50) {
+            try {
+              (void)co_await times3.fetchval<std::int32_t>(std::string("not a number"));
+            } catch (const aw::pg::error&) {
+              failed = true;
+            }
+            co_return;
+          }
+          wrong += co_await times3.fetchval<std::int32_t>(i) != 3 * i;
+        });
+      co_return;
+    });
+    EXPECT_TRUE(failed);
+    EXPECT_EQ(wrong, 0);
+  });
+}
+
+TEST(PgPipeline, ACursorOpensAndReadsWhileOtherStatementsAreInFlight) {
+  with_connection([](aw::pg::connection& c) -> aw::task<> {
+    EXPECT_EQ(co_await c.fetchval<std::int32_t>("SELECT $1::int", 0), 0);
+    std::vector<std::int32_t> via_cursor;
+    int wrong = 0;
+    co_await aw::async_with(c.transaction(), [&](aw::pg::transaction&) -> aw::task<> {
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+        for (int i = 0; i < 20; ++i)
+          tg.start_soon([&, i]() -> aw::task<> { wrong += co_await c.fetchval<std::int32_t>("SELECT $1::int", i) != i; });
+        // The transaction status reads PQTRANS_ACTIVE while they are in flight: the cursor
+        // looks at it only with the connection to itself.
+        tg.start_soon([&]() -> aw::task<> {
+          co_await aw::async_with(
+              c.cursor({.prefetch = 2}, "SELECT g FROM generate_series(1, $1) g", 5), [&](aw::pg::cursor& it) -> aw::task<> {
+                while (std::optional<aw::pg::record> r = co_await it.next()) {
+                  via_cursor.push_back(r->get<std::int32_t>(0));
+                  tg.start_soon([&]() -> aw::task<> { wrong += co_await c.fetchval<std::int32_t>("SELECT $1::int", 9) != 9; });
+                }
+              });
+        });
+        co_return;
+      });
+    });
+    EXPECT_EQ(wrong, 0);
+    EXPECT_EQ(via_cursor, (std::vector<std::int32_t>{1, 2, 3, 4, 5}));
+    EXPECT_FALSE(c.in_transaction());
+  });
+}
+
 // ---------------------------------------------------------------------------------------
 // The pool's multiplex option: shortcuts share busy connections, pipelined.
 
@@ -458,11 +542,7 @@ int syncs_of_a_burst(bool multiplex) {
     EXPECT_EQ(p.shared_size(), 0u);
     std::vector<trace_line> lines = read_trace(trace);
     std::fclose(trace);
-    std::size_t i = 0;
-    while (i < lines.size() && !(lines[i].dir == 'B' && lines[i].message == "ReadyForQuery")) ++i;
-    syncs = 0;
-    for (++i; i < lines.size() && lines[i].dir == 'F'; ++i)
-      if (lines[i].message == "Sync") ++syncs;
+    syncs = syncs_after_first_answer(lines);
   });
   return syncs;
 }

@@ -33,7 +33,8 @@
 // way the connection is never left in an unknown state.
 //
 // Concurrent queries on one connection are pipelined (libpq's pipeline mode): execute with
-// arguments, fetch, fetchrow and fetchval from several tasks are sent one after another
+// arguments, fetch, fetchrow and fetchval, the connection's or a prepared statement's
+// (aw/pg/prepared_statement.hpp), from several tasks are sent one after another
 // without waiting for each other's results, each with a Sync of its own (an error fails
 // only its own statement, as if they ran one by one), and their results are read in
 // order. (asyncpg raises InterfaceError there.) A query alone on the connection is sent
@@ -41,7 +42,7 @@
 // pipelined behind each other. What
 // needs the session to itself waits until the statements in flight are done and runs
 // alone: execute without arguments (and with it transactions, LISTEN, reset), preparing a
-// statement the cache does not hold yet, executemany, cursors, COPY, prepared statements.
+// statement (for the cache or by prepare()), executemany, cursors, COPY.
 // Cancelling a pipelined query that has not reached the head of the pipeline abandons it:
 // the server still runs it (it was sent; as a cancelled write anywhere, it may have taken
 // effect) and its results are dropped. The query at the head is cancelled on the server
@@ -349,6 +350,11 @@ class connection {
     std::exception_ptr error;
     bool done = false;
   };
+  // Gives busy_ back when the scope that holds it ends, on every path.
+  struct busy_hold {
+    semaphore* s;
+    ~busy_hold() { s->release(); }
+  };
   task<> acquire_exclusive();
   task<> drain_pipeline();
   task<> await_pipelined(pipelined& op);
@@ -364,10 +370,11 @@ class connection {
   task<> end_copy_in();
   task<> abort_copy_in(const char* why);
   task<result> query_unprepared(std::string sql, detail::params* p);
+  task<result> query_unprepared_held(std::string sql, detail::params* p);
   task<> close_cursors();
   task<std::string> simple_query(std::string_view sql);
   task<std::string> simple_query_held(std::string_view sql);
-  task<result> query(std::string_view sql, detail::encoder enc);
+  task<result> query(std::string_view sql, detail::encoder enc, prepared_statement* named = nullptr);
   task<> query_many(std::string_view sql, many_fn next, void* state);
   task<result> collect();
   task<> flush();
@@ -381,7 +388,7 @@ class connection {
   void note_status(const char* tag) noexcept;
   void deliver_notifications();
   task<> prepare_named(prepared_statement& st);
-  task<result> run_prepared(prepared_statement& st, detail::encoder enc);
+  void check_arguments(const prepared_statement& st) const;
 
   pg_conn* conn_ = nullptr;
   connection_options opts_;

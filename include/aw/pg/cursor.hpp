@@ -101,6 +101,7 @@ class cursor {
   task<result> run(std::string command);
   task<> close_portal();
   bool portal_alive() const noexcept;
+  bool portal_in_session() const noexcept;
 
   connection* conn_;
   std::string sql_;

@@ -16,7 +16,8 @@
 //
 // The statement belongs to its connection and must not outlive it; destroying it frees
 // the server's statement with the connection's next preparation. Cancellation works as
-// for the connection's own queries (cancelled on the server, connection usable after).
+// for the connection's own queries (cancelled on the server, connection usable after), and
+// so does pipelining: runs from several tasks go out without waiting for each other.
 #pragma once
 
 #include <aw/pg/connection.hpp>
@@ -52,25 +53,25 @@ class prepared_statement {
   template <class... A>
   task<std::string> execute(const A&... args) {
     std::tuple<const A&...> t(args...);
-    result r = co_await owner().run_prepared(*this, detail::make_encoder(t));
+    result r = co_await owner().query(sql_, detail::make_encoder(t), this);
     co_return std::string(r.status());
   }
   template <class... A>
   task<result> fetch(const A&... args) {
     std::tuple<const A&...> t(args...);
-    co_return co_await owner().run_prepared(*this, detail::make_encoder(t));
+    co_return co_await owner().query(sql_, detail::make_encoder(t), this);
   }
   template <class... A>
   task<std::optional<record>> fetchrow(const A&... args) {
     std::tuple<const A&...> t(args...);
-    result r = co_await owner().run_prepared(*this, detail::make_encoder(t));
+    result r = co_await owner().query(sql_, detail::make_encoder(t), this);
     if (r.empty()) co_return std::nullopt;
     co_return record(std::move(r));
   }
   template <class T, class... A>
   task<T> fetchval(const A&... args) {
     std::tuple<const A&...> t(args...);
-    result r = co_await owner().run_prepared(*this, detail::make_encoder(t));
+    result r = co_await owner().query(sql_, detail::make_encoder(t), this);
     if (r.empty()) {
       if constexpr (detail::is_optional<T>::value)
         co_return std::nullopt;
