@@ -886,9 +886,12 @@ bool connection::is_clean() const noexcept { return conn_ && PQtransactionStatus
 
 task<> connection::reset() {
   if (!conn_ || PQstatus(conn_) == CONNECTION_BAD) co_return;
-  if (PQtransactionStatus(conn_) != PQTRANS_IDLE) co_await simple_query("ROLLBACK");
+  // Alone first: with statements in flight (abandoned ones, say) the status reads active.
+  co_await acquire_exclusive();
+  busy_hold g{&busy_};
+  if (PQtransactionStatus(conn_) != PQTRANS_IDLE) co_await simple_query_held("ROLLBACK");
   if (dirty_) {
-    co_await simple_query("SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL");
+    co_await simple_query_held("SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL");
     // Notifications the last borrower received and did not read are not the next one's.
     while (PGnotify* n = PQnotifies(conn_)) PQfreemem(n);
     dirty_ = false;

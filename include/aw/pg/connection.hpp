@@ -150,7 +150,8 @@ class connection {
   bool probe() noexcept;
   // The server process serving this connection (pg_backend_pid()).
   int backend_pid() const noexcept;
-  // Inside a transaction block (including a failed one).
+  // Inside a transaction block (including a failed one). Also true while statements are in
+  // flight: libpq cannot tell until their results are read.
   bool in_transaction() const noexcept;
   // The value of a server parameter the server reported (server_version, TimeZone, ...).
   std::string server_parameter(const char* name) const;
