@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <libpq-fe.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -559,8 +560,10 @@ TEST(PgPoolMultiplex, ManyTasksMixedShortcutsEachGetTheirOwnResult) {
   o.min_size = 0;
   o.max_size = 2;
   with_pool(o, [](aw::pg::pool& p) -> aw::task<> {
-    co_await p.execute("DROP TABLE IF EXISTS aw_multiplex_rows");
-    co_await p.execute("CREATE TABLE aw_multiplex_rows (v int)");
+    // A table of this process's own (the pool's two connections both write to it).
+    const std::string table = "aw_multiplex_rows_" + std::to_string(::getpid());
+    co_await p.execute("DROP TABLE IF EXISTS " + table);
+    co_await p.execute("CREATE TABLE " + table + " (v int)");
     int wrong = 0;
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       for (int i = 0; i < 200; ++i)
@@ -578,17 +581,17 @@ TEST(PgPoolMultiplex, ManyTasksMixedShortcutsEachGetTheirOwnResult) {
               wrong += (co_await p.fetch("select generate_series(1, $1)", i % 10)).size() != static_cast<std::size_t>(i % 10);
               break;
             default:
-              wrong += co_await p.execute("INSERT INTO aw_multiplex_rows VALUES ($1)", i) != "INSERT 0 1";
+              wrong += co_await p.execute("INSERT INTO " + table + " VALUES ($1)", i) != "INSERT 0 1";
           }
           EXPECT_LE(p.size(), 2u);
         });
       co_return;
     });
     EXPECT_EQ(wrong, 0);
-    EXPECT_EQ(co_await p.fetchval<std::int64_t>("SELECT count(*) FROM aw_multiplex_rows"), 50);
+    EXPECT_EQ(co_await p.fetchval<std::int64_t>("SELECT count(*) FROM " + table), 50);
     EXPECT_EQ(p.shared_size(), 0u);
     EXPECT_EQ(p.idle_size(), p.size());
-    co_await p.execute("DROP TABLE aw_multiplex_rows");
+    co_await p.execute("DROP TABLE " + table);
   });
 }
 
