@@ -8,6 +8,7 @@
 #include <aw/wait_fd.hpp>
 
 #include <libpq-fe.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -71,10 +72,24 @@ struct result_guard {
 }  // namespace
 
 connection::connection(connection_options o) : opts_(o) {}
-connection::~connection() { close(); }
+connection::~connection() { finish_close(); }
 
 void connection::close() noexcept {
   if (!inflight_.empty()) fail_pipeline(std::make_exception_ptr(connection_lost("aw::pg: the connection was closed")));
+  if (conn_ && socket_waits_ > 0) {
+    if (!close_pending_) {  // wake them (socket_wait): readable and writable from now on
+      close_pending_ = true;
+      ::shutdown(PQsocket(conn_), SHUT_RDWR);
+    }
+    return;
+  }
+  finish_close();
+}
+
+int connection::PQsocket_of(const connection& c) noexcept { return PQsocket(c.conn_); }
+
+void connection::finish_close() noexcept {
+  close_pending_ = false;
   if (conn_) PQfinish(conn_);
   conn_ = nullptr;
   ++tx_epoch_;  // the portals went with the session
@@ -85,7 +100,7 @@ void connection::close() noexcept {
   lru_.clear();
   evicted_.clear();
 }
-bool connection::is_closed() const noexcept { return !conn_ || PQstatus(conn_) == CONNECTION_BAD; }
+bool connection::is_closed() const noexcept { return !conn_ || close_pending_ || PQstatus(conn_) == CONNECTION_BAD; }
 int connection::backend_pid() const noexcept { return conn_ ? PQbackendPID(conn_) : 0; }
 bool connection::in_transaction() const noexcept {
   if (!conn_) return false;
@@ -113,7 +128,7 @@ std::string connection::server_parameter(const char* name) const {
 }
 
 void connection::check_open() const {
-  if (!conn_) throw interface_error("aw::pg::connection: the connection is closed");
+  if (!conn_ || close_pending_) throw interface_error("aw::pg::connection: the connection is closed");
   if (PQstatus(conn_) == CONNECTION_BAD) throw connection_lost("aw::pg::connection: the connection was lost earlier");
 }
 
@@ -141,9 +156,9 @@ task<> connection::open(std::string dsn) {
     if (st == PGRES_POLLING_FAILED) fail();
     // The socket may change while connecting (another address, SSL retry): ask each time.
     if (st == PGRES_POLLING_READING)
-      co_await wait_readable(PQsocket(conn_));
+      co_await socket_wait(*this, POLLIN);
     else
-      co_await wait_writable(PQsocket(conn_));
+      co_await socket_wait(*this, POLLOUT);
     st = PQconnectPoll(conn_);
   }
   if (PQsetnonblocking(conn_, 1) != 0) fail();
@@ -157,7 +172,7 @@ task<> connection::flush() {
     if (r < 0) throw_lost("sending");
     // Read while waiting to write: the server may be blocked writing to us (results of
     // pipelined statements nobody reads yet) and then reads nothing until we do.
-    co_await wait_readable_or_writable(PQsocket(conn_));
+    co_await socket_wait(*this, POLLIN | POLLOUT);
     if (!PQconsumeInput(conn_)) throw_lost("receiving");
   }
 }
@@ -169,9 +184,9 @@ task<> connection::await_input() {
     const int pending = PQflush(conn_);
     if (pending < 0) throw_lost("sending");
     if (pending)
-      co_await wait_readable_or_writable(PQsocket(conn_));
+      co_await socket_wait(*this, POLLIN | POLLOUT);
     else
-      co_await wait_readable(PQsocket(conn_));
+      co_await socket_wait(*this, POLLIN);
     if (!PQconsumeInput(conn_)) throw_lost("receiving");
   }
 }
@@ -207,7 +222,7 @@ task<result> connection::collect() {
           if (n > 0) {
             PQfreemem(buf);
           } else if (n == 0) {
-            co_await wait_readable(PQsocket(conn_));
+            co_await socket_wait(*this, POLLIN);
             if (!PQconsumeInput(conn_)) throw_lost("receiving");
           } else {
             break;
@@ -273,7 +288,7 @@ task<> connection::send_cancel_request() {
 // Cancels the running command on the server and reads its results, shielded, within
 // cancel_timeout; closes the connection if the server does not give it back in time.
 task<> connection::cancel_and_drain() {
-  if (!conn_ || PQstatus(conn_) == CONNECTION_BAD) co_return;
+  if (is_closed()) co_return;
   bool drained = false;
   cancel_scope scope(clock::now() + opts_.cancel_timeout, true);
   co_await async_with(scope, [&](cancel_scope&) -> task<> {

@@ -4,6 +4,7 @@
 #include <aw/wait_fd.hpp>
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <array>
 #include <cctype>
@@ -374,7 +375,7 @@ task<std::string> connection::copy_out(std::string sql, byte_sink& sink) {
           co_await sink.send(buf);
           buf.clear();
         }
-        co_await wait_readable(PQsocket(conn_));
+        co_await socket_wait(*this, POLLIN);
         if (!PQconsumeInput(conn_)) throw_lost("receiving");
       } else if (n == -1) {
         break;

@@ -4,6 +4,7 @@
 #include <aw/wait_fd.hpp>
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <memory>
@@ -78,7 +79,7 @@ task<std::optional<notification>> listener::next() {
     conn_->check_open();
     conn_->deliver_notifications();  // what a statement that ran meanwhile received
     if (!queue_.empty()) continue;
-    co_await wait_readable(PQsocket(conn_->conn_));
+    co_await connection::socket_wait(*conn_, POLLIN);
     if (!PQconsumeInput(conn_->conn_)) conn_->throw_lost("receiving");
     conn_->deliver_notifications();
   }

@@ -309,4 +309,65 @@ TEST(PgQuery, StatementCacheSurvivesSchemaChangesAndEviction) {
   });
 }
 
+// close() from another task while a statement waits on the socket: the waiting task is
+// woken with connection_lost (with epoll, closing the descriptor under its wait left it
+// waiting for ever), and the connection is closed.
+TEST(PgErrors, CloseWhileAnotherTaskWaitsOnTheSocket) {
+  with_connection([](aw::pg::connection& c) -> aw::task<> {
+    const int pid = c.backend_pid();
+    bool lost = false;
+    bool in_time = co_await aw::move_on_after(30s, [&]() -> aw::task<> {
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+        tg.start_soon([&]() -> aw::task<> {
+          try {
+            co_await c.execute("SELECT pg_sleep($1)", 60.0);
+          } catch (const aw::pg::connection_lost&) {
+            lost = true;
+          }
+        });
+        // Until the statement runs on the server (so its task waits on the socket).
+        co_await aw::async_with(aw::pg::connect(dsn()), [&](aw::pg::connection& observer) -> aw::task<> {
+          while (co_await observer.fetchval<std::int64_t>(
+                     "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND query LIKE 'SELECT pg_sleep%'", pid) == 0)
+            co_await aw::sleep(2ms);
+        });
+        c.close();
+        EXPECT_TRUE(c.is_closed());
+      });
+    });
+    EXPECT_TRUE(in_time) << "the waiting task was not woken";
+    EXPECT_TRUE(lost);
+    EXPECT_TRUE(c.is_closed());
+    EXPECT_THROW(co_await c.fetchval<std::int32_t>("SELECT 1"), aw::pg::interface_error);
+    // The server's process is told (it ends with pg_sleep at the latest): cancel it now.
+    co_await aw::async_with(aw::pg::connect(dsn()), [&](aw::pg::connection& other) -> aw::task<> {
+      co_await other.execute("SELECT pg_terminate_backend($1)", pid);
+    });
+  });
+}
+
+// The same for a listener waiting for a notification.
+TEST(PgErrors, CloseWhileAListenerWaits) {
+  with_connection([](aw::pg::connection& c) -> aw::task<> {
+    bool lost = false;
+    bool in_time = co_await aw::move_on_after(30s, [&]() -> aw::task<> {
+      co_await aw::async_with(c.listen("aw_close_test"), [&](aw::pg::listener& l) -> aw::task<> {
+        co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+          tg.start_soon([&]() -> aw::task<> {
+            try {
+              (void)co_await l.next();
+            } catch (const aw::pg::connection_lost&) {
+              lost = true;
+            }
+          });
+          co_await aw::sleep(20ms);  // the listener waits on the socket
+          c.close();
+        });
+      });
+    });
+    EXPECT_TRUE(in_time) << "the waiting listener was not woken";
+    EXPECT_TRUE(lost);
+  });
+}
+
 }  // namespace

@@ -376,8 +376,12 @@ TEST(PgPipeline, CancellingAnOperationWaitingForThePipelineSendsNothing) {
   });
 }
 
-TEST(PgPipeline, ALostConnectionFailsEveryStatementInFlight) {
-  with_connection([](aw::pg::connection& c) -> aw::task<> {
+// Five statements in flight (the head blocked on the server) when the connection ends,
+// terminated by the server or closed by another task: every one raises connection_lost,
+// none hangs, and the connection is unusable after.
+template <class End>
+void statements_in_flight_when_the_connection_ends(End end) {
+  with_connection([&](aw::pg::connection& c) -> aw::task<> {
     int lost = 0;
     co_await warm_lock_statement(c, "SELECT pg_advisory_lock($1)");
     EXPECT_EQ(co_await c.fetchval<std::int32_t>("SELECT $1::int", 0), 0);
@@ -397,11 +401,33 @@ TEST(PgPipeline, ALostConnectionFailsEveryStatementInFlight) {
             }
           });
         co_await until_waiting_for_lock(holder, c.backend_pid());
-        co_await holder.execute("SELECT pg_terminate_backend($1)", c.backend_pid());
+        co_await end(holder, c);
       });
     });
     EXPECT_EQ(lost, 5);
-    EXPECT_THROW(co_await c.fetchval<std::int32_t>("SELECT 1"), aw::pg::connection_error);
+    EXPECT_TRUE(c.is_closed());
+    bool refused = false;
+    try {
+      (void)co_await c.fetchval<std::int32_t>("SELECT 1");
+    } catch (const aw::pg::connection_error&) {  // lost earlier
+      refused = true;
+    } catch (const aw::pg::interface_error&) {  // closed
+      refused = true;
+    }
+    EXPECT_TRUE(refused);
+  });
+}
+
+TEST(PgPipeline, ALostConnectionFailsEveryStatementInFlight) {
+  statements_in_flight_when_the_connection_ends([](aw::pg::connection& holder, aw::pg::connection& c) -> aw::task<> {
+    co_await holder.execute("SELECT pg_terminate_backend($1)", c.backend_pid());
+  });
+}
+
+TEST(PgPipeline, ClosingTheConnectionFailsEveryStatementInFlight) {
+  statements_in_flight_when_the_connection_ends([](aw::pg::connection&, aw::pg::connection& c) -> aw::task<> {
+    c.close();
+    co_return;
   });
 }
 

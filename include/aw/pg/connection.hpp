@@ -63,6 +63,7 @@
 #include <aw/pg/types.hpp>
 #include <aw/semaphore.hpp>
 #include <aw/task.hpp>
+#include <aw/wait_fd.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -379,6 +380,34 @@ class connection {
   task<> query_many(std::string_view sql, many_fn next, void* state);
   task<result> collect();
   task<> flush();
+  // co_await socket_wait(*this, POLLIN): a wait on the socket that close() from another task
+  // can end. close() cannot close the socket under a waiting task (epoll forgets a closed
+  // descriptor, and io_uring waits on for a server busy with a statement): it shuts the
+  // socket down, which wakes the waiters, who raise connection_lost; the last one to leave
+  // its wait finishes the close.
+  class socket_wait {
+   public:
+    socket_wait(connection& c, std::uint32_t events) noexcept : c_(c), w_(PQsocket_of(c), events) { ++c_.socket_waits_; }
+    socket_wait(const socket_wait&) = delete;
+    ~socket_wait() {
+      if (--c_.socket_waits_ == 0 && c_.close_pending_) c_.finish_close();
+    }
+    bool await_ready() const noexcept { return false; }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+      return w_.await_suspend(h);
+    }
+    void await_resume() const {
+      (void)w_.await_resume();
+      if (c_.close_pending_) throw connection_lost("aw::pg: the connection was closed");
+    }
+
+   private:
+    connection& c_;
+    aw::detail::fd_wait_awaiter w_;
+  };
+  static int PQsocket_of(const connection& c) noexcept;
+  void finish_close() noexcept;
   task<> cancel_and_drain();
   task<> send_cancel_request();
   task<> deallocate_evicted();
@@ -412,6 +441,8 @@ class connection {
   std::uint64_t queries_ = 0;
   bool dirty_ = false;
   bool broken_ = false;
+  int socket_waits_ = 0;        // tasks waiting on the socket (socket_wait)
+  bool close_pending_ = false;  // close() came while some did: the last one closes
 };
 
 // The manager: connects on entry, closes on exit (async with asyncpg.connect(dsn) as conn).
