@@ -142,7 +142,8 @@ class connection {
 
   // Connects (asyncpg.connect); connect() below is the manager that also closes.
   task<> open(std::string dsn);
-  // Closes the connection (idempotent). Later operations raise aw::pg::interface_error.
+  // Closes the connection (idempotent). Later operations raise aw::pg::interface_error;
+  // statements other tasks have in flight raise aw::pg::connection_lost at once.
   void close() noexcept;
   bool is_closed() const noexcept;
   // Reads what the server sent while the connection sat idle, without waiting, and says
