@@ -268,8 +268,6 @@ void connection::note_status(const char* tag) noexcept {
   }
 }
 
-namespace {}  // namespace
-
 // libpq's cancel request for what the server runs now, sent from a worker thread (PQcancel
 // blocks). A failure to send shows up as the caller's drain timing out.
 task<> connection::send_cancel_request() {
@@ -900,7 +898,7 @@ task<> connection::abort_copy_in(const char* why) {
 bool connection::is_clean() const noexcept { return conn_ && PQtransactionStatus(conn_) == PQTRANS_IDLE && !dirty_ && inflight_.empty(); }
 
 task<> connection::reset() {
-  if (!conn_ || PQstatus(conn_) == CONNECTION_BAD) co_return;
+  if (is_closed()) co_return;
   // Alone first: with statements in flight (abandoned ones, say) the status reads active.
   co_await acquire_exclusive();
   busy_hold g{&busy_};

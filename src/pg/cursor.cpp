@@ -34,8 +34,13 @@ cursor::cursor(cursor&& o) noexcept
 cursor::~cursor() {
   if (!open_ || !conn_) return;
   std::erase(conn_->cursors_, this);
-  // A destructor cannot wait: CLOSE goes out before the connection's next statement.
-  // (The status is checked when it goes out: statements in flight may hide it now.)
+  close_later();
+}
+
+// CLOSE before the connection's next statement, for who cannot wait (a destructor, a
+// cancelled close). The status is checked when it goes out: statements in flight may hide
+// it now.
+void cursor::close_later() {
   if (conn_->conn_ && conn_->tx_epoch_ == epoch_) conn_->closing_.emplace_back(std::move(name_), epoch_);
 }
 
@@ -89,7 +94,16 @@ task<> cursor::close_portal() {
   done_ = true;
   if (!conn_) co_return;
   std::erase(conn_->cursors_, this);
-  co_await conn_->acquire_exclusive();
+  std::exception_ptr cancelled;
+  try {
+    co_await conn_->acquire_exclusive();
+  } catch (...) {
+    cancelled = std::current_exception();
+  }
+  if (cancelled) {
+    close_later();
+    std::rethrow_exception(cancelled);
+  }
   connection::busy_hold g{&conn_->busy_};
   if (portal_in_session()) (void)co_await conn_->query_unprepared_held("CLOSE " + name_, nullptr);
 }

@@ -102,6 +102,7 @@ class cursor {
   task<> close_portal();
   bool portal_alive() const noexcept;
   bool portal_in_session() const noexcept;
+  void close_later();
 
   connection* conn_;
   std::string sql_;
