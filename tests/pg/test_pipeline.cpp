@@ -65,8 +65,19 @@ struct trace_line {
   std::string message;
 };
 
-// The protocol messages libpq traced, in the order it sent and parsed them.
-std::vector<trace_line> read_trace(std::FILE* f) {
+// libpq's protocol trace of a connection, into a temporary file (nullptr: none could be made).
+std::FILE* start_trace(pg_conn* c) {
+  std::FILE* f = std::tmpfile();
+  if (f) {
+    PQtrace(c, f);
+    PQsetTraceFlags(c, PQTRACE_SUPPRESS_TIMESTAMPS);
+  }
+  return f;
+}
+
+// Stops it: the protocol messages libpq traced, in the order it sent and parsed them.
+std::vector<trace_line> stop_trace(pg_conn* c, std::FILE* f) {
+  PQuntrace(c);
   std::fflush(f);
   std::rewind(f);
   std::vector<trace_line> lines;
@@ -80,6 +91,7 @@ std::vector<trace_line> read_trace(std::FILE* f) {
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
     if (dir == "F" || dir == "B") lines.push_back({dir[0], msg});
   }
+  std::fclose(f);
   return lines;
 }
 
@@ -100,10 +112,8 @@ TEST(PgPipeline, ConcurrentQueriesAreSentBeforeTheFirstResultIsRead) {
     // Prepared first: the statements below are sent at once (preparing waits for the pipeline).
     EXPECT_EQ(co_await c.fetchval<std::int32_t>("SELECT $1::int", 0), 0);
     co_await warm_lock_statement(c, "SELECT 7 FROM pg_advisory_lock($1)");
-    std::FILE* trace = std::tmpfile();
+    std::FILE* trace = start_trace(c.native());
     PG_CO_ASSERT_TRUE(trace != nullptr);
-    PQtrace(c.native(), trace);
-    PQsetTraceFlags(c.native(), PQTRACE_SUPPRESS_TIMESTAMPS);
     std::vector<std::int32_t> got(5, -1);
     co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
@@ -116,11 +126,9 @@ TEST(PgPipeline, ConcurrentQueriesAreSentBeforeTheFirstResultIsRead) {
         co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key);
       });
     });
-    PQuntrace(c.native());
+    std::vector<trace_line> lines = stop_trace(c.native(), trace);
     co_await c.execute("SELECT pg_advisory_unlock_all()");
     EXPECT_EQ(got, (std::vector<std::int32_t>{7, 1, 2, 3, 4}));
-    std::vector<trace_line> lines = read_trace(trace);
-    std::fclose(trace);
     // The first, alone on the connection, is sent as it is and answered; of the four that
     // came while it ran, the next ones are sent before the first of their results is read
     // (each takes the connection in turn on the loop, so a fast reply may be read before
@@ -437,10 +445,8 @@ TEST(PgPipeline, PreparedStatementsArePipelinedToo) {
     aw::pg::prepared_statement times3 = co_await c.prepare("SELECT $1::int * 3");
     EXPECT_EQ(co_await locked.fetchval<std::int32_t>(lock_key), 7);
     co_await c.execute("SELECT pg_advisory_unlock_all()");
-    std::FILE* trace = std::tmpfile();
+    std::FILE* trace = start_trace(c.native());
     PG_CO_ASSERT_TRUE(trace != nullptr);
-    PQtrace(c.native(), trace);
-    PQsetTraceFlags(c.native(), PQTRACE_SUPPRESS_TIMESTAMPS);
     std::vector<std::int32_t> got(6, -1);
     co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
@@ -450,11 +456,9 @@ TEST(PgPipeline, PreparedStatementsArePipelinedToo) {
         co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key);
       });
     });
-    PQuntrace(c.native());
+    std::vector<trace_line> lines = stop_trace(c.native(), trace);
     co_await c.execute("SELECT pg_advisory_unlock_all()");
     EXPECT_EQ(got, (std::vector<std::int32_t>{7, 3, 6, 9, 12, 15}));
-    std::vector<trace_line> lines = read_trace(trace);
-    std::fclose(trace);
     EXPECT_GE(syncs_after_first_answer(lines), 2) << "the prepared statements waited for each other's results";
     // A failure fails only its own run; many runs from many tasks each get their own.
     int wrong = 0;
@@ -545,10 +549,8 @@ int syncs_of_a_burst(bool multiplex) {
     EXPECT_EQ(co_await p.fetchval<std::int32_t>(xact_lock, lock_key), 7);
     EXPECT_EQ(co_await p.fetchval<std::int32_t>("SELECT $1::int", 0), 0);
     PG_CO_ASSERT_TRUE(conn != nullptr);
-    std::FILE* trace = std::tmpfile();
+    std::FILE* trace = start_trace(conn->native());
     PG_CO_ASSERT_TRUE(trace != nullptr);
-    PQtrace(conn->native(), trace);
-    PQsetTraceFlags(conn->native(), PQTRACE_SUPPRESS_TIMESTAMPS);
     std::vector<std::int32_t> got(5, -1);
     co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
@@ -562,13 +564,11 @@ int syncs_of_a_burst(bool multiplex) {
         co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key);
       });
     });
-    PQuntrace(conn->native());
+    std::vector<trace_line> lines = stop_trace(conn->native(), trace);
     EXPECT_EQ(got, (std::vector<std::int32_t>{7, 1, 2, 3, 4}));
     EXPECT_EQ(p.size(), 1u);
     EXPECT_EQ(p.idle_size(), 1u);
     EXPECT_EQ(p.shared_size(), 0u);
-    std::vector<trace_line> lines = read_trace(trace);
-    std::fclose(trace);
     syncs = syncs_after_first_answer(lines);
   });
   return syncs;
