@@ -5,7 +5,6 @@
 #include <aw/pg/cursor.hpp>
 #include <aw/pg/prepared_statement.hpp>
 #include <aw/to_thread.hpp>
-#include <aw/wait_fd.hpp>
 
 #include <libpq-fe.h>
 #include <poll.h>

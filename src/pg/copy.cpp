@@ -1,7 +1,6 @@
 // COPY: libpq's non-blocking PQputCopyData/PQputCopyEnd/PQgetCopyData driven by fd waits.
 #include <aw/cancel_scope.hpp>
 #include <aw/pg/connection.hpp>
-#include <aw/wait_fd.hpp>
 
 #include <libpq-fe.h>
 #include <poll.h>

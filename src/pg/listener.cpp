@@ -1,7 +1,6 @@
 // aw::pg::listener: LISTEN/NOTIFY. libpq queues the notifications it parses (while any
 // statement runs, too); they are moved to the listeners' queues when a listener looks.
 #include <aw/pg/connection.hpp>
-#include <aw/wait_fd.hpp>
 
 #include <libpq-fe.h>
 #include <poll.h>

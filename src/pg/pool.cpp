@@ -188,17 +188,15 @@ task<> pool::release_shielded(std::unique_ptr<connection> c) {
   });
 }
 
-// Multiplex: what a shortcut borrows. A statement that may share goes to an idle connection
-// first (or a new one), spreading statements over server processes; with none left, to the
-// joinable shared connection with the fewest users. Nobody joins while a task waits for a
-// connection of its own (acquire(), a statement that may not share), so that one drains.
-task<pool::lease> pool::lend(std::string_view sql, bool extended_protocol) {
-  lease l;
-  if (!opts_.multiplex || !extended_protocol || !shareable(sql)) {
-    l.own = co_await take();
-    co_return l;
-  }
+// Multiplex: a place on a shared connection for a statement that may share. An idle
+// connection comes first (or a new one), spreading statements over server processes; with
+// none left, the joinable shared connection with the fewest users. Nobody joins while a task
+// waits for a connection of its own (acquire(), a statement that may not share), so that
+// one drains.
+task<pool::lease> pool::lend_shared() {
   if (closed_) throw interface_error("aw::pg::pool: the pool is closed");
+  lease l;
+  l.is_shared = true;
   if (slots_.value() == 0 && slots_.tasks_waiting() == 0) {
     auto best = shared_.end();
     for (auto it = shared_.begin(); it != shared_.end(); ++it)
@@ -206,23 +204,16 @@ task<pool::lease> pool::lend(std::string_view sql, bool extended_protocol) {
     if (best != shared_.end()) {
       ++best->users;
       l.shared = best;
-      l.is_shared = true;
       co_return l;
     }
   }
   auto c = co_await take();
   shared_.push_back({std::move(c), 1, true});
   l.shared = std::prev(shared_.end());
-  l.is_shared = true;
   co_return l;
 }
 
-task<> pool::give_back(lease l) {
-  if (!l.is_shared) {
-    co_await release_shielded(std::move(l.own));
-    co_return;
-  }
-  auto it = l.shared;
+task<> pool::leave_shared(shared_list::iterator it) {
   // Session state changed (a statement's command tag said so), broken, or due to be
   // replaced: nobody else joins; the last user gives it back, and the release resets or
   // drops it.

@@ -26,6 +26,16 @@ aw::task<collection> numbers(client& c, const char* name, int n) {
   co_return coll;
 }
 
+// Cursor `id` on `collection` is gone from the server: getMore fails with CursorNotFound.
+aw::task<> expect_killed(client& c, std::int64_t id, const char* collection) {
+  try {
+    co_await c["aw_test"].command(doc("getMore", static_cast<long long>(id), "collection", collection));
+    ADD_FAILURE() << "getMore on a killed cursor succeeded";
+  } catch (const command_error& e) {
+    EXPECT_EQ(e.code(), 43) << e.what();
+  }
+}
+
 TEST(MongoCursor, ManyBatchesInOrder) {
   with_client([](client& c) -> aw::task<> {
     auto coll = co_await numbers(c, "batches", 250);
@@ -62,12 +72,7 @@ TEST(MongoCursor, LeavingEarlyKillsTheServerCursor) {
     });
     EXPECT_NE(id, 0);  // it was open on the server when the block was left
     // The server no longer knows it: getMore fails (CursorNotFound).
-    try {
-      co_await c["aw_test"].command(doc("getMore", static_cast<long long>(id), "collection", "early_exit"));
-      ADD_FAILURE() << "getMore on a killed cursor succeeded";
-    } catch (const command_error& e) {
-      EXPECT_EQ(e.code(), 43) << e.what();
-    }
+    co_await expect_killed(c, id, "early_exit");
   });
 }
 
@@ -144,12 +149,7 @@ TEST(MongoCursor, CancelledBodyKillsTheServerCursor) {
     EXPECT_GE(seen, 7);
     EXPECT_LT(seen, 50);
     CO_ASSERT_TRUE(id != 0);
-    try {
-      co_await c["aw_test"].command(doc("getMore", static_cast<long long>(id), "collection", "cancelled_body"));
-      ADD_FAILURE() << "getMore on a killed cursor succeeded";
-    } catch (const command_error& e) {
-      EXPECT_EQ(e.code(), 43) << e.what();
-    }
+    co_await expect_killed(c, id, "cancelled_body");
   });
 }
 
@@ -272,12 +272,7 @@ TEST(MongoCursor, TripsStopAtTheirByteBudget) {
       id = cu.id();
     });
     CO_ASSERT_TRUE(id != 0);
-    try {
-      co_await c["aw_test"].command(doc("getMore", static_cast<long long>(id), "collection", "byte_budget"));
-      ADD_FAILURE() << "getMore on a killed cursor succeeded";
-    } catch (const command_error& e) {
-      EXPECT_EQ(e.code(), 43) << e.what();
-    }
+    co_await expect_killed(c, id, "byte_budget");
   });
 }
 

@@ -106,31 +106,48 @@ class pool {
   // connection).
   template <class... A>
   task<std::string> execute(std::string_view sql, const A&... args) {
-    lease l = co_await lend(sql, sizeof...(A) != 0);
+    lease l;  // (an if, not a conditional expression: with co_await in both arms g++ 12 crashed)
+    if (shares(sql, sizeof...(A) != 0))
+      l = co_await lend_shared();
+    else
+      l.own = co_await take();
     auto t = l->execute(sql, args...);
     co_return co_await finish(std::move(l), std::move(t));
   }
   template <class... A>
   task<result> fetch(std::string_view sql, const A&... args) {
-    lease l = co_await lend(sql, true);
+    lease l;  // (an if, not a conditional expression: with co_await in both arms g++ 12 crashed)
+    if (shares(sql, true))
+      l = co_await lend_shared();
+    else
+      l.own = co_await take();
     auto t = l->fetch(sql, args...);
     co_return co_await finish(std::move(l), std::move(t));
   }
   template <class... A>
   task<std::optional<record>> fetchrow(std::string_view sql, const A&... args) {
-    lease l = co_await lend(sql, true);
+    lease l;  // (an if, not a conditional expression: with co_await in both arms g++ 12 crashed)
+    if (shares(sql, true))
+      l = co_await lend_shared();
+    else
+      l.own = co_await take();
     auto t = l->fetchrow(sql, args...);
     co_return co_await finish(std::move(l), std::move(t));
   }
   template <class T, class... A>
   task<T> fetchval(std::string_view sql, const A&... args) {
-    lease l = co_await lend(sql, true);
+    lease l;  // (an if, not a conditional expression: with co_await in both arms g++ 12 crashed)
+    if (shares(sql, true))
+      l = co_await lend_shared();
+    else
+      l.own = co_await take();
     auto t = l->template fetchval<T>(sql, args...);
     co_return co_await finish(std::move(l), std::move(t));
   }
   template <class Rows>
   task<> executemany(std::string_view sql, const Rows& rows) {
-    lease l = co_await lend(sql, false);
+    lease l;
+    l.own = co_await take();
     auto t = l->executemany(sql, rows);
     co_await finish(std::move(l), std::move(t));
   }
@@ -169,12 +186,16 @@ class pool {
   // What a shortcut borrowed: a connection of its own, or a place on a shared one.
   struct lease {
     std::unique_ptr<connection> own;
-    shared_list::iterator shared;
+    shared_list::iterator shared{};
     bool is_shared = false;
     connection* operator->() const noexcept { return is_shared ? shared->conn.get() : own.get(); }
   };
-  task<lease> lend(std::string_view sql, bool extended_protocol);
-  task<> give_back(lease l);
+  // Multiplex: whether a statement goes to a shared connection; lending and leaving one.
+  bool shares(std::string_view sql, bool extended_protocol) const noexcept {
+    return opts_.multiplex && extended_protocol && shareable(sql);
+  }
+  task<lease> lend_shared();
+  task<> leave_shared(shared_list::iterator it);
   // Runs `t` on the borrowed connection and gives it back on every path.
   template <class T>
   task<T> finish(lease l, task<T> t) {
@@ -190,7 +211,10 @@ class pool {
     } catch (...) {
       failure = std::current_exception();
     }
-    co_await give_back(std::move(l));
+    if (l.is_shared)
+      co_await leave_shared(l.shared);
+    else
+      co_await release_shielded(std::move(l.own));
     if (failure) std::rethrow_exception(failure);
     if constexpr (!std::is_void_v<T>) co_return std::move(*value);
   }
