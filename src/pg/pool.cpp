@@ -200,7 +200,7 @@ task<pool::lease> pool::lend_shared() {
   if (slots_.value() == 0 && slots_.tasks_waiting() == 0) {
     auto best = shared_.end();
     for (auto it = shared_.begin(); it != shared_.end(); ++it)
-      if (it->joinable && (best == shared_.end() || it->users < best->users)) best = it;
+      if (joinable(*it->conn) && (best == shared_.end() || it->users < best->users)) best = it;
     if (best != shared_.end()) {
       ++best->users;
       l.shared = best;
@@ -208,16 +208,16 @@ task<pool::lease> pool::lend_shared() {
     }
   }
   auto c = co_await take();
-  shared_.push_back({std::move(c), 1, true});
+  shared_.push_back({std::move(c), 1});
   l.shared = std::prev(shared_.end());
   co_return l;
 }
 
+// Session state changed (a statement's command tag said so), broken, or due to be replaced:
+// nobody else joins; the last user gives it back, and the release resets or drops it.
+bool pool::joinable(const connection& c) const noexcept { return !c.dirty_ && reusable(c); }
+
 task<> pool::leave_shared(shared_list::iterator it) {
-  // Session state changed (a statement's command tag said so), broken, or due to be
-  // replaced: nobody else joins; the last user gives it back, and the release resets or
-  // drops it.
-  if (it->conn->dirty_ || !reusable(*it->conn)) it->joinable = false;
   if (--it->users != 0) co_return;
   std::unique_ptr<connection> c = std::move(it->conn);
   shared_.erase(it);

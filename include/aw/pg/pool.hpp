@@ -180,7 +180,6 @@ class pool {
   struct shared_connection {
     std::unique_ptr<connection> conn;
     std::size_t users = 0;
-    bool joinable = true;  // false once it must drain: dirty, broken or at max_queries
   };
   using shared_list = std::list<shared_connection>;
   // What a shortcut borrowed: a connection of its own, or a place on a shared one.
@@ -220,6 +219,7 @@ class pool {
   }
   task<> release_shielded(std::unique_ptr<connection> c);
   bool reusable(const connection& c) const noexcept;
+  bool joinable(const connection& c) const noexcept;
   void keep_idle(std::unique_ptr<connection> c);
 
   std::string dsn_;
