@@ -103,53 +103,27 @@ class pool {
   task<> release(std::unique_ptr<connection> c);
 
   // Shortcuts: acquire, run one statement, release (with multiplex, maybe on a shared
-  // connection).
+  // connection). `sql` is copied into the lambda: the task runs after this call returns;
+  // the arguments are the caller's, alive while it awaits.
   template <class... A>
   task<std::string> execute(std::string_view sql, const A&... args) {
-    lease l;  // (an if, not a conditional expression: with co_await in both arms g++ 12 crashed)
-    if (shares(sql, sizeof...(A) != 0))
-      l = co_await lend_shared();
-    else
-      l.own = co_await take();
-    auto t = l->execute(sql, args...);
-    co_return co_await finish(std::move(l), std::move(t));
+    return shortcut<std::string>(sql, sizeof...(A) != 0, [sql, &args...](connection& c) { return c.execute(sql, args...); });
   }
   template <class... A>
   task<result> fetch(std::string_view sql, const A&... args) {
-    lease l;  // (an if, not a conditional expression: with co_await in both arms g++ 12 crashed)
-    if (shares(sql, true))
-      l = co_await lend_shared();
-    else
-      l.own = co_await take();
-    auto t = l->fetch(sql, args...);
-    co_return co_await finish(std::move(l), std::move(t));
+    return shortcut<result>(sql, true, [sql, &args...](connection& c) { return c.fetch(sql, args...); });
   }
   template <class... A>
   task<std::optional<record>> fetchrow(std::string_view sql, const A&... args) {
-    lease l;  // (an if, not a conditional expression: with co_await in both arms g++ 12 crashed)
-    if (shares(sql, true))
-      l = co_await lend_shared();
-    else
-      l.own = co_await take();
-    auto t = l->fetchrow(sql, args...);
-    co_return co_await finish(std::move(l), std::move(t));
+    return shortcut<std::optional<record>>(sql, true, [sql, &args...](connection& c) { return c.fetchrow(sql, args...); });
   }
   template <class T, class... A>
   task<T> fetchval(std::string_view sql, const A&... args) {
-    lease l;  // (an if, not a conditional expression: with co_await in both arms g++ 12 crashed)
-    if (shares(sql, true))
-      l = co_await lend_shared();
-    else
-      l.own = co_await take();
-    auto t = l->template fetchval<T>(sql, args...);
-    co_return co_await finish(std::move(l), std::move(t));
+    return shortcut<T>(sql, true, [sql, &args...](connection& c) { return c.template fetchval<T>(sql, args...); });
   }
   template <class Rows>
   task<> executemany(std::string_view sql, const Rows& rows) {
-    lease l;
-    l.own = co_await take();
-    auto t = l->executemany(sql, rows);
-    co_await finish(std::move(l), std::move(t));
+    return shortcut<void>(sql, false, [sql, &rows](connection& c) { return c.executemany(sql, rows); });
   }
 
   // Whether a statement may share a connection under multiplex: it starts (after
@@ -187,7 +161,7 @@ class pool {
     std::unique_ptr<connection> own;
     shared_list::iterator shared{};
     bool is_shared = false;
-    connection* operator->() const noexcept { return is_shared ? shared->conn.get() : own.get(); }
+    connection& operator*() const noexcept { return is_shared ? *shared->conn : *own; }
   };
   // Multiplex: whether a statement goes to a shared connection; lending and leaving one.
   bool shares(std::string_view sql, bool extended_protocol) const noexcept {
@@ -195,17 +169,23 @@ class pool {
   }
   task<lease> lend_shared();
   task<> leave_shared(shared_list::iterator it);
-  // Runs `t` on the borrowed connection and gives it back on every path.
-  template <class T>
-  task<T> finish(lease l, task<T> t) {
+  // A shortcut: borrows (a connection of its own, or with multiplex a place on a shared
+  // one), runs `run(conn)`, and gives the connection back on every path.
+  template <class T, class Run>
+  task<T> shortcut(std::string_view sql, bool extended_protocol, Run run) {
+    lease l;  // (an if, not a conditional expression: with co_await in both arms g++ 12 crashed)
+    if (shares(sql, extended_protocol))
+      l = co_await lend_shared();
+    else
+      l.own = co_await take();
     std::exception_ptr failure;
     std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> value;
     try {
       if constexpr (std::is_void_v<T>) {
-        co_await std::move(t);
+        co_await run(*l);
         value = true;
       } else {
-        value.emplace(co_await std::move(t));
+        value.emplace(co_await run(*l));
       }
     } catch (...) {
       failure = std::current_exception();
