@@ -227,7 +227,7 @@ auto start_with(Args&& args, std::index_sequence<I...>) {
       using Out = typename with_result<T, may_suppress>::type;
       // Managers given as rvalues are moved into the frame as xvalues, never passed on
       // as prvalues. (That keeps this frame right under g++ 12's aggregate-temporary bug,
-      // DESIGN.md and toolchain/gcc12_prvalue_param.cpp, but cannot fix the caller's: the
+      // doc/toolchain.md and doc/gcc12_prvalue_param.cpp, but cannot fix the caller's: the
       // temporary lives in the caller's frame. README, "Known compiler bugs".)
       return with_level<Out, T, body_type, std::tuple<>,
                         std::conditional_t<std::is_lvalue_reference_v<std::tuple_element_t<I, std::remove_reference_t<Args>>>,

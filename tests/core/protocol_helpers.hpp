@@ -10,8 +10,8 @@
 //   "exit A finished"    A's exit finished after sleeping (only when told to sleep)
 //
 // Each manager type has a constructor: g++ 12 miscompiles aggregate prvalues with
-// non-trivial members passed to coroutines inside a co_await expression (DESIGN.md,
-// Toolchain), and the tests must not trip over that by accident.
+// non-trivial members passed to coroutines inside a co_await expression
+// (doc/toolchain.md), and the tests must not trip over that by accident.
 #pragma once
 
 #include <aw/async_with.hpp>
@@ -220,8 +220,8 @@ inline long count_prefix(const log_t& log, const std::string& prefix) {
 namespace aw_test {
 
 // An aggregate manager holding a std::string, on purpose: g++ 12 miscompiles such a
-// prvalue passed by value to a coroutine inside a co_await expression (DESIGN.md,
-// Toolchain; toolchain/gcc12_prvalue_param.cpp). The library must forward rvalue managers
+// prvalue passed by value to a coroutine inside a co_await expression (doc/toolchain.md;
+// doc/gcc12_prvalue_param.cpp). The library must forward rvalue managers
 // as xvalues so that `co_await aw::async_with(named_manager{"a", &log}, body)` works.
 struct named_manager {
   std::string name;

@@ -725,7 +725,7 @@ TEST(AsyncWith, ManagersOfEveryFormNestInOneBlock) {
 }
 
 // ---------------------------------------------------------------------------------------
-// g++ 12 and aggregate temporaries with a std::string member (DESIGN.md, Toolchain;
+// g++ 12 and aggregate temporaries with a std::string member (doc/toolchain.md;
 // protocol_helpers.hpp says why the co_await form cannot work under g++ 12).
 
 TEST(AsyncWith, AggregatePrvalueManagerIsMovedIntoTheBlock) {

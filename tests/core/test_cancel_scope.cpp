@@ -1349,7 +1349,7 @@ TEST(CurrentDeadline, IsMinWhenAlreadyCancelled) {
 //
 // anyio differs here: its __aexit__ runs inside the cancelled scope, and an exit that
 // awaits must shield itself (CancelScope(shield=True)). asyncwith shields every exit
-// (DESIGN.md, principle 3), so aexit can close a connection gracefully, and an exit
+// (doc/design.md, rule 3), so aexit can close a connection gracefully, and an exit
 // bounds its own cleanup with a scope of its own.
 
 TEST(ShieldedExit, ATimeoutAroundAsyncWithRunsTheExitToCompletion) {

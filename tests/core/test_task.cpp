@@ -442,7 +442,7 @@ constexpr int million = 1'000'000;
 constexpr std::uintptr_t constant_stack_bound = 64 * 1024;
 
 // g++ turns symmetric transfer into a tail call only with -foptimize-sibling-calls, that is
-// at -O2 and above, and not under AddressSanitizer (DESIGN.md, Toolchain). The library
+// at -O2 and above, and not under AddressSanitizer (doc/toolchain.md). The library
 // promises constant stack at -O2; an unoptimized g++ build of this file would overflow the
 // stack and crash the whole binary, so there the deep tests skip and say why (a short
 // chain shows it). clang makes the transfer a guaranteed tail call at every level: there,
