@@ -1,0 +1,12 @@
+// aw::net: anyio's networking for asyncwith. `#include <aw/net.hpp>` and link aw::net.
+//
+//   co_await aw::async_with(co_await aw::net::connect_tcp("localhost", 6379),
+//                           [](aw::net::tcp_stream& s) -> aw::task<> {
+//     co_await s.send("PING\r\n");
+//     std::string reply = co_await s.receive();
+//   });
+//
+// The errors (errors.hpp).
+#pragma once
+
+#include <aw/net/errors.hpp>
