@@ -9,4 +9,5 @@
 // The errors (errors.hpp).
 #pragma once
 
+#include <aw/net/address.hpp>
 #include <aw/net/errors.hpp>
