@@ -18,36 +18,6 @@
 
 namespace aw::net::detail {
 
-namespace {
-
-// Identifies one version of resolv.conf: a change (or its appearance) makes the pool's
-// channels stale, as glibc's resolver re-reads the file when it changes.
-struct file_stamp {
-  bool exists = false;
-  dev_t dev = 0;
-  ino_t ino = 0;
-  off_t size = 0;
-  std::timespec mtime{};
-  friend bool operator==(const file_stamp& a, const file_stamp& b) noexcept {
-    return a.exists == b.exists && a.dev == b.dev && a.ino == b.ino && a.size == b.size && a.mtime.tv_sec == b.mtime.tv_sec &&
-           a.mtime.tv_nsec == b.mtime.tv_nsec;
-  }
-};
-
-file_stamp stamp_of(const char* path) noexcept {
-  struct stat st;
-  file_stamp s;
-  if (::stat(path, &st) != 0) return s;
-  s.exists = true;
-  s.dev = st.st_dev;
-  s.ino = st.st_ino;
-  s.size = st.st_size;
-  s.mtime = st.st_mtim;
-  return s;
-}
-
-}  // namespace
-
 struct channel_slot {
   ares_channel channel = nullptr;
   channel_config config;
@@ -144,6 +114,18 @@ void give_back(std::unique_ptr<channel_slot> slot) noexcept {
 }
 
 }  // namespace
+
+file_stamp stamp_of(const char* path) noexcept {
+  struct stat st;
+  file_stamp s;
+  if (::stat(path, &st) != 0) return s;
+  s.exists = true;
+  s.dev = st.st_dev;
+  s.ino = st.st_ino;
+  s.size = st.st_size;
+  s.mtime = st.st_mtim;
+  return s;
+}
 
 void ares_init_once() {
   static std::once_flag once;

@@ -33,14 +33,32 @@
 
 #include <ares.h>
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace aw::net::detail {
+
+// Identifies one version of a file (resolv.conf, the hosts file): a change, or its
+// appearance, makes what was read from it stale, as glibc re-reads resolv.conf when it changes.
+struct file_stamp {
+  bool exists = false;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
+  std::timespec mtime{};
+  friend bool operator==(const file_stamp& a, const file_stamp& b) noexcept {
+    return a.exists == b.exists && a.dev == b.dev && a.ino == b.ino && a.size == b.size && a.mtime.tv_sec == b.mtime.tv_sec &&
+           a.mtime.tv_nsec == b.mtime.tv_nsec;
+  }
+};
+file_stamp stamp_of(const char* path) noexcept;
 
 // The channel-level options of one lookup; the key of the per-thread pool.
 struct channel_config {

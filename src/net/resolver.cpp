@@ -151,18 +151,31 @@ std::string canonical_name(const ares_addrinfo& ai) {
 // answer for the family asked, when it falls back to the loopback addresses (c-ares issue
 // #439). Such a lookup is answered here, as c-ares would answer it, without calling c-ares.
 bool hosts_file_names_localhost(int family) {
-  std::ifstream in("/etc/hosts");
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream fields(line.substr(0, line.find('#')));
-    std::string addr, name;
-    if (!(fields >> addr)) continue;
-    in6_addr buf;
-    int f = inet_pton(AF_INET, addr.c_str(), &buf) == 1 ? AF_INET : inet_pton(AF_INET6, addr.c_str(), &buf) == 1 ? AF_INET6 : AF_UNSPEC;
-    if (f == AF_UNSPEC || (family != AF_UNSPEC && family != f)) continue;
-    while (fields >> name)
-      if (strcasecmp(name.c_str(), "localhost") == 0) return true;
+  // What the file says is kept per thread until it changes: a stat, not a read, per lookup.
+  struct known {
+    detail::file_stamp stamp;
+    bool read = false, v4 = false, v6 = false;
+  };
+  thread_local known k;
+  detail::file_stamp now = detail::stamp_of("/etc/hosts");
+  if (!k.read || !(now == k.stamp)) {
+    k = known{now, true, false, false};
+    std::ifstream in("/etc/hosts");
+    for (std::string line; std::getline(in, line);) {
+      std::istringstream fields(line.substr(0, line.find('#')));
+      std::string addr, name;
+      if (!(fields >> addr)) continue;
+      in6_addr buf;
+      bool v4 = inet_pton(AF_INET, addr.c_str(), &buf) == 1;
+      bool v6 = !v4 && inet_pton(AF_INET6, addr.c_str(), &buf) == 1;
+      while (fields >> name)
+        if (strcasecmp(name.c_str(), "localhost") == 0) {
+          k.v4 = k.v4 || v4;
+          k.v6 = k.v6 || v6;
+        }
+    }
   }
-  return false;
+  return family == AF_INET ? k.v4 : family == AF_INET6 ? k.v6 : k.v4 || k.v6;
 }
 #else
 bool hosts_file_names_localhost(int) { return true; }
