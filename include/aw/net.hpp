@@ -11,3 +11,4 @@
 
 #include <aw/net/address.hpp>
 #include <aw/net/errors.hpp>
+#include <aw/net/resolver.hpp>

@@ -17,7 +17,11 @@ std::string compose(const std::string& operation, const std::string& address) {
 class resolver_category_impl : public std::error_category {
  public:
   const char* name() const noexcept override { return "c-ares"; }
-  std::string message(int status) const override { return ares_strerror(status); }
+  std::string message(int status) const override {
+    // c-ares 1.18 has no text for the service error it defines.
+    if (status == ARES_ESERVICE) return "Invalid service name or number";
+    return ares_strerror(status);
+  }
 };
 
 class tls_category_impl : public std::error_category {
