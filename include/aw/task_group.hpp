@@ -26,7 +26,8 @@
 //   as anyio 4 does); aw::cancelled is never one of them.
 // - The group is a cancel scope: cancel() cancels the block and every child; the
 //   cancellation is then swallowed by the group, not an error. A cancelled outer scope
-//   reaches the children too.
+//   reaches the children too. cancel() before the block takes effect when it is entered;
+//   after the block it only sets cancel_called().
 // - Leaving the block is a cancellation point: inside a cancelled scope it raises
 //   aw::cancelled once the children are done.
 // - A group is entered once; start_soon outside the block is std::logic_error.
@@ -252,8 +253,15 @@ class task_group {
     return start_awaiter<V, std::decay_t<F>, std::decay_t<A>...>(this, std::forward<F>(fn), std::forward<A>(args)...);
   }
 
-  // Cancels the block and every child (anyio: tg.cancel_scope.cancel()).
-  void cancel() noexcept { scope_.cancel(); }
+  // Cancels the block and every child (anyio: tg.cancel_scope.cancel()): now (if entered)
+  // or as soon as it is entered. After the block it only marks the group, as
+  // cancel_scope::cancel() does: the task that entered it may be gone.
+  void cancel() noexcept {
+    if (host_)
+      scope_.cancel();
+    else
+      scope_.cancel_called = true;
+  }
   bool cancel_called() const noexcept { return scope_.cancel_called; }
 
   struct [[nodiscard("co_await it")]] enter_awaiter {
@@ -278,6 +286,7 @@ class task_group {
     const bool outer = scope_.outer_cancellation_visible();
     const bool mine = scope_.cancel_called && !outer;
     detail::leave_scope(host_, &scope_);
+    scope_.owner = nullptr;  // the entering task may end before the group does
     host_ = nullptr;
     if (!errors_.empty()) throw exception_group("unhandled errors in a task group", std::move(errors_));
     // Leaving a group is a cancellation point (trio's nursery, anyio): a block that ended

@@ -1090,6 +1090,27 @@ TEST(TaskGroup, StartSoonAfterTheBlockIsALogicError) {
   EXPECT_THROW(tg.start_soon([]() -> aw::task<> { co_return; }), std::logic_error);  // and outside the loop
 }
 
+// cancel() after the block exited, when the task that entered the group is gone, does
+// nothing harmful (as cancel_scope::cancel() after its exit).
+TEST(TaskGroup, CancelAfterTheBlockExitedIsHarmless) {
+  aw::task_group tg;
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& outer) -> aw::task<> {
+      outer.start_soon([&]() -> aw::task<> {  // enters tg, then ends: its task is freed
+        co_await aw::async_with(tg, [&](aw::task_group& g) -> aw::task<> {
+          g.start_soon([]() -> aw::task<> { co_await aw::sleep(1ms); });
+          co_return;
+        });
+      });
+      co_return;
+    });
+    tg.cancel();
+    co_await aw::sleep(1ms);
+  });
+  tg.cancel();
+  EXPECT_TRUE(tg.cancel_called());
+}
+
 TEST(TaskGroup, EnteringTwiceIsALogicError) {
   aw::task_group tg;
   bool second_body_ran = false;
