@@ -30,7 +30,10 @@
 //   after the block it only sets cancel_called().
 // - Leaving the block is a cancellation point: inside a cancelled scope it raises
 //   aw::cancelled once the children are done.
-// - A group is entered once; start_soon outside the block is std::logic_error.
+// - A group is entered once. It takes new children (start_soon, start) from the block's
+//   start until the block has exited and its last child has finished: children may start
+//   siblings while the block waits for them. Then it is closed to new arrivals (trio):
+//   start_soon and start are std::logic_error, as they are before the block.
 #pragma once
 
 #include <aw/async_with.hpp>
@@ -44,6 +47,7 @@
 #include <functional>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -193,7 +197,7 @@ class task_group {
       constexpr bool returns_task = detail::is_task_v<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>>;
       static_assert(returns_task, "aw::task_group::start_soon: the callable must return aw::task<T>");
       if constexpr (returns_task) {
-        if (!active_) throw std::logic_error("aw::task_group::start_soon: the task group is not active (start children inside its block)");
+        check_open("aw::task_group::start_soon");
         auto child = run_child(this, std::forward<F>(fn), std::forward<A>(args)...);
         ++pending_;
         loop_->schedule(child.h);
@@ -213,7 +217,7 @@ class task_group {
     void await_suspend(std::coroutine_handle<P> h) {
       detail::task_context* ctx = detail::context_of(h);
       if (!ctx) throw std::logic_error("aw::task_group::start: await it in an aw::task running under aw::run");
-      if (!group_->active_) throw std::logic_error("aw::task_group::start: the task group is not active (start children inside its block)");
+      group_->check_open("aw::task_group::start");
       state_.caller = h;
       state_.start_scope.link(ctx->scope);
       auto child =
@@ -296,6 +300,16 @@ class task_group {
   }
 
  private:
+  // A group takes children from entering until its block has exited and its last child
+  // has finished (trio's nursery): a child accepted later would outlive the group.
+  void check_open(const char* what) const {
+    if (active_) return;
+    if (entered_once_)
+      throw std::logic_error(std::string(what) +
+                             ": the task group is closed to new arrivals (its block has exited and its children have finished)");
+    throw std::logic_error(std::string(what) + ": the task group is not active (start children inside its block)");
+  }
+
   struct wait_for_children {
     task_group* self;
     bool await_ready() const noexcept { return self->pending_ == 0; }
@@ -402,7 +416,10 @@ class task_group {
       errors_.push_back(std::move(failure));
       scope_.cancel();
     }
-    if (--pending_ == 0 && waiter_) loop_->schedule(std::exchange(waiter_, nullptr));
+    if (--pending_ == 0 && waiter_) {
+      active_ = false;  // closed now, not when the host resumes: another task may run first
+      loop_->schedule(std::exchange(waiter_, nullptr));
+    }
   }
 
   detail::scope_state scope_;

@@ -20,6 +20,7 @@
 #include "protocol_helpers.hpp"
 
 #include <aw/cancel_scope.hpp>
+#include <aw/event.hpp>
 #include <aw/exception_group.hpp>
 #include <aw/loop.hpp>
 #include <aw/run.hpp>
@@ -1088,6 +1089,84 @@ TEST(TaskGroup, StartSoonAfterTheBlockIsALogicError) {
   });
   EXPECT_TRUE(threw);
   EXPECT_THROW(tg.start_soon([]() -> aw::task<> { co_return; }), std::logic_error);  // and outside the loop
+}
+
+// trio's "Nursery is closed to new arrivals": once the block has exited and the last child
+// has finished, the group takes no more children. Here a task outside the group tries in
+// the turn between the last child finishing and the host's exit resuming (the event wakes
+// it first); a child accepted then would run after the block, in a group that is gone.
+TEST(TaskGroup, ClosedToNewArrivalsOnceTheBlockAndItsChildrenAreDone) {
+  log_t log;
+  std::string refusal;
+  aw::task_group tg;
+  aw::run([&]() -> aw::task<> {
+    aw::event last_child_ending;
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& outer) -> aw::task<> {
+      outer.start_soon([&]() -> aw::task<> {
+        co_await last_child_ending.wait();
+        try {
+          tg.start_soon([&]() -> aw::task<> {
+            log.push_back("late child");
+            co_return;
+          });
+        } catch (const std::logic_error& e) {
+          refusal = e.what();
+        }
+      });
+      co_await aw::async_with(tg, [&](aw::task_group& g) -> aw::task<> {
+        g.start_soon([&]() -> aw::task<> {
+          co_await aw::sleep(1ms);
+          last_child_ending.set();
+        });
+        co_return;
+      });
+      log.push_back("block exited");
+    });
+  });
+  EXPECT_EQ(log, (log_t{"block exited"}));
+  EXPECT_NE(refusal.find("closed to new arrivals"), std::string::npos) << refusal;
+}
+
+// The same with a temporary group: the late child would use the destroyed group (ASan).
+TEST(TaskGroup, ATemporaryGroupIsClosedToNewArrivalsToo) {
+  int refused = 0, late = 0;
+  aw::run([&]() -> aw::task<> {
+    aw::event last_child_ending;
+    aw::task_group* group = nullptr;
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& outer) -> aw::task<> {
+      outer.start_soon([&]() -> aw::task<> {
+        co_await last_child_ending.wait();
+        auto late_child = [&]() -> aw::task<> {
+          co_await aw::yield();
+          ++late;
+        };
+        try {
+          group->start_soon(late_child);
+        } catch (const std::logic_error&) {
+          ++refused;
+        }
+        try {
+          co_await group->start([&](aw::task_status<>& status) -> aw::task<> {
+            status.started();
+            co_await aw::yield();
+            ++late;
+          });
+        } catch (const std::logic_error&) {
+          ++refused;
+        }
+      });
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& g) -> aw::task<> {
+        group = &g;
+        g.start_soon([&]() -> aw::task<> {
+          co_await aw::sleep(1ms);
+          last_child_ending.set();
+        });
+        co_return;
+      });
+    });
+  });
+  EXPECT_EQ(refused, 2);
+  EXPECT_EQ(late, 0);
 }
 
 // cancel() after the block exited, when the task that entered the group is gone, does
