@@ -376,6 +376,7 @@ class task_group {
   template <class T>
   void adopt_started(detail::start_state<T>* st, detail::task_context* ctx) noexcept {
     st->start_scope.first_task = nullptr;
+    detail::scope_state* moved = nullptr;
     if (ctx->scope == &st->start_scope) {
       ctx->scope = &scope_;
     } else {
@@ -384,6 +385,7 @@ class task_group {
           if (s->linked) {
             s->unlink();
             s->link(&scope_);
+            moved = s;
           } else {
             s->parent = &scope_;
           }
@@ -392,6 +394,10 @@ class task_group {
     }
     st->start_scope.unlink();
     link_child(ctx);
+    // A group cancelled before the child arrived cancels what came with it: the tasks the
+    // child started are asleep in waits that no cancel() interrupted (the child itself is
+    // running: its next wait sees the cancellation).
+    if (moved) moved->deliver();
     loop_->schedule(st->caller);
   }
 

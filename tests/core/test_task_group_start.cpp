@@ -22,6 +22,7 @@
 
 #include <chrono>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -309,6 +310,90 @@ TEST(TaskGroupStart, ManyStartsRacingCancellation) {
     });
     EXPECT_EQ(started + failed_early, 40);
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// trio's test_nursery_start_with_cancelled_nursery: a child moved into a cancelled group by
+// started() is cancelled there, with the children it started, even those already asleep.
+
+// Not testing task_status: a convenient way to get a group to start things into.
+aw::task<> setup_group(aw::task_status<aw::task_group*>& status) {
+  co_await aw::async_with(aw::task_group{}, [&](aw::task_group& group) -> aw::task<> {
+    status.started(&group);
+    co_await aw::sleep(24h);
+  });
+}
+
+// Calls started() while its children are asleep, so that moving sleeping tasks into a
+// cancelled scope must wake them.
+aw::task<> sleeping_children(std::function<void()> fn, aw::task_status<>& status) {
+  co_await aw::async_with(aw::task_group{}, [&](aw::task_group& group) -> aw::task<> {
+    group.start_soon([]() -> aw::task<> { co_await aw::sleep(24h); });
+    group.start_soon([]() -> aw::task<> { co_await aw::sleep(24h); });
+    for (int i = 0; i < 3; ++i) co_await aw::yield();  // trio's wait_all_tasks_blocked()
+    fn();
+    status.started();
+  });
+}
+
+// The target group is cancelled just before started(). Without the cancellation reaching
+// the moved children, this test sleeps for a day.
+TEST(TrioNurseryStartWithCancelledNursery, CancelledJustBeforeStarted) {
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& nursery) -> aw::task<> {
+      aw::task_group* target = co_await nursery.start(setup_group);
+      co_await target->start(sleeping_children, [target] { target->cancel(); });
+    });
+  });
+}
+
+TEST(TrioNurseryStartWithCancelledNursery, CancelledJustAfterStarted) {
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& nursery) -> aw::task<> {
+      aw::task_group* target = co_await nursery.start(setup_group);
+      co_await target->start(sleeping_children, [] {});
+      target->cancel();
+    });
+  });
+}
+
+// The same with the children in a cancel scope the child entered before started(), and
+// the child itself asleep in a group of its own that is nested one level deeper.
+TEST(TrioNurseryStartWithCancelledNursery, SleepersNestedDeeperAreWokenToo) {
+  int cancelled = 0;
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& nursery) -> aw::task<> {
+      aw::task_group* target = co_await nursery.start(setup_group);
+      co_await target->start([&](aw::task_status<>& status) -> aw::task<> {
+        co_await aw::async_with(aw::cancel_scope{}, [&](aw::cancel_scope&) -> aw::task<> {
+          co_await aw::async_with(aw::task_group{}, [&](aw::task_group& outer) -> aw::task<> {
+            outer.start_soon([&]() -> aw::task<> {
+              co_await aw::async_with(aw::task_group{}, [&](aw::task_group& inner) -> aw::task<> {
+                inner.start_soon([&]() -> aw::task<> {
+                  try {
+                    co_await aw::sleep(24h);
+                  } catch (const aw::cancelled&) {
+                    ++cancelled;
+                    throw;
+                  }
+                });
+                try {
+                  co_await aw::sleep(24h);
+                } catch (const aw::cancelled&) {
+                  ++cancelled;
+                  throw;
+                }
+              });
+            });
+            for (int i = 0; i < 4; ++i) co_await aw::yield();
+            target->cancel();
+            status.started();
+          });
+        });
+      });
+    });
+  });
+  EXPECT_EQ(cancelled, 2);
 }
 
 }  // namespace
