@@ -15,9 +15,13 @@
 //   task can report "listening on port N" before the caller goes on. Until started() the
 //   child runs in the caller's cancel scopes (cancelling the caller cancels it, and its
 //   failure is raised out of start(), not by the group); from started() on it is a child
-//   of the group like any other. A child that returns without calling started() makes
-//   start() raise std::logic_error. The value type is the X of fn's last parameter
-//   aw::task_status<X>& (void: started() takes nothing), or start<X>(...) names it.
+//   of the group like any other (moving into a cancelled group cancels it and the tasks it
+//   started). A started() called while the caller is cancelled leaves the child in the
+//   caller's scopes (trio): start() then raises what the child ends with (aw::cancelled at
+//   its next wait), or gives the value if it ends without waiting. A child that returns
+//   without calling started() makes start() raise std::logic_error. The value type is
+//   the X of fn's last parameter aw::task_status<X>& (void: started() takes nothing), or
+//   start<X>(...) names it.
 // - Leaving the block waits for every child, however the block is left. No child
 //   outlives its group.
 // - The first failure (of a child, or of the block itself) cancels the group: the block
@@ -101,7 +105,9 @@ struct status_value {
 class task_group;
 
 // The child's end of task_group::start: started(value) hands the value to start()'s caller
-// and moves the child into the group. Calling it twice is std::logic_error.
+// and moves the child into the group. Calling it twice is std::logic_error. Called while
+// start()'s caller is cancelled, it only keeps the value: the child stays in the caller's
+// scopes (trio), so start() raises aw::cancelled at the child's next wait.
 template <class T = void>
 class task_status {
  public:
@@ -122,19 +128,21 @@ class task_status {
     state_->value.emplace(true);
     hand_over();
   }
-  bool pending() const noexcept { return state_ != nullptr; }
+  // True until started() is called.
+  bool pending() const noexcept { return !started_; }
 
  private:
   friend class task_group;
   task_status(task_group* g, detail::start_state<T>* st, detail::task_context* ctx) noexcept : group_(g), state_(st), ctx_(ctx) {}
   void check() const {
-    if (!state_) throw std::logic_error("aw::task_status::started: called twice on the same task status");
+    if (started_) throw std::logic_error("aw::task_status::started: called twice on the same task status");
   }
   inline void hand_over() noexcept;
 
   task_group* group_;
-  detail::start_state<T>* state_;
+  detail::start_state<T>* state_;  // null once the child has moved into the group
   detail::task_context* ctx_;
+  bool started_ = false;
 };
 
 namespace detail {
@@ -356,13 +364,15 @@ class task_group {
     } catch (...) {
       failure = std::current_exception();
     }
-    if (status.pending()) {
-      // It ended before started(): its failure is start()'s, not the group's (trio, anyio).
+    if (status.state_) {
+      // It ended under start(), before started() or after a started() that the caller's
+      // cancellation left in place: its failure is start()'s, not the group's (trio, anyio).
       st->start_scope.first_task = nullptr;
       st->start_scope.unlink();
-      st->error = failure
-                      ? std::move(failure)
-                      : std::make_exception_ptr(std::logic_error("aw::task_group::start: the child returned without calling started()"));
+      if (failure)
+        st->error = std::move(failure);
+      else if (!st->value)
+        st->error = std::make_exception_ptr(std::logic_error("aw::task_group::start: the child returned without calling started()"));
       g->loop_->schedule(st->caller);
       g->child_finished(nullptr);
     } else {
@@ -440,6 +450,10 @@ class task_group {
 
 template <class T>
 inline void task_status<T>::hand_over() noexcept {
+  started_ = true;
+  // A child moved out of a cancelled caller could carry an aw::cancelled that is already
+  // unwinding it into a group where no cancelled scope catches it (trio): it stays.
+  if (state_->start_scope.effectively_cancelled()) return;
   group_->adopt_started(std::exchange(state_, nullptr), ctx_);
 }
 
