@@ -23,7 +23,10 @@
 //   the X of fn's last parameter aw::task_status<X>& (void: started() takes nothing), or
 //   start<X>(...) names it.
 // - Leaving the block waits for every child, however the block is left. No child
-//   outlives its group.
+//   outlives its group. The body's own locals are destroyed before that wait, so a child
+//   refers to what is declared before the block, never inside it. For the same reason a
+//   group is entered with aw::async_with only: aw::enter and exit_stack::enter_context
+//   refuse it at compile time (their exits run after the entering code's locals are gone).
 // - The first failure (of a child, or of the block itself) cancels the group: the block
 //   and every child get aw::cancelled at their next wait. When the children are done, all
 //   failures are raised together as one aw::exception_group (always a group, even of one,
@@ -181,6 +184,10 @@ struct status_of_callable<R(P...)> : last_status<P...> {};
 
 class task_group {
  public:
+  // The children may use the block's enclosing code's locals: aw::enter and
+  // exit_stack::enter_context, whose exits run after those are gone, refuse a group.
+  static constexpr bool exit_waits_for_tasks = true;
+
   task_group() noexcept = default;
   // Movable until entered (async_with moves a temporary group into its frame).
   task_group(task_group&& o) noexcept {

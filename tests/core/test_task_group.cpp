@@ -1190,6 +1190,11 @@ TEST(TaskGroup, CancelAfterTheBlockExitedIsHarmless) {
   EXPECT_TRUE(tg.cancel_called());
 }
 
+// aw::enter and exit_stack::enter_context refuse a group at compile time (their exits run
+// after the locals the children may use are gone): tests/compile_fail/*enter_task_group.cpp.
+static_assert(!aw::enter_allowed<aw::task_group>);
+static_assert(aw::enter_allowed<aw::cancel_scope>);
+
 TEST(TaskGroup, EnteringTwiceIsALogicError) {
   aw::task_group tg;
   bool second_body_ran = false;
