@@ -9,7 +9,8 @@
 // - start_soon(fn, args...) copies fn and args into the child and runs fn(args...) soon
 //   (on a later turn of the loop), passing the copies as rvalues as std::thread does (a
 //   move-only argument may be taken by value; std::ref passes a reference); the child's
-//   value, if any, is discarded.
+//   value, if any, is discarded. fn returns an aw::task<T> or any other awaitable (an HTTP
+//   request, aw::sleep(...)), which the child awaits; the same holds for start().
 // - co_await start(fn, args...) runs fn(args..., status) as a child and waits until it calls
 //   status.started(value) (anyio's task_status.started), then returns the value: a server
 //   task can report "listening on port N" before the caller goes on. Until started() the
@@ -199,7 +200,8 @@ class task_group {
   }
   task_group& operator=(task_group&&) = delete;
 
-  // Starts fn(args...) (a callable returning aw::task<T>) as a child of the group.
+  // Starts fn(args...) (a callable returning aw::task<T>, or any other awaitable, which
+  // the child awaits) as a child of the group.
   template <class F, class... A>
   void start_soon(F&& fn, A&&... args) {
     // Called as std::thread calls: with the copies, as rvalues (so a move-only argument
@@ -209,9 +211,9 @@ class task_group {
                   "aw::task_group::start_soon: fn cannot be called with these arguments (they are copied into the child and "
                   "passed as rvalues, as std::thread does: wrap a reference parameter's argument in std::ref)");
     if constexpr (invocable) {
-      constexpr bool returns_task = detail::is_task_v<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>>;
-      static_assert(returns_task, "aw::task_group::start_soon: the callable must return aw::task<T>");
-      if constexpr (returns_task) {
+      constexpr bool returns_awaitable = awaitable<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>>;
+      static_assert(returns_awaitable, "aw::task_group::start_soon: the callable must return aw::task<T> or another awaitable");
+      if constexpr (returns_awaitable) {
         check_open("aw::task_group::start_soon");
         auto child = run_child(this, std::forward<F>(fn), std::forward<A>(args)...);
         ++pending_;
@@ -266,8 +268,8 @@ class task_group {
                   "aw::task_group::start: fn cannot be called as fn(args..., aw::task_status<T>&) (args are copied into the child "
                   "and passed as rvalues; T is deduced from fn's last parameter, or given as start<T>(...))");
     if constexpr (invocable) {
-      static_assert(detail::is_task_v<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>..., task_status<V>&>>,
-                    "aw::task_group::start: the callable must return aw::task<T>");
+      static_assert(awaitable<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>..., task_status<V>&>>,
+                    "aw::task_group::start: the callable must return aw::task<T> or another awaitable");
     }
     return start_awaiter<V, std::decay_t<F>, std::decay_t<A>...>(this, std::forward<F>(fn), std::forward<A>(args)...);
   }

@@ -378,6 +378,56 @@ TEST(TaskGroup, LvalueGroupWorksInPlace) {
   EXPECT_FALSE(tg.cancel_called());
 }
 
+// A child may be any awaitable a callable returns, not only an aw::task.
+
+// An awaiter of the test's own: resumes on the next turn of the loop and records its value.
+struct recorded {
+  recorded(int v, std::vector<int>* out) : value(v), seen(out) {}
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) const { aw::loop::current().schedule(h); }
+  int await_resume() const {
+    seen->push_back(value);
+    return value;
+  }
+  int value;
+  std::vector<int>* seen;
+};
+
+recorded make_recorded(int v, std::vector<int>* out) { return recorded(v, out); }
+
+// An awaitable through operator co_await: hands out the awaiter of the task it holds.
+struct deferred {
+  explicit deferred(aw::task<> t) : work(std::move(t)) {}
+  auto operator co_await() && { return std::move(work).operator co_await(); }
+  aw::task<> work;
+};
+
+aw::task<> push_later(std::vector<int>* out, int v) {
+  co_await aw::sleep(1ms);
+  out->push_back(v);
+}
+
+TEST(TaskGroup, AChildMayBeAnyAwaitable) {
+  std::vector<int> seen;
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+      tg.start_soon([&] { return recorded(1, &seen); });
+      tg.start_soon(make_recorded, 2, &seen);
+      tg.start_soon([&] { return deferred(push_later(&seen, 3)); });
+      tg.start_soon([] { return aw::sleep(1h); });  // the group's cancel() reaches it
+      int v = co_await tg.start([&](aw::task_status<int>& status) {
+        status.started(4);
+        return recorded(5, &seen);
+      });
+      seen.push_back(v);
+      co_await aw::sleep(5ms);
+      tg.cancel();
+    });
+  });
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<int>{1, 2, 3, 4, 5}));
+}
+
 // ---------------------------------------------------------------------------------------
 // Leaving the block waits for every child
 
