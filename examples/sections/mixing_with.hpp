@@ -13,8 +13,8 @@
 //     -> warning (an error with -Werror): ignoring return value ...
 //        'a task does nothing until it is awaited'
 //   co_await aw::async_with(f, [](memory_file&) { ... });        // body not a coroutine
-//     -> "aw::async_with: the body must return aw::task<T> (write it as a coroutine
-//         lambda: [&](auto& r) -> aw::task<> { ... })"
+//     -> "aw::async_with: the body must return aw::task<T> or another awaitable (write
+//         it as a coroutine lambda: [&](auto& r) -> aw::task<> { ... })"
 //   co_await aw::async_with(std_lock_guard_like, body);           // a synchronous manager
 //     -> "asyncwith: this type is not an async context manager: it has no aenter() member"
 //   struct m { m& aenter(); void aexit(std::exception_ptr); };  // aenter/aexit not async

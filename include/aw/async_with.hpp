@@ -9,9 +9,11 @@
 // entering the second throws, the first is exited with that exception. Each exit is
 // awaited on every path out of the body (return, exception, cancellation) before
 // async_with completes. The body gets the resources of the managers whose aenter gives
-// one (managers whose aenter gives void add no parameter) and returns an aw::task<T>.
+// one (managers whose aenter gives void add no parameter) and returns an aw::task<T>, or
+// any other awaitable of T (awaited in the block as it is).
 //
-// The result: void for a void body. For a body of aw::task<T>, T when no manager can
+// The result: void for a void body. For a body of aw::task<T> (or an awaitable of T), T
+// when no manager can
 // suppress an exception (every aexit awaits to void), std::optional<T> when one can
 // (empty when an exception was suppressed); a reference T& becomes
 // std::optional<std::reference_wrapper<T>>.
@@ -37,14 +39,19 @@
 namespace aw {
 namespace detail {
 
-template <class T>
+// What a body returns: an aw::task<T> or any other awaitable (an HTTP request object,
+// aw::sleep(...)), awaited as it is. `value` is what awaiting it gives, as a value unless
+// it is an lvalue reference.
+template <class A>
 struct body_traits {
-  static constexpr bool is_task = false;
+  static constexpr bool is_awaitable = false;
 };
-template <class T>
-struct body_traits<task<T>> {
-  static constexpr bool is_task = true;
-  using value = T;
+template <class A>
+  requires awaitable<A>
+struct body_traits<A> {
+  static constexpr bool is_awaitable = true;
+  using value = std::conditional_t<std::is_lvalue_reference_v<await_result_t<A>>, await_result_t<A>,
+                                   std::remove_cv_t<std::remove_reference_t<await_result_t<A>>>>;
 };
 
 template <class T, bool MaySuppress>
@@ -219,9 +226,10 @@ auto start_with(Args&& args, std::index_sequence<I...>) {
                 "aw::async_with: the body cannot be called with the managers' resources (one reference parameter per manager "
                 "whose aenter gives a resource, in order)");
   if constexpr (call::invocable) {
-    static_assert(body_traits<typename call::type>::is_task,
-                  "aw::async_with: the body must return aw::task<T> (write it as a coroutine lambda: [&](auto& r) -> aw::task<> { ... })");
-    if constexpr (body_traits<typename call::type>::is_task) {
+    static_assert(body_traits<typename call::type>::is_awaitable,
+                  "aw::async_with: the body must return aw::task<T> or another awaitable (write it as a coroutine lambda: [&](auto& r) "
+                  "-> aw::task<> { ... })");
+    if constexpr (body_traits<typename call::type>::is_awaitable) {
       using T = typename body_traits<typename call::type>::value;
       constexpr bool may_suppress = (exit_may_suppress<std::remove_cvref_t<std::tuple_element_t<I, std::remove_reference_t<Args>>>> || ...);
       using Out = typename with_result<T, may_suppress>::type;

@@ -166,16 +166,22 @@ class cancel_scope {
 namespace detail {
 template <class Body>
 using body_value_t = typename body_traits<std::invoke_result_t<Body&>>::value;
+// A timeout's body: a callable without arguments returning an awaitable.
+template <class Body>
+constexpr bool timeout_body_ok() {
+  if constexpr (std::is_invocable_v<Body&>)
+    return body_traits<std::invoke_result_t<Body&>>::is_awaitable;
+  else
+    return false;
 }
+template <class T>
+using move_on_result_t = std::conditional_t<std::is_void_v<T>, bool, typename with_result<T, true>::type>;
 
-// Runs body() with a deadline `d` from now. Gives its value, or nothing when the deadline
-// cancelled it: std::optional<T> for a body of aw::task<T>, bool (true: it completed) for
-// aw::task<>. Python: `with anyio.move_on_after(d)`.
-template <class Rep, class Period, class Body>
-auto move_on_after(std::chrono::duration<Rep, Period> d, Body body)
-    -> task<std::conditional_t<std::is_void_v<detail::body_value_t<Body>>, bool, std::optional<detail::body_value_t<Body>>>> {
-  cancel_scope scope(clock::now() + std::chrono::ceil<clock::duration>(d));
-  if constexpr (std::is_void_v<detail::body_value_t<Body>>) {
+// The deadline is taken when the task starts (tasks are lazy), not when it is made.
+template <class Body>
+task<move_on_result_t<body_value_t<Body>>> move_on_after_task(clock::duration d, Body body) {
+  cancel_scope scope(clock::now() + d);
+  if constexpr (std::is_void_v<body_value_t<Body>>) {
     co_await async_with(scope, [&](cancel_scope&) { return body(); });
     co_return !scope.cancelled_caught();
   } else {
@@ -183,12 +189,10 @@ auto move_on_after(std::chrono::duration<Rep, Period> d, Body body)
   }
 }
 
-// Runs body() with a deadline `d` from now; aw::timeout_error when the deadline cancelled
-// it. Python: `with anyio.fail_after(d)`.
-template <class Rep, class Period, class Body>
-auto fail_after(std::chrono::duration<Rep, Period> d, Body body) -> task<detail::body_value_t<Body>> {
-  cancel_scope scope(clock::now() + std::chrono::ceil<clock::duration>(d));
-  if constexpr (std::is_void_v<detail::body_value_t<Body>>) {
+template <class Body>
+task<body_value_t<Body>> fail_after_task(clock::duration d, Body body) {
+  cancel_scope scope(clock::now() + d);
+  if constexpr (std::is_void_v<body_value_t<Body>>) {
     co_await async_with(scope, [&](cancel_scope&) { return body(); });
     if (scope.cancelled_caught()) throw timeout_error{};
   } else {
@@ -196,6 +200,38 @@ auto fail_after(std::chrono::duration<Rep, Period> d, Body body) -> task<detail:
     if (!r) throw timeout_error{};
     co_return std::move(*r);
   }
+}
+}  // namespace detail
+
+// Runs body() with a deadline `d` from now. Gives its value, or nothing when the deadline
+// cancelled it: std::optional<T> for a body of aw::task<T>, bool (true: it completed) for
+// aw::task<>. The body may return any other awaitable (an HTTP request, aw::sleep(...)):
+// it is awaited as it is. Python: `with anyio.move_on_after(d)`.
+template <class Rep, class Period, class Body>
+auto move_on_after(std::chrono::duration<Rep, Period> d, Body body) {
+  constexpr bool ok = detail::timeout_body_ok<Body>();
+  static_assert(ok,
+                "aw::move_on_after: the body must return aw::task<T> or another awaitable, and take no arguments (a coroutine "
+                "lambda: [&]() -> aw::task<> { ... })");
+  if constexpr (ok)
+    return detail::move_on_after_task(std::chrono::ceil<clock::duration>(d), std::move(body));
+  else
+    return task<bool>{};
+}
+
+// Runs body() with a deadline `d` from now; aw::timeout_error when the deadline cancelled
+// it. The body returns an aw::task<T> or another awaitable, as for move_on_after. Python:
+// `with anyio.fail_after(d)`.
+template <class Rep, class Period, class Body>
+auto fail_after(std::chrono::duration<Rep, Period> d, Body body) {
+  constexpr bool ok = detail::timeout_body_ok<Body>();
+  static_assert(ok,
+                "aw::fail_after: the body must return aw::task<T> or another awaitable, and take no arguments (a coroutine "
+                "lambda: [&]() -> aw::task<> { ... })");
+  if constexpr (ok)
+    return detail::fail_after_task(std::chrono::ceil<clock::duration>(d), std::move(body));
+  else
+    return task<void>{};
 }
 
 namespace detail {

@@ -97,6 +97,15 @@ using resource_t = await_result_t<detail::aenter_awaitable_t<M>>;
 template <async_context_manager M>
 inline constexpr bool exit_may_suppress = !std::is_void_v<await_result_t<detail::aexit_awaitable_t<M>>>;
 
+// False for a manager whose exit waits for tasks it started (aw::task_group), which may
+// use the local variables of the code that started them. aw::enter and
+// exit_stack::enter_context refuse such a manager at compile time: their exits run after
+// that code has ended and its locals are destroyed. Enter it with aw::async_with, whose
+// exit runs before the enclosing code goes on. A manager says so with a member
+// `static constexpr bool exit_waits_for_tasks = true;` (or specialises this).
+template <class M>
+inline constexpr bool enter_allowed = !requires { requires M::exit_waits_for_tasks; };
+
 namespace detail {
 
 // Readable compile errors for a type used as a manager. Each form calls this first, and
@@ -123,6 +132,16 @@ struct ready {
   bool await_ready() const noexcept { return true; }
   void await_suspend(std::coroutine_handle<>) const noexcept {}
   T await_resume() noexcept { return static_cast<T>(value); }
+};
+
+// What a form gives in place of a manager it refused with a static_assert: awaiting it
+// gives an R, so that the static_assert stays the only error. await_resume is never
+// defined: the program does not compile anyway.
+template <class R>
+struct refused {
+  bool await_ready() const noexcept { return true; }
+  void await_suspend(std::coroutine_handle<>) const noexcept {}
+  R await_resume() const noexcept;
 };
 
 }  // namespace detail

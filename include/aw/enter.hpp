@@ -17,6 +17,10 @@
 // in: aw::enter(std::move(m))). Parameters of the task and objects owned by callers are
 // fine.
 //
+// A manager whose exit waits for tasks (aw::task_group) is refused at compile time: the
+// tasks may use the task's locals, which die before the exit waits for them
+// (aw::enter_allowed). Enter it with aw::async_with.
+//
 // When an exit suppresses the exception of a task<T> with non-void T, the task has no
 // value to give: its awaiter gets aw::no_result_error (a task<void> simply returns).
 // Use aw::async_with where an exit may suppress and a value is needed.
@@ -70,10 +74,18 @@ class [[nodiscard("co_await aw::enter(m): without co_await nothing is entered")]
 // Gives the resource (by reference; it lives until the exit), or nothing for a void aenter.
 template <class M>
 auto enter(M&& m) {
-  if constexpr (detail::check_manager<std::remove_cvref_t<M>>())
-    return detail::enter_awaiter<M>(std::forward<M>(m));
-  else
+  if constexpr (detail::check_manager<std::remove_cvref_t<M>>()) {
+    constexpr bool allowed = enter_allowed<std::remove_cvref_t<M>>;
+    static_assert(allowed,
+                  "aw::enter: this manager's exit waits for tasks (a task group), which may use the task's local variables, "
+                  "destroyed before the exits of aw::enter run: enter it with aw::async_with");
+    if constexpr (allowed)
+      return detail::enter_awaiter<M>(std::forward<M>(m));
+    else
+      return detail::refused<detail::entered_t<M>>{};
+  } else {
     return std::suspend_never{};
+  }
 }
 
 }  // namespace aw

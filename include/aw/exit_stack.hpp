@@ -18,8 +18,9 @@
 // As a manager, aexit(e) runs every exit; each sees the exception current at its turn
 // (suppressed ones clear it, raising ones replace it).
 // Managers entered as lvalues are referenced and must outlive the stack; rvalues are
-// moved into it. A stack destroyed with exits pending does not run them (a destructor
-// cannot await): the debug mode reports those managers as never exited.
+// moved into it. A manager whose exit waits for tasks (aw::task_group) cannot be entered
+// (aw::enter_allowed): the stack's exits run after the code that filled it has ended. A stack destroyed with exits pending does not run
+// them (a destructor cannot await): the debug mode reports those managers as never exited.
 #pragma once
 
 #include <aw/context.hpp>
@@ -114,10 +115,18 @@ class exit_stack {
   // exit ran), or nothing for a void aenter.
   template <class M>
   auto enter_context(M&& m) {
-    if constexpr (detail::check_manager<std::remove_cvref_t<M>>())
-      return entering_awaiter<M>(&head_, std::forward<M>(m));
-    else
+    if constexpr (detail::check_manager<std::remove_cvref_t<M>>()) {
+      constexpr bool allowed = enter_allowed<std::remove_cvref_t<M>>;
+      static_assert(allowed,
+                    "aw::exit_stack::enter_context: this manager's exit waits for tasks (a task group), which may use the local "
+                    "variables of the code that entered it, destroyed before the stack's exits run: enter it with aw::async_with");
+      if constexpr (allowed)
+        return entering_awaiter<M>(&head_, std::forward<M>(m));
+      else
+        return detail::refused<detail::entered_t<M>>{};
+    } else {
       return task<void>{};
+    }
   }
 
   // Pushes an exit: a callable f(std::exception_ptr) awaiting to bool (true suppresses) or

@@ -9,27 +9,39 @@
 // - start_soon(fn, args...) copies fn and args into the child and runs fn(args...) soon
 //   (on a later turn of the loop), passing the copies as rvalues as std::thread does (a
 //   move-only argument may be taken by value; std::ref passes a reference); the child's
-//   value, if any, is discarded.
+//   value, if any, is discarded. fn returns an aw::task<T> or any other awaitable (an HTTP
+//   request, aw::sleep(...)), which the child awaits; the same holds for start().
 // - co_await start(fn, args...) runs fn(args..., status) as a child and waits until it calls
 //   status.started(value) (anyio's task_status.started), then returns the value: a server
 //   task can report "listening on port N" before the caller goes on. Until started() the
 //   child runs in the caller's cancel scopes (cancelling the caller cancels it, and its
 //   failure is raised out of start(), not by the group); from started() on it is a child
-//   of the group like any other. A child that returns without calling started() makes
-//   start() raise std::logic_error. The value type is the X of fn's last parameter
-//   aw::task_status<X>& (void: started() takes nothing), or start<X>(...) names it.
+//   of the group like any other (moving into a cancelled group cancels it and the tasks it
+//   started). A started() called while the caller is cancelled leaves the child in the
+//   caller's scopes (trio): start() then raises what the child ends with (aw::cancelled at
+//   its next wait), or gives the value if it ends without waiting. A child that returns
+//   without calling started() makes start() raise std::logic_error. The value type is
+//   the X of fn's last parameter aw::task_status<X>& (void: started() takes nothing), or
+//   start<X>(...) names it.
 // - Leaving the block waits for every child, however the block is left. No child
-//   outlives its group.
+//   outlives its group. The body's own locals are destroyed before that wait, so a child
+//   refers to what is declared before the block, never inside it. For the same reason a
+//   group is entered with aw::async_with only: aw::enter and exit_stack::enter_context
+//   refuse it at compile time (their exits run after the entering code's locals are gone).
 // - The first failure (of a child, or of the block itself) cancels the group: the block
 //   and every child get aw::cancelled at their next wait. When the children are done, all
 //   failures are raised together as one aw::exception_group (always a group, even of one,
 //   as anyio 4 does); aw::cancelled is never one of them.
 // - The group is a cancel scope: cancel() cancels the block and every child; the
 //   cancellation is then swallowed by the group, not an error. A cancelled outer scope
-//   reaches the children too.
+//   reaches the children too. cancel() before the block takes effect when it is entered;
+//   after the block it only sets cancel_called().
 // - Leaving the block is a cancellation point: inside a cancelled scope it raises
 //   aw::cancelled once the children are done.
-// - A group is entered once; start_soon outside the block is std::logic_error.
+// - A group is entered once. It takes new children (start_soon, start) from the block's
+//   start until the block has exited and its last child has finished: children may start
+//   siblings while the block waits for them. Then it is closed to new arrivals (trio):
+//   start_soon and start are std::logic_error, as they are before the block.
 #pragma once
 
 #include <aw/async_with.hpp>
@@ -43,6 +55,7 @@
 #include <functional>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -96,7 +109,9 @@ struct status_value {
 class task_group;
 
 // The child's end of task_group::start: started(value) hands the value to start()'s caller
-// and moves the child into the group. Calling it twice is std::logic_error.
+// and moves the child into the group. Calling it twice is std::logic_error. Called while
+// start()'s caller is cancelled, it only keeps the value: the child stays in the caller's
+// scopes (trio), so start() raises aw::cancelled at the child's next wait.
 template <class T = void>
 class task_status {
  public:
@@ -117,19 +132,21 @@ class task_status {
     state_->value.emplace(true);
     hand_over();
   }
-  bool pending() const noexcept { return state_ != nullptr; }
+  // True until started() is called.
+  bool pending() const noexcept { return !started_; }
 
  private:
   friend class task_group;
   task_status(task_group* g, detail::start_state<T>* st, detail::task_context* ctx) noexcept : group_(g), state_(st), ctx_(ctx) {}
   void check() const {
-    if (!state_) throw std::logic_error("aw::task_status::started: called twice on the same task status");
+    if (started_) throw std::logic_error("aw::task_status::started: called twice on the same task status");
   }
   inline void hand_over() noexcept;
 
   task_group* group_;
-  detail::start_state<T>* state_;
+  detail::start_state<T>* state_;  // null once the child has moved into the group
   detail::task_context* ctx_;
+  bool started_ = false;
 };
 
 namespace detail {
@@ -168,6 +185,10 @@ struct status_of_callable<R(P...)> : last_status<P...> {};
 
 class task_group {
  public:
+  // The children may use the block's enclosing code's locals: aw::enter and
+  // exit_stack::enter_context, whose exits run after those are gone, refuse a group.
+  static constexpr bool exit_waits_for_tasks = true;
+
   task_group() noexcept = default;
   // Movable until entered (async_with moves a temporary group into its frame).
   task_group(task_group&& o) noexcept {
@@ -179,7 +200,8 @@ class task_group {
   }
   task_group& operator=(task_group&&) = delete;
 
-  // Starts fn(args...) (a callable returning aw::task<T>) as a child of the group.
+  // Starts fn(args...) (a callable returning aw::task<T>, or any other awaitable, which
+  // the child awaits) as a child of the group.
   template <class F, class... A>
   void start_soon(F&& fn, A&&... args) {
     // Called as std::thread calls: with the copies, as rvalues (so a move-only argument
@@ -189,10 +211,10 @@ class task_group {
                   "aw::task_group::start_soon: fn cannot be called with these arguments (they are copied into the child and "
                   "passed as rvalues, as std::thread does: wrap a reference parameter's argument in std::ref)");
     if constexpr (invocable) {
-      constexpr bool returns_task = detail::is_task_v<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>>;
-      static_assert(returns_task, "aw::task_group::start_soon: the callable must return aw::task<T>");
-      if constexpr (returns_task) {
-        if (!active_) throw std::logic_error("aw::task_group::start_soon: the task group is not active (start children inside its block)");
+      constexpr bool returns_awaitable = awaitable<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>>;
+      static_assert(returns_awaitable, "aw::task_group::start_soon: the callable must return aw::task<T> or another awaitable");
+      if constexpr (returns_awaitable) {
+        check_open("aw::task_group::start_soon");
         auto child = run_child(this, std::forward<F>(fn), std::forward<A>(args)...);
         ++pending_;
         loop_->schedule(child.h);
@@ -212,7 +234,7 @@ class task_group {
     void await_suspend(std::coroutine_handle<P> h) {
       detail::task_context* ctx = detail::context_of(h);
       if (!ctx) throw std::logic_error("aw::task_group::start: await it in an aw::task running under aw::run");
-      if (!group_->active_) throw std::logic_error("aw::task_group::start: the task group is not active (start children inside its block)");
+      group_->check_open("aw::task_group::start");
       state_.caller = h;
       state_.start_scope.link(ctx->scope);
       auto child =
@@ -246,14 +268,21 @@ class task_group {
                   "aw::task_group::start: fn cannot be called as fn(args..., aw::task_status<T>&) (args are copied into the child "
                   "and passed as rvalues; T is deduced from fn's last parameter, or given as start<T>(...))");
     if constexpr (invocable) {
-      static_assert(detail::is_task_v<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>..., task_status<V>&>>,
-                    "aw::task_group::start: the callable must return aw::task<T>");
+      static_assert(awaitable<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>..., task_status<V>&>>,
+                    "aw::task_group::start: the callable must return aw::task<T> or another awaitable");
     }
     return start_awaiter<V, std::decay_t<F>, std::decay_t<A>...>(this, std::forward<F>(fn), std::forward<A>(args)...);
   }
 
-  // Cancels the block and every child (anyio: tg.cancel_scope.cancel()).
-  void cancel() noexcept { scope_.cancel(); }
+  // Cancels the block and every child (anyio: tg.cancel_scope.cancel()): now (if entered)
+  // or as soon as it is entered. After the block it only marks the group, as
+  // cancel_scope::cancel() does: the task that entered it may be gone.
+  void cancel() noexcept {
+    if (host_)
+      scope_.cancel();
+    else
+      scope_.cancel_called = true;
+  }
   bool cancel_called() const noexcept { return scope_.cancel_called; }
 
   struct [[nodiscard("co_await it")]] enter_awaiter {
@@ -278,6 +307,7 @@ class task_group {
     const bool outer = scope_.outer_cancellation_visible();
     const bool mine = scope_.cancel_called && !outer;
     detail::leave_scope(host_, &scope_);
+    scope_.owner = nullptr;  // the entering task may end before the group does
     host_ = nullptr;
     if (!errors_.empty()) throw exception_group("unhandled errors in a task group", std::move(errors_));
     // Leaving a group is a cancellation point (trio's nursery, anyio): a block that ended
@@ -287,6 +317,16 @@ class task_group {
   }
 
  private:
+  // A group takes children from entering until its block has exited and its last child
+  // has finished (trio's nursery): a child accepted later would outlive the group.
+  void check_open(const char* what) const {
+    if (active_) return;
+    if (entered_once_)
+      throw std::logic_error(std::string(what) +
+                             ": the task group is closed to new arrivals (its block has exited and its children have finished)");
+    throw std::logic_error(std::string(what) + ": the task group is not active (start children inside its block)");
+  }
+
   struct wait_for_children {
     task_group* self;
     bool await_ready() const noexcept { return self->pending_ == 0; }
@@ -333,13 +373,15 @@ class task_group {
     } catch (...) {
       failure = std::current_exception();
     }
-    if (status.pending()) {
-      // It ended before started(): its failure is start()'s, not the group's (trio, anyio).
+    if (status.state_) {
+      // It ended under start(), before started() or after a started() that the caller's
+      // cancellation left in place: its failure is start()'s, not the group's (trio, anyio).
       st->start_scope.first_task = nullptr;
       st->start_scope.unlink();
-      st->error = failure
-                      ? std::move(failure)
-                      : std::make_exception_ptr(std::logic_error("aw::task_group::start: the child returned without calling started()"));
+      if (failure)
+        st->error = std::move(failure);
+      else if (!st->value)
+        st->error = std::make_exception_ptr(std::logic_error("aw::task_group::start: the child returned without calling started()"));
       g->loop_->schedule(st->caller);
       g->child_finished(nullptr);
     } else {
@@ -353,6 +395,7 @@ class task_group {
   template <class T>
   void adopt_started(detail::start_state<T>* st, detail::task_context* ctx) noexcept {
     st->start_scope.first_task = nullptr;
+    detail::scope_state* moved = nullptr;
     if (ctx->scope == &st->start_scope) {
       ctx->scope = &scope_;
     } else {
@@ -361,6 +404,7 @@ class task_group {
           if (s->linked) {
             s->unlink();
             s->link(&scope_);
+            moved = s;
           } else {
             s->parent = &scope_;
           }
@@ -369,6 +413,10 @@ class task_group {
     }
     st->start_scope.unlink();
     link_child(ctx);
+    // A group cancelled before the child arrived cancels what came with it: the tasks the
+    // child started are asleep in waits that no cancel() interrupted (the child itself is
+    // running: its next wait sees the cancellation).
+    if (moved) moved->deliver();
     loop_->schedule(st->caller);
   }
 
@@ -393,7 +441,10 @@ class task_group {
       errors_.push_back(std::move(failure));
       scope_.cancel();
     }
-    if (--pending_ == 0 && waiter_) loop_->schedule(std::exchange(waiter_, nullptr));
+    if (--pending_ == 0 && waiter_) {
+      active_ = false;  // closed now, not when the host resumes: another task may run first
+      loop_->schedule(std::exchange(waiter_, nullptr));
+    }
   }
 
   detail::scope_state scope_;
@@ -408,6 +459,10 @@ class task_group {
 
 template <class T>
 inline void task_status<T>::hand_over() noexcept {
+  started_ = true;
+  // A child moved out of a cancelled caller could carry an aw::cancelled that is already
+  // unwinding it into a group where no cancelled scope catches it (trio): it stays.
+  if (state_->start_scope.effectively_cancelled()) return;
   group_->adopt_started(std::exchange(state_, nullptr), ctx_);
 }
 

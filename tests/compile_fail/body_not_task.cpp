@@ -1,5 +1,5 @@
-// Misuse: the body of aw::async_with is not a coroutine returning aw::task.
-// expect: aw::async_with: the body must return aw::task<T>
+// Misuse: the body of aw::async_with returns nothing that can be awaited.
+// expect: aw::async_with: the body must return aw::task<T> or another awaitable
 #include <aw/async_with.hpp>
 
 struct manager {

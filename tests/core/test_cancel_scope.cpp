@@ -1223,6 +1223,78 @@ TEST(FailAfter, AnOuterCancellationIsNotATimeout) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Timeouts around any awaitable: the body may return an awaitable that is not an aw::task
+// (an HTTP request object, aw::sleep(...)); it is awaited as it is.
+
+// An awaiter of the test's own: resumes on the next turn of the loop with its value.
+struct next_turn {
+  explicit next_turn(int v) : value(v) {}
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) const { aw::loop::current().schedule(h); }
+  int await_resume() const noexcept { return value; }
+  int value;
+};
+
+// An awaitable through operator co_await (as aw::http::request is): it holds a task and
+// hands out the task's awaiter, so a wait inside it is cancellable.
+struct deferred {
+  explicit deferred(aw::task<int> t) : work(std::move(t)) {}
+  auto operator co_await() && { return std::move(work).operator co_await(); }
+  aw::task<int> work;
+};
+
+aw::task<int> sleep_then(std::chrono::milliseconds d, int v) {
+  co_await aw::sleep(d);
+  co_return v;
+}
+
+TEST(TimeoutsAroundAnyAwaitable, AnAwaiterGivesItsValue) {
+  aw::run([&]() -> aw::task<> {
+    std::optional<int> a = co_await aw::move_on_after(1h, [] { return next_turn(1); });
+    EXPECT_EQ(a, std::optional<int>(1));
+    int b = co_await aw::fail_after(1h, [] { return next_turn(2); });
+    EXPECT_EQ(b, 2);
+    aw::cancel_scope scope;  // the block form
+    std::optional<int> c = co_await aw::async_with(scope, [](aw::cancel_scope&) { return next_turn(3); });
+    EXPECT_EQ(c, std::optional<int>(3));
+  });
+}
+
+TEST(TimeoutsAroundAnyAwaitable, AnAwaitableWithOperatorCoAwaitIsCancelledByTheDeadline) {
+  aw::run([&]() -> aw::task<> {
+    std::optional<int> r = co_await aw::move_on_after(1h, [] { return deferred(sleep_then(1ms, 3)); });
+    EXPECT_EQ(r, std::optional<int>(3));
+    r = co_await aw::move_on_after(5ms, [] { return deferred(sleep_then(1h, 4)); });
+    EXPECT_FALSE(r);
+    bool timed_out = false;
+    try {
+      co_await aw::fail_after(5ms, [] { return deferred(sleep_then(1h, 5)); });
+    } catch (const aw::timeout_error&) {
+      timed_out = true;
+    }
+    EXPECT_TRUE(timed_out);
+  });
+}
+
+// The library's own waits are awaitables too: a body may return one directly.
+TEST(TimeoutsAroundAnyAwaitable, AVoidAwaitableGivesWhetherItFinished) {
+  aw::run([&]() -> aw::task<> {
+    bool finished = co_await aw::move_on_after(5ms, [] { return aw::sleep(1h); });
+    EXPECT_FALSE(finished);
+    finished = co_await aw::move_on_after(1h, [] { return aw::yield(); });
+    EXPECT_TRUE(finished);
+    bool timed_out = false;
+    try {
+      co_await aw::fail_after(5ms, [] { return aw::sleep(1h); });
+    } catch (const aw::timeout_error&) {
+      timed_out = true;
+    }
+    EXPECT_TRUE(timed_out);
+    EXPECT_EQ(aw::loop::current().pending_timers(), 0u);
+  });
+}
+
+// ---------------------------------------------------------------------------------------
 // current_deadline
 
 TEST(CurrentDeadline, IsMaxWithoutAScope) {

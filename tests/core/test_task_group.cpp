@@ -20,6 +20,7 @@
 #include "protocol_helpers.hpp"
 
 #include <aw/cancel_scope.hpp>
+#include <aw/event.hpp>
 #include <aw/exception_group.hpp>
 #include <aw/loop.hpp>
 #include <aw/run.hpp>
@@ -375,6 +376,56 @@ TEST(TaskGroup, LvalueGroupWorksInPlace) {
   });
   EXPECT_EQ(ran, 1);
   EXPECT_FALSE(tg.cancel_called());
+}
+
+// A child may be any awaitable a callable returns, not only an aw::task.
+
+// An awaiter of the test's own: resumes on the next turn of the loop and records its value.
+struct recorded {
+  recorded(int v, std::vector<int>* out) : value(v), seen(out) {}
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) const { aw::loop::current().schedule(h); }
+  int await_resume() const {
+    seen->push_back(value);
+    return value;
+  }
+  int value;
+  std::vector<int>* seen;
+};
+
+recorded make_recorded(int v, std::vector<int>* out) { return recorded(v, out); }
+
+// An awaitable through operator co_await: hands out the awaiter of the task it holds.
+struct deferred {
+  explicit deferred(aw::task<> t) : work(std::move(t)) {}
+  auto operator co_await() && { return std::move(work).operator co_await(); }
+  aw::task<> work;
+};
+
+aw::task<> push_later(std::vector<int>* out, int v) {
+  co_await aw::sleep(1ms);
+  out->push_back(v);
+}
+
+TEST(TaskGroup, AChildMayBeAnyAwaitable) {
+  std::vector<int> seen;
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+      tg.start_soon([&] { return recorded(1, &seen); });
+      tg.start_soon(make_recorded, 2, &seen);
+      tg.start_soon([&] { return deferred(push_later(&seen, 3)); });
+      tg.start_soon([] { return aw::sleep(1h); });  // the group's cancel() reaches it
+      int v = co_await tg.start([&](aw::task_status<int>& status) {
+        status.started(4);
+        return recorded(5, &seen);
+      });
+      seen.push_back(v);
+      co_await aw::sleep(5ms);
+      tg.cancel();
+    });
+  });
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<int>{1, 2, 3, 4, 5}));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1089,6 +1140,110 @@ TEST(TaskGroup, StartSoonAfterTheBlockIsALogicError) {
   EXPECT_TRUE(threw);
   EXPECT_THROW(tg.start_soon([]() -> aw::task<> { co_return; }), std::logic_error);  // and outside the loop
 }
+
+// trio's "Nursery is closed to new arrivals": once the block has exited and the last child
+// has finished, the group takes no more children. Here a task outside the group tries in
+// the turn between the last child finishing and the host's exit resuming (the event wakes
+// it first); a child accepted then would run after the block, in a group that is gone.
+TEST(TaskGroup, ClosedToNewArrivalsOnceTheBlockAndItsChildrenAreDone) {
+  log_t log;
+  std::string refusal;
+  aw::task_group tg;
+  aw::run([&]() -> aw::task<> {
+    aw::event last_child_ending;
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& outer) -> aw::task<> {
+      outer.start_soon([&]() -> aw::task<> {
+        co_await last_child_ending.wait();
+        try {
+          tg.start_soon([&]() -> aw::task<> {
+            log.push_back("late child");
+            co_return;
+          });
+        } catch (const std::logic_error& e) {
+          refusal = e.what();
+        }
+      });
+      co_await aw::async_with(tg, [&](aw::task_group& g) -> aw::task<> {
+        g.start_soon([&]() -> aw::task<> {
+          co_await aw::sleep(1ms);
+          last_child_ending.set();
+        });
+        co_return;
+      });
+      log.push_back("block exited");
+    });
+  });
+  EXPECT_EQ(log, (log_t{"block exited"}));
+  EXPECT_NE(refusal.find("closed to new arrivals"), std::string::npos) << refusal;
+}
+
+// The same with a temporary group: the late child would use the destroyed group (ASan).
+TEST(TaskGroup, ATemporaryGroupIsClosedToNewArrivalsToo) {
+  int refused = 0, late = 0;
+  aw::run([&]() -> aw::task<> {
+    aw::event last_child_ending;
+    aw::task_group* group = nullptr;
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& outer) -> aw::task<> {
+      outer.start_soon([&]() -> aw::task<> {
+        co_await last_child_ending.wait();
+        auto late_child = [&]() -> aw::task<> {
+          co_await aw::yield();
+          ++late;
+        };
+        try {
+          group->start_soon(late_child);
+        } catch (const std::logic_error&) {
+          ++refused;
+        }
+        try {
+          co_await group->start([&](aw::task_status<>& status) -> aw::task<> {
+            status.started();
+            co_await aw::yield();
+            ++late;
+          });
+        } catch (const std::logic_error&) {
+          ++refused;
+        }
+      });
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& g) -> aw::task<> {
+        group = &g;
+        g.start_soon([&]() -> aw::task<> {
+          co_await aw::sleep(1ms);
+          last_child_ending.set();
+        });
+        co_return;
+      });
+    });
+  });
+  EXPECT_EQ(refused, 2);
+  EXPECT_EQ(late, 0);
+}
+
+// cancel() after the block exited, when the task that entered the group is gone, does
+// nothing harmful (as cancel_scope::cancel() after its exit).
+TEST(TaskGroup, CancelAfterTheBlockExitedIsHarmless) {
+  aw::task_group tg;
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& outer) -> aw::task<> {
+      outer.start_soon([&]() -> aw::task<> {  // enters tg, then ends: its task is freed
+        co_await aw::async_with(tg, [&](aw::task_group& g) -> aw::task<> {
+          g.start_soon([]() -> aw::task<> { co_await aw::sleep(1ms); });
+          co_return;
+        });
+      });
+      co_return;
+    });
+    tg.cancel();
+    co_await aw::sleep(1ms);
+  });
+  tg.cancel();
+  EXPECT_TRUE(tg.cancel_called());
+}
+
+// aw::enter and exit_stack::enter_context refuse a group at compile time (their exits run
+// after the locals the children may use are gone): tests/compile_fail/*enter_task_group.cpp.
+static_assert(!aw::enter_allowed<aw::task_group>);
+static_assert(aw::enter_allowed<aw::cancel_scope>);
 
 TEST(TaskGroup, EnteringTwiceIsALogicError) {
   aw::task_group tg;

@@ -22,6 +22,7 @@
 
 #include <chrono>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -309,6 +310,268 @@ TEST(TaskGroupStart, ManyStartsRacingCancellation) {
     });
     EXPECT_EQ(started + failed_early, 40);
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// trio's test_nursery_start, part by part (trio's _core/_tests/test_run.py). trio's
+// TASK_STATUS_IGNORED (calling the task function directly) has no counterpart here, and
+// trio's exact times under its autojump clock become lower bounds.
+
+// sleep_then_start: sleeps, reports how long it slept, sleeps as long again.
+aw::task<> sleep_then_start(std::chrono::milliseconds d, aw::task_status<std::chrono::milliseconds>& status) {
+  co_await aw::sleep(d);
+  status.started(d);
+  co_await aw::sleep(d);
+}
+
+// Basic happy path: start() waits for started() and passes the value back; the group then
+// waits for the child.
+TEST(TrioNurseryStart, StartWaitsForStartedThenTheGroupWaitsForTheChild) {
+  for (auto d : {1ms, 2ms}) {
+    aw::clock::time_point t0{}, after_start{};
+    std::chrono::milliseconds got{};
+    aw::run([&]() -> aw::task<> {
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& nursery) -> aw::task<> {
+        t0 = aw::now();
+        got = co_await nursery.start(sleep_then_start, d);
+        after_start = aw::now();
+      });
+      EXPECT_GE(aw::now() - t0, 2 * d);
+    });
+    EXPECT_EQ(got, d);
+    EXPECT_GE(after_start - t0, d);
+  }
+}
+
+// Calling started() twice: the second call raises in the child.
+TEST(TrioNurseryStart, StartedTwiceRaisesInTheChild) {
+  bool raised = false;
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& nursery) -> aw::task<> {
+      co_await nursery.start([&](aw::task_status<>& status) -> aw::task<> {
+        status.started();
+        try {
+          status.started();
+        } catch (const std::logic_error&) {
+          raised = true;
+        }
+        co_return;
+      });
+    });
+  });
+  EXPECT_TRUE(raised);
+}
+
+// The child crashes before calling started(): the error comes out of start().
+TEST(TrioNurseryStart, ACrashBeforeStartedComesOutOfStart) {
+  bool raised = false;
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& nursery) -> aw::task<> {
+      try {
+        co_await nursery.start([](aw::task_status<>&) -> aw::task<> { throw std::out_of_range("oops"); });
+      } catch (const std::out_of_range&) {
+        raised = true;
+      }
+    });
+  });
+  EXPECT_TRUE(raised);
+}
+
+// The child returns cleanly before calling started(): start() raises a logic_error.
+TEST(TrioNurseryStart, ReturningBeforeStartedIsAnError) {
+  std::string message;
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& nursery) -> aw::task<> {
+      try {
+        co_await nursery.start([](aw::task_status<>&) -> aw::task<> { co_return; });
+      } catch (const std::logic_error& e) {
+        message = e.what();
+      }
+    });
+  });
+  EXPECT_NE(message.find("without calling started()"), std::string::npos) << message;
+}
+
+// If the call to start() is cancelled, then the call to started() does nothing: the child
+// keeps running under start(). The value it passed is ignored; start() raises
+// aw::cancelled (the child's next wait raises it).
+TEST(TrioNurseryStart, StartInACancelledScopeRaisesCancelled) {
+  bool raised = false, returned = false;
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& nursery) -> aw::task<> {
+      aw::cancel_scope cs;
+      co_await aw::async_with(cs, [&](aw::cancel_scope& s) -> aw::task<> {
+        s.cancel();
+        try {
+          std::string v = co_await nursery.start([](aw::task_status<std::string>& status) -> aw::task<> {
+            status.started("hi");
+            co_await aw::yield();  // trio's checkpoint()
+          });
+          returned = true;
+          EXPECT_NE(v, "hi");
+        } catch (const aw::cancelled&) {
+          raised = true;
+        }
+      });
+    });
+  });
+  EXPECT_TRUE(raised);
+  EXPECT_FALSE(returned) << "start() returned the value of a started() made in a cancelled scope";
+}
+
+// But if the child waits for nothing and returns, start() does not raise: the child
+// completed successfully.
+TEST(TrioNurseryStart, StartInACancelledScopeOfAChildThatNeverWaits) {
+  bool returned = false, caught = true;
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& nursery) -> aw::task<> {
+      aw::cancel_scope cs;
+      co_await aw::async_with(cs, [&](aw::cancel_scope& s) -> aw::task<> {
+        s.cancel();
+        int v = co_await nursery.start([](aw::task_status<int>& status) -> aw::task<> {
+          status.started(7);
+          co_return;
+        });
+        returned = v == 7;
+      });
+      caught = cs.cancelled_caught();
+    });
+  });
+  EXPECT_TRUE(returned);
+  EXPECT_FALSE(caught);
+}
+
+// And since starting in a cancelled scope makes started() a no-op, a failure of the child
+// after started() still comes out of start().
+TEST(TrioNurseryStart, InACancelledScopeAFailureAfterStartedComesOutOfStart) {
+  bool raised = false;
+  std::exception_ptr group_error;
+  aw::run([&]() -> aw::task<> {
+    try {
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& nursery) -> aw::task<> {
+        aw::cancel_scope cs;
+        co_await aw::async_with(cs, [&](aw::cancel_scope& s) -> aw::task<> {
+          s.cancel();
+          try {
+            co_await nursery.start([](aw::task_status<>& status) -> aw::task<> {
+              status.started();
+              throw std::out_of_range("whoopsiedaisy");
+            });
+          } catch (const std::out_of_range&) {
+            raised = true;
+          }
+        });
+      });
+    } catch (...) {
+      group_error = std::current_exception();
+    }
+  });
+  EXPECT_TRUE(raised);
+  EXPECT_FALSE(group_error) << "the failure went to the group, not to start()";
+}
+
+// Trying to start in a closed group raises at once: the child never runs.
+TEST(TrioNurseryStart, StartInAClosedGroupRaisesAtOnce) {
+  bool raised = false, ran = false;
+  aw::run([&]() -> aw::task<> {
+    aw::task_group closed;
+    co_await aw::async_with(closed, [&](aw::task_group&) -> aw::task<> { co_return; });
+    try {
+      co_await closed.start([&](aw::task_status<>& status) -> aw::task<> {
+        ran = true;
+        status.started();
+        co_return;
+      });
+    } catch (const std::logic_error&) {
+      raised = true;
+    }
+  });
+  EXPECT_TRUE(raised);
+  EXPECT_FALSE(ran);
+}
+
+// ---------------------------------------------------------------------------------------
+// trio's test_nursery_start_with_cancelled_nursery: a child moved into a cancelled group by
+// started() is cancelled there, with the children it started, even those already asleep.
+
+// Not testing task_status: a convenient way to get a group to start things into.
+aw::task<> setup_group(aw::task_status<aw::task_group*>& status) {
+  co_await aw::async_with(aw::task_group{}, [&](aw::task_group& group) -> aw::task<> {
+    status.started(&group);
+    co_await aw::sleep(24h);
+  });
+}
+
+// Calls started() while its children are asleep, so that moving sleeping tasks into a
+// cancelled scope must wake them.
+aw::task<> sleeping_children(std::function<void()> fn, aw::task_status<>& status) {
+  co_await aw::async_with(aw::task_group{}, [&](aw::task_group& group) -> aw::task<> {
+    group.start_soon([]() -> aw::task<> { co_await aw::sleep(24h); });
+    group.start_soon([]() -> aw::task<> { co_await aw::sleep(24h); });
+    for (int i = 0; i < 3; ++i) co_await aw::yield();  // trio's wait_all_tasks_blocked()
+    fn();
+    status.started();
+  });
+}
+
+// The target group is cancelled just before started(). Without the cancellation reaching
+// the moved children, this test sleeps for a day.
+TEST(TrioNurseryStartWithCancelledNursery, CancelledJustBeforeStarted) {
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& nursery) -> aw::task<> {
+      aw::task_group* target = co_await nursery.start(setup_group);
+      co_await target->start(sleeping_children, [target] { target->cancel(); });
+    });
+  });
+}
+
+TEST(TrioNurseryStartWithCancelledNursery, CancelledJustAfterStarted) {
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& nursery) -> aw::task<> {
+      aw::task_group* target = co_await nursery.start(setup_group);
+      co_await target->start(sleeping_children, [] {});
+      target->cancel();
+    });
+  });
+}
+
+// The same with the children in a cancel scope the child entered before started(), and
+// the child itself asleep in a group of its own that is nested one level deeper.
+TEST(TrioNurseryStartWithCancelledNursery, SleepersNestedDeeperAreWokenToo) {
+  int cancelled = 0;
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& nursery) -> aw::task<> {
+      aw::task_group* target = co_await nursery.start(setup_group);
+      co_await target->start([&](aw::task_status<>& status) -> aw::task<> {
+        co_await aw::async_with(aw::cancel_scope{}, [&](aw::cancel_scope&) -> aw::task<> {
+          co_await aw::async_with(aw::task_group{}, [&](aw::task_group& outer) -> aw::task<> {
+            outer.start_soon([&]() -> aw::task<> {
+              co_await aw::async_with(aw::task_group{}, [&](aw::task_group& inner) -> aw::task<> {
+                inner.start_soon([&]() -> aw::task<> {
+                  try {
+                    co_await aw::sleep(24h);
+                  } catch (const aw::cancelled&) {
+                    ++cancelled;
+                    throw;
+                  }
+                });
+                try {
+                  co_await aw::sleep(24h);
+                } catch (const aw::cancelled&) {
+                  ++cancelled;
+                  throw;
+                }
+              });
+            });
+            for (int i = 0; i < 4; ++i) co_await aw::yield();
+            target->cancel();
+            status.started();
+          });
+        });
+      });
+    });
+  });
+  EXPECT_EQ(cancelled, 2);
 }
 
 }  // namespace
