@@ -6,8 +6,9 @@
 //     std::string reply = co_await s.receive();
 //   });
 //
-// The errors (errors.hpp).
+// The errors (errors.hpp); TLS over any stream (tls.hpp).
 #pragma once
 
 #include <aw/net/address.hpp>
 #include <aw/net/errors.hpp>
+#include <aw/net/tls.hpp>
