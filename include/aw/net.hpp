@@ -6,7 +6,7 @@
 //     std::string reply = co_await s.receive();
 //   });
 //
-// The errors (errors.hpp); TLS over any stream (tls.hpp).
+// The errors (errors.hpp); TLS over any stream, and a TLS listener (tls.hpp).
 #pragma once
 
 #include <aw/net/address.hpp>

@@ -130,7 +130,7 @@ TEST_F(Tls, AWrongHostNameFails) {
 }
 
 TEST_F(Tls, HostNameChecksNeedAServerHostname) {
-  aw::run([]() -> aw::task<> {
+  run_reporting([]() -> aw::task<> {
     auto p = unix_pair();
     net::tls_options co;
     co.context = client_context();
@@ -421,7 +421,7 @@ TEST_F(Tls, SeveralMebibytesBothWaysAtOnce) {
 }
 
 TEST_F(Tls, AHandshakeIsCancellable) {
-  aw::run([]() -> aw::task<> {
+  run_reporting([]() -> aw::task<> {
     // A server that never answers: the client waits for its ServerHello until cancelled.
     auto p = unix_pair();
     net::tls_options co = client_options();

@@ -5,6 +5,7 @@
 
 #include <aw/async_with.hpp>
 #include <aw/byte_stream.hpp>
+#include <aw/exception_group.hpp>
 #include <aw/net/tls.hpp>
 #include <aw/run.hpp>
 #include <aw/task.hpp>
@@ -131,7 +132,7 @@ inline transport_pair tcp_pair() {
 // The smallest listener: accept() gives an aw::byte_stream (what tls_listener wraps).
 class tcp_test_listener {
  public:
-  tcp_test_listener() : fd_(listening_socket(SOCK_NONBLOCK, port_)) {}
+  tcp_test_listener() { fd_ = listening_socket(SOCK_NONBLOCK, port_); }
   tcp_test_listener(tcp_test_listener&& o) noexcept : fd_(std::exchange(o.fd_, -1)), port_(o.port_) {}
   tcp_test_listener& operator=(tcp_test_listener&&) = delete;
   ~tcp_test_listener() {
@@ -148,7 +149,7 @@ class tcp_test_listener {
   }
 
  private:
-  int fd_;
+  int fd_ = -1;
   int port_ = 0;
 };
 
@@ -194,13 +195,28 @@ void expect_error(std::exception_ptr e, F check) {
   }
 }
 
+// What `e` says, with a group's members.
 inline std::string what(std::exception_ptr e) {
   try {
     if (e) std::rethrow_exception(e);
+  } catch (const aw::exception_group& g) {
+    std::string s = g.what();
+    for (const auto& m : g.exceptions()) s += "; " + what(m);
+    return s;
   } catch (const std::exception& x) {
     return x.what();
   }
   return "(none)";
+}
+
+// aw::run(main), with what escaped from it reported as a test failure that says what it was.
+template <class F>
+void run_reporting(F main) {
+  try {
+    aw::run(main);
+  } catch (...) {
+    ADD_FAILURE() << what(std::current_exception());
+  }
 }
 
 }  // namespace aw_tls_test

@@ -1,4 +1,4 @@
-// TLS over any byte stream, on OpenSSL 3: anyio's TLSStream, with Python's
+// TLS over any byte stream, on OpenSSL 3: anyio's TLSStream and TLSListener, with Python's
 // ssl.SSLContext as aw::net::tls_context.
 //
 //   aw::net::tls_options o;                            // named first (g++ 12: README, "Known compiler bugs")
@@ -49,16 +49,22 @@
 //   own record buffers; nothing is allocated per record.
 #pragma once
 
+#include <aw/async_with.hpp>
+#include <aw/cancel_scope.hpp>
 #include <aw/context.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/memory_channel.hpp>
 #include <aw/net/errors.hpp>
 #include <aw/task.hpp>
+#include <aw/task_group.hpp>
 
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -248,6 +254,84 @@ class tls_stream {
   detail::tls_transport* transport() noexcept;
   detail::tls_engine& engine() const;
   std::unique_ptr<detail::tls_engine> e_;
+};
+
+// Serves TLS on any listener whose `accept()` gives a transport stream (anyio's
+// TLSListener): serve() accepts in a loop and, in a task of its own group per connection,
+// does the handshake (bounded by handshake_timeout) and then runs handler(stream). A
+// handshake that fails or times out closes that connection and is reported to
+// on_handshake_error (nothing by default), never to serve(): one bad client does not stop
+// the server. accept() alone is one connection, handshake included, its failure raised.
+//
+//   aw::net::tls_listener tls(std::move(tcp_listener), aw::net::tls_context::server(cert, key));
+//   co_await tls.serve([](aw::net::tls_stream& s) -> aw::task<> { co_await s.send("hi\n"); });
+template <class L>
+class tls_listener {
+ public:
+  tls_listener(L listener, tls_context context, bool standard_compatible = true)
+      : listener_(std::move(listener)), context_(std::move(context)), standard_compatible_(standard_compatible) {}
+
+  // anyio's TLSListener.handshake_timeout (30 s).
+  std::chrono::steady_clock::duration handshake_timeout = std::chrono::seconds(30);
+  // Called with the exception of each failed handshake (anyio logs it).
+  std::function<void(std::exception_ptr)> on_handshake_error;
+
+  L& listener() noexcept { return listener_; }
+  const tls_context& context() const noexcept { return context_; }
+  bool standard_compatible() const noexcept { return standard_compatible_; }
+
+  task<tls_stream> accept() {
+    auto transport = co_await listener_.accept();
+    co_return co_await tls_stream::wrap(std::move(transport), options());
+  }
+
+  // Runs until cancelled (or until accept() fails): handler(tls_stream&) -> task<> for each
+  // connection, in a task group of its own; the stream is closed when the handler returns.
+  template <class Handler>
+  task<> serve(Handler handler) {
+    co_await async_with(task_group{}, [&](task_group& tg) -> task<> {
+      for (;;) {
+        auto transport = co_await listener_.accept();
+        tg.start_soon(&tls_listener::serve_one<decltype(transport), Handler>, this, std::move(transport), std::ref(handler));
+      }
+    });
+  }
+
+  task<> aclose() {
+    if constexpr (requires { listener_.aclose(); }) co_await listener_.aclose();
+  }
+  aw::detail::ready<tls_listener&> aenter() noexcept { return {*this}; }
+  task<> aexit(std::exception_ptr) { co_await aclose(); }
+
+ private:
+  tls_options options() const {
+    tls_options o;
+    o.context = context_;
+    o.standard_compatible = standard_compatible_;
+    return o;
+  }
+
+  template <class T, class Handler>
+  static task<> serve_one(tls_listener* self, T transport, std::reference_wrapper<Handler> handler) {
+    std::optional<tls_stream> stream;
+    std::exception_ptr failure;
+    try {
+      stream.emplace(co_await fail_after(self->handshake_timeout, [&] { return tls_stream::wrap(std::move(transport), self->options()); }));
+    } catch (const cancelled&) {
+      throw;  // the server is being cancelled: not this client's fault
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    if (failure) {
+      if (self->on_handshake_error) self->on_handshake_error(failure);
+      co_return;
+    }
+    co_await async_with(*stream, [&](tls_stream& s) -> task<> { co_await handler.get()(s); });
+  }
+
+  L listener_;
+  tls_context context_;
+  bool standard_compatible_;
 };
 
 }  // namespace aw::net
