@@ -442,6 +442,28 @@ TEST_F(Tls, AHandshakeIsCancellable) {
   });
 }
 
+TEST_F(Tls, APeerThatLeavesDuringTheHandshake) {
+  // anyio: BrokenResourceError when standard_compatible, EndOfStream otherwise.
+  for (bool standard : {true, false}) {
+    run_reporting([standard]() -> aw::task<> {
+      auto p = unix_pair();
+      net::tls_options co = client_options();
+      co.standard_compatible = standard;
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+        tg.start_soon([&]() -> aw::task<> {
+          std::vector<char> hello(4096);
+          co_await p.server.receive_into(hello);  // the ClientHello; no answer
+          p.server.close();
+        });
+        if (standard)
+          EXPECT_THROW(co_await net::tls_stream::wrap(std::move(p.client), co), aw::broken_resource_error);
+        else
+          EXPECT_THROW(co_await net::tls_stream::wrap(std::move(p.client), co), aw::end_of_stream);
+      });
+    });
+  }
+}
+
 TEST_F(Tls, ACancelledReceiveLosesNothing) {
   aw::event may_send;
   side server = [&](net::tls_stream& s) -> aw::task<> {

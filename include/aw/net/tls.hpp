@@ -42,7 +42,7 @@
 // - send_eof() sends close_notify and keeps receiving (TLS 1.3's half-close; before 1.3 it
 //   raises std::logic_error, as anyio raises NotImplementedError).
 // - One receiver and one sender may run at once (in two tasks); a receive does not wait
-//   for a send to finish. A cancelled receive loses nothing. A cancelled send may have
+//   for a send to finish. Do not close the stream while another task uses it. A cancelled receive loses nothing. A cancelled send may have
 //   written part of a record: the stream is broken after it (later sends raise
 //   aw::broken_resource_error; aclose() skips close_notify).
 // - Memory: two 64 KiB ring buffers per stream (ciphertext in and out) besides OpenSSL's
