@@ -485,6 +485,29 @@ TEST_F(Tls, ACancelledReceiveLosesNothing) {
   EXPECT_FALSE(r.client) << what(r.client);
 }
 
+TEST_F(Tls, TlsInsideTls) {
+  // The inner session runs over the outer stream as over any transport (a TLS proxy's case).
+  std::string reply;
+  side server = [&](net::tls_stream& outer) -> aw::task<> {
+    net::tls_options so = server_options();
+    net::tls_stream inner = co_await net::tls_stream::wrap(std::move(outer), so);
+    co_await echo_once(inner);
+  };
+  side client = [&](net::tls_stream& outer) -> aw::task<> {
+    net::tls_options co = client_options();
+    net::tls_stream inner = co_await net::tls_stream::wrap(std::move(outer), co);
+    EXPECT_NE(inner.transport_as<net::tls_stream>(), nullptr);
+    co_await inner.send("inside");
+    reply = co_await inner.receive();
+    EXPECT_THROW(co_await inner.receive(), aw::end_of_stream);
+    co_await inner.aclose();
+  };
+  auto r = run_pair(unix_pair(), server_options(), client_options(), server, client);
+  EXPECT_FALSE(r.server) << what(r.server);
+  EXPECT_FALSE(r.client) << what(r.client);
+  EXPECT_EQ(reply, "inside");
+}
+
 TEST_F(Tls, ContextErrorsNameTheFile) {
   try {
     net::tls_context::server(certificates::file("missing.pem"), certificates::file("server-key.pem"));

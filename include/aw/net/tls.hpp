@@ -15,9 +15,9 @@
 //   aw::net::tls_stream server_side = co_await aw::net::tls_stream::wrap(std::move(accepted), so);
 //
 // - wrap() takes any transport with `task<size_t> receive_into(std::span<char>)` (0 at end
-//   of stream) and `task<> send(std::string_view)` (aw::byte_stream, the socket streams), owns
-//   it, and does the handshake; the stream is a client or a server as its context is
-//   (tls_context::client() or server()). OpenSSL never sees the transport: ciphertext goes
+//   of stream) and `task<> send(std::string_view)` (aw::byte_stream, the socket streams, a
+//   tls_stream for TLS through a TLS proxy), owns it, and does the handshake; the stream is
+//   a client or a server as its context is (tls_context::client() or server()). OpenSSL never sees the transport: ciphertext goes
 //   through a memory BIO pair that the stream moves to and from the transport, so every wait
 //   is the transport's, a cancellation point. A failed or cancelled handshake destroys the
 //   transport (closing it) and raises; nothing is leaked.
@@ -197,7 +197,6 @@ class tls_stream {
   // transport ends during it; aw::cancelled when cancelled. On every failure the transport
   // is destroyed.
   template <tls_transport_stream S>
-    requires(!std::same_as<std::remove_cvref_t<S>, tls_stream>)
   static task<tls_stream> wrap(S transport, tls_options options) {
     return wrap_transport(std::make_unique<detail::tls_transport_for<S>>(std::move(transport)), std::move(options));
   }
