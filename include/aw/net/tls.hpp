@@ -17,10 +17,11 @@
 // - wrap() takes any transport with `task<size_t> receive_into(std::span<char>)` (0 at end
 //   of stream) and `task<> send(std::string_view)` (aw::byte_stream, the socket streams, a
 //   tls_stream for TLS through a TLS proxy), owns it, and does the handshake; the stream is
-//   a client or a server as its context is (tls_context::client() or server()). OpenSSL never sees the transport: ciphertext goes
-//   through a memory BIO pair that the stream moves to and from the transport, so every wait
-//   is the transport's, a cancellation point. A failed or cancelled handshake destroys the
-//   transport (closing it) and raises; nothing is leaked.
+//   a client or a server as its context is (tls_context::client() or server()). OpenSSL
+//   never sees the transport: ciphertext goes through a memory BIO pair that the stream
+//   moves to and from the transport, so every wait is the transport's, a cancellation
+//   point. A failed or cancelled handshake destroys the transport (closing it) and raises;
+//   nothing is leaked.
 // - A client verifies by default: tls_context::client() trusts the system's CA store and
 //   checks that the certificate names server_hostname (a DNS name, or an IP address), as
 //   ssl.create_default_context() does; a client context that checks host names refuses to
@@ -42,9 +43,10 @@
 // - send_eof() sends close_notify and keeps receiving (TLS 1.3's half-close; before 1.3 it
 //   raises std::logic_error, as anyio raises NotImplementedError).
 // - One receiver and one sender may run at once (in two tasks); a receive does not wait
-//   for a send to finish. Do not close the stream while another task uses it. A cancelled receive loses nothing. A cancelled send may have
-//   written part of a record: the stream is broken after it (later sends raise
-//   aw::broken_resource_error; aclose() skips close_notify).
+//   for a send to finish. Do not close the stream while another task uses it. A cancelled
+//   receive loses nothing. A cancelled send may have written part of a record: the stream
+//   is broken after it (later sends raise aw::broken_resource_error; aclose() skips
+//   close_notify).
 // - Memory: two 64 KiB ring buffers per stream (ciphertext in and out) besides OpenSSL's
 //   own record buffers; nothing is allocated per record.
 #pragma once
