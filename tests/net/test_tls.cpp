@@ -485,6 +485,32 @@ TEST_F(Tls, ACancelledReceiveLosesNothing) {
   EXPECT_FALSE(r.client) << what(r.client);
 }
 
+TEST_F(Tls, ACancelledSendBreaksTheStream) {
+  aw::event cancelled;
+  side server = [&](net::tls_stream& s) -> aw::task<> {
+    co_await cancelled.wait();  // not reading until then: the client's send fills every buffer
+    std::vector<char> buf(65536);
+    bool broken = false;
+    try {
+      while (co_await s.receive_into(buf) != 0) {
+      }
+    } catch (const aw::broken_resource_error&) {
+      broken = true;  // a record cut short, then the end: never a clean end
+    }
+    EXPECT_TRUE(broken);
+  };
+  side client = [&](net::tls_stream& s) -> aw::task<> {
+    std::string big(16u << 20, 'x');
+    EXPECT_FALSE(co_await aw::move_on_after(20ms, [&] { return s.send(big); }));
+    cancelled.set();
+    EXPECT_THROW(co_await s.send("more"), aw::broken_resource_error);
+    co_await s.aclose();  // no close_notify after a record cut short
+  };
+  auto r = run_pair(unix_pair(), server_options(), client_options(), server, client);
+  EXPECT_FALSE(r.server) << what(r.server);
+  EXPECT_FALSE(r.client) << what(r.client);
+}
+
 TEST_F(Tls, TlsInsideTls) {
   // The inner session runs over the outer stream as over any transport (a TLS proxy's case).
   std::string reply;
