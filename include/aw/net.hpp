@@ -6,9 +6,10 @@
 //     std::string reply = co_await s.receive();
 //   });
 //
-// The errors (errors.hpp).
+// The errors (errors.hpp); name resolution on the loop (resolver.hpp); TLS over any stream, and a TLS listener (tls.hpp).
 #pragma once
 
 #include <aw/net/address.hpp>
 #include <aw/net/errors.hpp>
 #include <aw/net/resolver.hpp>
+#include <aw/net/tls.hpp>

@@ -41,8 +41,10 @@ class tls_category_impl : public std::error_category {
 error::error(std::error_code ec, const std::string& operation, std::string address)
     : std::system_error(ec, compose(operation, address)), address_(std::move(address)) {}
 
+error::error(std::error_code ec, composed what, std::string address) : std::system_error(ec, what.what_arg), address_(std::move(address)) {}
+
 tls_error::tls_error(std::error_code ec, const std::string& operation, std::string address, long verify_result, std::string verify_message)
-    : error(ec, verify_message.empty() ? operation : operation + " (" + verify_message + ")", std::move(address)),
+    : error(ec, composed{compose(operation, address) + (verify_message.empty() ? "" : " (" + verify_message + ")")}, address),
       verify_result_(verify_result),
       verify_message_(std::move(verify_message)) {}
 

@@ -37,6 +37,13 @@ class error : public std::system_error {
   // a Unix socket path, "example.com"); empty when there is none.
   const std::string& address() const noexcept { return address_; }
 
+ protected:
+  // `what` reads "<what_arg>: <message of ec>" (for subclasses that say more than the address).
+  struct composed {
+    std::string what_arg;
+  };
+  error(std::error_code ec, composed what, std::string address);
+
  private:
   std::string address_;
 };
@@ -57,7 +64,8 @@ class host_not_found : public error {
 
 // The TLS handshake or a TLS record failed. code() is OpenSSL's error (ERR_get_error), in
 // its own category; verify_result() is the certificate verification result
-// (X509_V_OK when verification was not the cause), verify_message() its text.
+// (X509_V_OK when verification was not the cause), verify_message() its text, which what()
+// gives after the address: "TLS handshake with localhost (self-signed certificate): ...".
 class tls_error : public error {
  public:
   tls_error(std::error_code ec, const std::string& operation, std::string address, long verify_result = 0, std::string verify_message = {});
