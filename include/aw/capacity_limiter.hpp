@@ -101,13 +101,12 @@ class capacity_limiter {
       }
       detail::suspend_in(lim_->waiters_, *this, h, [](detail::cancellable* c) noexcept {
         auto* self = static_cast<acquire_awaiter*>(c);
-        self->lim_->waiters_.remove(*self);
-        self->lp->schedule(self->handle);
+        detail::abort_wait(self->lim_->waiters_, *self);
       });
       return true;
     }
     capacity_limiter& await_resume() {
-      if (ctx && ctx->cancelled()) [[unlikely]] {
+      if (aborted || (ctx && ctx->cancelled())) [[unlikely]] {
         if (granted) lim_->release_on_behalf_of(borrower_);  // handed a token, then cancelled: pass it on
         throw cancelled{};
       }

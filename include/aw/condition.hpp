@@ -80,6 +80,7 @@ class condition {
         // back, shielded (this wait is no longer interruptible), before raising.
         auto* self = static_cast<wait_awaiter*>(c);
         self->cond_->waiters_.remove(*self);
+        self->aborted = true;
         self->reacquire();
       });
       phase_ = phase::notify;
@@ -90,7 +91,7 @@ class condition {
       if (not_holding_) [[unlikely]]
         throw std::logic_error("aw::condition::wait: the current task is not holding the lock");
       // Here the task holds the lock again, whatever happened.
-      if (ctx && ctx->cancelled()) [[unlikely]]
+      if (aborted || (ctx && ctx->cancelled())) [[unlikely]]
         throw cancelled{};
     }
 

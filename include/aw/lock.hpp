@@ -73,15 +73,14 @@ class lock {
       }
       detail::suspend_in(lk_->waiters_, *this, h, [](detail::cancellable* c) noexcept {
         auto* self = static_cast<acquire_awaiter*>(c);
-        self->lk_->waiters_.remove(*self);
-        self->lp->schedule(self->handle);
+        detail::abort_wait(self->lk_->waiters_, *self);
       });
       return true;
     }
     lock& await_resume() {
       if (reentered_) [[unlikely]]
         throw std::logic_error("aw::lock: the current task already holds this lock");
-      if (ctx && ctx->cancelled()) [[unlikely]] {
+      if (aborted || (ctx && ctx->cancelled())) [[unlikely]] {
         // Handed the lock, then cancelled before resuming: pass it on, never keep it.
         if (granted) lk_->hand_over();
         throw cancelled{};

@@ -379,8 +379,7 @@ class send_channel {
       this->half = half_;
       detail::suspend_in(st_->senders(), *this, h, [](detail::cancellable* c) noexcept {
         auto* self = static_cast<send_awaiter*>(c);
-        self->st_->senders().remove(*self);
-        self->lp->schedule(self->handle);
+        detail::abort_wait(self->st_->senders(), *self);
       });
       return true;
     }
@@ -388,7 +387,7 @@ class send_channel {
       using detail::channel_outcome;
       // Delivered is delivered, cancelled or not: the item cannot be taken back.
       if (this->outcome == channel_outcome::done) return;
-      if (this->ctx && this->ctx->cancelled()) throw cancelled{};
+      if (this->aborted || (this->ctx && this->ctx->cancelled())) throw cancelled{};
       if (this->outcome == channel_outcome::broken) throw broken_resource_error{};
       throw closed_resource_error{};
     }
@@ -515,14 +514,13 @@ class receive_channel {
       this->half = half_;
       detail::suspend_in(st_->receivers(), *this, h, [](detail::cancellable* c) noexcept {
         auto* self = static_cast<receive_awaiter*>(c);
-        self->st_->receivers().remove(*self);
-        self->lp->schedule(self->handle);
+        detail::abort_wait(self->st_->receivers(), *self);
       });
       return true;
     }
     std::conditional_t<Optional, std::optional<T>, T> await_resume() {
       using detail::channel_outcome;
-      if (this->ctx && this->ctx->cancelled()) [[unlikely]] {
+      if (this->aborted || (this->ctx && this->ctx->cancelled())) [[unlikely]] {
         // Handed an item, then cancelled before resuming: the item is not lost.
         if (this->granted) st_->give_back(std::move(*slot_));
         throw cancelled{};

@@ -85,13 +85,12 @@ class semaphore {
       }
       detail::suspend_in(sem_->waiters_, *this, h, [](detail::cancellable* c) noexcept {
         auto* self = static_cast<acquire_awaiter*>(c);
-        self->sem_->waiters_.remove(*self);
-        self->lp->schedule(self->handle);
+        detail::abort_wait(self->sem_->waiters_, *self);
       });
       return true;
     }
     semaphore& await_resume() {
-      if (ctx && ctx->cancelled()) [[unlikely]] {
+      if (aborted || (ctx && ctx->cancelled())) [[unlikely]] {
         if (granted) sem_->give();  // handed a unit, then cancelled: pass it on
         throw cancelled{};
       }

@@ -13,10 +13,14 @@
 //      (ctx->waiting) so that cancellation can interrupt it.
 //   2. Either the primitive completes the wait (wake(): it is unlinked, no longer
 //      interruptible, and resumed on a later turn of the loop), or cancellation interrupts
-//      it (the interrupt unlinks it and resumes it on a later turn).
-//   3. await_resume decides. A wait that was completed and then cancelled before it
-//      resumed gives back what it was given (a lock, a token, an item) where that can be
-//      undone, then raises aw::cancelled: cancellation is level triggered.
+//      it (abort_wait(): it is unlinked, marked aborted, and resumed on a later turn).
+//   3. await_resume decides. An aborted wait raises aw::cancelled, whatever the scopes say
+//      by then (trio: a wait aborted for cancellation is rescheduled with Cancelled): a
+//      scope shielded, or a cancel_scope left, between the abort and the resumption must
+//      not turn "not cancelled, not granted" into a success. A wait that was completed and
+//      then cancelled before it resumed gives back what it was given (a lock, a token, an
+//      item) where that can be undone, then raises aw::cancelled: cancellation is level
+//      triggered.
 #pragma once
 
 #include <aw/detail/cancellation.hpp>
@@ -37,6 +41,7 @@ struct waiter : cancellable {
   loop* lp = nullptr;
   bool queued = false;
   bool granted = false;  // the primitive completed the wait (gave a lock, a token, an item)
+  bool aborted = false;  // cancellation interrupted the wait: it ends with aw::cancelled
 
   // Resumes the waiter on a later turn of the loop. From here on cancellation can no
   // longer interrupt it; its await_resume sees a cancellation that arrives meanwhile.
@@ -96,13 +101,20 @@ class wait_queue {
 };
 
 // Links `w` into `q` and makes it interruptible in its task. `h` resumes on wake or
-// interrupt; `interrupt_fn` must unlink the waiter and resume it (see interrupt_and_resume).
+// interrupt; `interrupt_fn` must unlink the waiter, mark it aborted and resume it (abort_wait).
 inline void suspend_in(wait_queue& q, waiter& w, std::coroutine_handle<> h, void (*interrupt_fn)(cancellable*) noexcept) {
   w.handle = h;
   w.lp = &loop::current();
   w.interrupt = interrupt_fn;
   q.push_back(w);
   if (w.ctx) w.ctx->waiting = &w;
+}
+
+// What cancellation does to a waiter suspended in `q` (the usual interrupt_fn's body).
+inline void abort_wait(wait_queue& q, waiter& w) noexcept {
+  q.remove(w);
+  w.aborted = true;
+  w.lp->schedule(w.handle);
 }
 
 // On destruction of a suspended waiter (its frame was destroyed without resuming): leaves
