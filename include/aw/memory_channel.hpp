@@ -34,7 +34,9 @@
 //   the next wait raises.
 // - An operation that can complete at once does so without yielding to the loop (anyio
 //   yields once per call). A producer on an unbounded channel therefore never yields by
-//   itself: add aw::yield() where other tasks must get turns.
+//   itself: add aw::yield() where other tasks must get turns. For the same reason a channel
+//   used as a lock (send to acquire, receive to release) is not fair to a task that takes it
+//   in a loop, as trio's and anyio's are: use aw::lock or aw::semaphore, which are.
 // - Do not move a half while a task waits on it.
 //
 // The buffer is a ring that grows by doubling; waiting allocates nothing (each waiter is

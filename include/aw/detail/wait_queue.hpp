@@ -29,6 +29,18 @@
 #include <coroutine>
 #include <cstddef>
 
+namespace aw {
+
+// The constructor tag of aw::lock, aw::semaphore and aw::capacity_limiter that makes taking
+// a free lock (unit, token) skip the yield to the loop (anyio's fast_acquire=True):
+//   aw::lock lk(aw::fast_acquire);
+struct fast_acquire_t {
+  explicit fast_acquire_t() = default;
+};
+inline constexpr fast_acquire_t fast_acquire{};
+
+}  // namespace aw
+
 namespace aw::detail {
 
 class wait_queue;
@@ -108,6 +120,26 @@ inline void suspend_in(wait_queue& q, waiter& w, std::coroutine_handle<> h, void
   w.interrupt = interrupt_fn;
   q.push_back(w);
   if (w.ctx) w.ctx->waiting = &w;
+}
+
+// The fair acquire's checkpoint (anyio's default, trio's): `take` takes the free lock (unit,
+// token), then the waiter yields to the loop once, holding it. The other ready tasks run
+// meanwhile and queue behind it, so a task that takes the lock in a loop takes turns with
+// them instead of taking it straight back. Not interruptible: a cancellation meanwhile is
+// seen by await_resume, which gives back what was taken (granted) and raises. When taking
+// or scheduling throws, nothing is held and nothing is scheduled (`untake` undoes `take`).
+template <class Take, class Untake>
+bool take_and_yield(waiter& w, std::coroutine_handle<> h, Take take, Untake untake) {
+  take();
+  try {
+    w.lp = &loop::current();
+    w.lp->schedule(h);
+  } catch (...) {
+    untake();
+    throw;
+  }
+  w.granted = true;
+  return true;
 }
 
 // What cancellation does to a waiter suspended in `q` (the usual interrupt_fn's body).
