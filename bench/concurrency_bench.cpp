@@ -1,6 +1,7 @@
 // Structured-concurrency micro-benchmarks (issue 3): spawning and joining task group
 // children, a cancel scope with a deadline around a trivial body, hand-offs of a lock
-// between two tasks, and items through a memory channel. bench/compare runs the same
+// between two tasks, a free lock taken and released (fair and fast), and items through a
+// memory channel. bench/compare runs the same
 // workloads in asyncio, anyio and trio (bench/python/concurrency_bench.py) and prints them
 // side by side; the benchmark names here are the names of its lines.
 //
@@ -108,6 +109,31 @@ void lock_handoff(benchmark::State& state) {
   report_per_op(state, handoff_round);
 }
 
+// lock_acquire_release, lock_acquire_release_fast: one task acquires a free lock and
+// releases it, nobody else around. The default (fair) acquire yields to the loop once,
+// holding the lock, so that a task taking it in a loop lets the others queue (anyio's
+// default, trio's checkpoint); aw::fast_acquire skips that yield (anyio's
+// fast_acquire=True). One op is one acquire and one release.
+void acquire_release(benchmark::State& state, aw::lock& lk) {
+  aw::run([&]() -> aw::task<> {
+    for (auto _ : state) {
+      co_await lk.acquire();
+      co_await lk.release();
+    }
+  });
+  report_per_op(state, 1);
+}
+
+void lock_acquire_release(benchmark::State& state) {
+  aw::lock lk;
+  acquire_release(state, lk);
+}
+
+void lock_acquire_release_fast(benchmark::State& state) {
+  aw::lock lk(aw::fast_acquire);
+  acquire_release(state, lk);
+}
+
 // channel_1m: a producer task sends 1000000 ints through a memory channel of capacity 64,
 // then closes its half; a consumer task receives until the end of the stream. One op is
 // one item.
@@ -162,6 +188,8 @@ BENCHMARK(taskgroup_100k)->Unit(benchmark::kMillisecond);
 BENCHMARK(move_on_after);
 BENCHMARK(to_thread_roundtrip)->UseRealTime();
 BENCHMARK(lock_handoff)->Unit(benchmark::kMicrosecond);
+BENCHMARK(lock_acquire_release);
+BENCHMARK(lock_acquire_release_fast);
 BENCHMARK(channel_1m)->Unit(benchmark::kMillisecond);
 
 #include "bench_main.hpp"

@@ -7,6 +7,11 @@ backend) and trio (Debian's python3-trio).
     move_on_after   a deadline scope of an hour around `await trivial()` (ns per block)
     lock_handoff    two tasks take turns with one lock; each acquisition is a hand-off from
                     the other task, after it released (ns per hand-off)
+    lock_acquire_release       one task acquires a free lock and releases it: the default
+                    lock of each (anyio's and trio's checkpoint: a yield; asyncio: none)
+    lock_acquire_release_fast  the same without the yield: anyio's fast_acquire=True (spelled
+                    out where the installed anyio lacks it), trio's acquire_nowait after
+                    checkpoint_if_cancelled, asyncio.Lock again
     channel_1m      a producer sends ints through a channel of capacity 64 to a consumer,
                     1000000 of them by default (ns per item)
     to_thread_roundtrip  `await to_thread(noop)` one after another: asyncio.to_thread,
@@ -31,6 +36,7 @@ import sys
 import time
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 import trio
 
@@ -173,6 +179,72 @@ async def lock_handoff_trio(n):
     return cpu_ns() - t0
 
 
+# --- lock_acquire_release, lock_acquire_release_fast --------------------------------------
+# One task acquires a free lock and releases it, nobody else around. anyio's and trio's
+# acquire checkpoints (checks for cancellation and yields to the scheduler) even on a free
+# lock, so that a task taking it in a loop lets the others queue; anyio's fast_acquire=True
+# keeps the check and drops the yield. asyncio.Lock never yields on a free lock: it is the
+# asyncio peer of both lines.
+
+
+async def lock_acquire_release_asyncio(n):
+    lock = asyncio.Lock()
+    t0 = cpu_ns()
+    for _ in range(n):
+        await lock.acquire()
+        lock.release()
+    return cpu_ns() - t0
+
+
+async def lock_acquire_release_anyio(n):
+    lock = anyio.Lock()
+    t0 = cpu_ns()
+    for _ in range(n):
+        await lock.acquire()
+        lock.release()
+    return cpu_ns() - t0
+
+
+async def lock_acquire_release_trio(n):
+    lock = trio.Lock()
+    t0 = cpu_ns()
+    for _ in range(n):
+        await lock.acquire()
+        lock.release()
+    return cpu_ns() - t0
+
+
+async def lock_acquire_release_fast_anyio(n):
+    try:
+        lock = anyio.Lock(fast_acquire=True)  # anyio >= 4.5
+    except TypeError:
+        lock = None
+    t0 = cpu_ns()
+    if lock is not None:
+        for _ in range(n):
+            await lock.acquire()
+            lock.release()
+    else:
+        # An older anyio (Debian's 3.6.2): what fast_acquire=True does, spelled out.
+        lock = anyio.Lock()
+        for _ in range(n):
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            lock.acquire_nowait()
+            lock.release()
+    return cpu_ns() - t0
+
+
+async def lock_acquire_release_fast_trio(n):
+    # trio has no fast path: its acquire without the yield, spelled out.
+    lock = trio.Lock()
+    t0 = cpu_ns()
+    for _ in range(n):
+        await trio.lowlevel.checkpoint_if_cancelled()
+        lock.acquire_nowait()
+        lock.release()
+    return cpu_ns() - t0
+
+
 # --- channel_1m -------------------------------------------------------------------------
 # A producer sends 0..n-1 and closes (asyncio.Queue cannot be closed: a None sentinel ends
 # the stream); a consumer receives until the end.
@@ -293,6 +365,10 @@ WORKLOADS = {
     "taskgroup_100k": ({"asyncio": taskgroup_asyncio, "anyio": taskgroup_anyio, "trio": taskgroup_trio}, "tasks"),
     "move_on_after": ({"asyncio": move_on_after_asyncio, "anyio": move_on_after_anyio, "trio": move_on_after_trio}, "calibrate"),
     "lock_handoff": ({"asyncio": lock_handoff_asyncio, "anyio": lock_handoff_anyio, "trio": lock_handoff_trio}, "calibrate"),
+    "lock_acquire_release": ({"asyncio": lock_acquire_release_asyncio, "anyio": lock_acquire_release_anyio,
+                              "trio": lock_acquire_release_trio}, "calibrate"),
+    "lock_acquire_release_fast": ({"asyncio": lock_acquire_release_asyncio, "anyio": lock_acquire_release_fast_anyio,
+                                   "trio": lock_acquire_release_fast_trio}, "calibrate"),
     "channel_1m": ({"asyncio": channel_asyncio, "anyio": channel_anyio, "trio": channel_trio}, "channel_items"),
     "to_thread_roundtrip": ({"asyncio": to_thread_asyncio, "anyio": to_thread_anyio, "trio": to_thread_trio}, "calibrate"),
 }

@@ -13,7 +13,9 @@
 //
 // Semantics (anyio's):
 // - The condition is an async context manager that acquires its lock (acquire()/release()
-//   and locked() by hand work too; they are the lock's).
+//   and locked() by hand work too; they are the lock's). Acquiring is as fair as the lock
+//   (aw/lock.hpp): the condition's own lock is fair; over aw::lock lk(aw::fast_acquire) a
+//   free lock is taken without yielding.
 // - wait() must be called holding the lock (else std::logic_error). It releases the lock,
 //   waits for notify()/notify_all(), then reacquires the lock before it returns. Waiters are
 //   notified first come, first served, and reacquire the lock in that order.
@@ -80,6 +82,7 @@ class condition {
         // back, shielded (this wait is no longer interruptible), before raising.
         auto* self = static_cast<wait_awaiter*>(c);
         self->cond_->waiters_.remove(*self);
+        self->aborted = true;
         self->reacquire();
       });
       phase_ = phase::notify;
@@ -90,7 +93,7 @@ class condition {
       if (not_holding_) [[unlikely]]
         throw std::logic_error("aw::condition::wait: the current task is not holding the lock");
       // Here the task holds the lock again, whatever happened.
-      if (ctx && ctx->cancelled()) [[unlikely]]
+      if (aborted || (ctx && ctx->cancelled())) [[unlikely]]
         throw cancelled{};
     }
 

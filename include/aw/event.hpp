@@ -57,15 +57,14 @@ class event {
       if ((ctx && ctx->cancelled()) || ev_->set_) return false;
       detail::suspend_in(ev_->waiters_, *this, h, [](detail::cancellable* c) noexcept {
         auto* self = static_cast<wait_awaiter*>(c);
-        self->ev_->waiters_.remove(*self);
-        self->lp->schedule(self->handle);
+        detail::abort_wait(self->ev_->waiters_, *self);
       });
       return true;
     }
     // Nothing to give back when set() and a cancellation both happened: it raises, as
     // every wait inside a cancelled scope does.
     void await_resume() const {
-      if (ctx && ctx->cancelled()) [[unlikely]]
+      if (aborted || (ctx && ctx->cancelled())) [[unlikely]]
         throw cancelled{};
     }
 

@@ -34,7 +34,9 @@
 //   the next wait raises.
 // - An operation that can complete at once does so without yielding to the loop (anyio
 //   yields once per call). A producer on an unbounded channel therefore never yields by
-//   itself: add aw::yield() where other tasks must get turns.
+//   itself: add aw::yield() where other tasks must get turns. For the same reason a channel
+//   used as a lock (send to acquire, receive to release) is not fair to a task that takes it
+//   in a loop, as trio's and anyio's are: use aw::lock or aw::semaphore, which are.
 // - Do not move a half while a task waits on it.
 //
 // The buffer is a ring that grows by doubling; waiting allocates nothing (each waiter is
@@ -379,8 +381,7 @@ class send_channel {
       this->half = half_;
       detail::suspend_in(st_->senders(), *this, h, [](detail::cancellable* c) noexcept {
         auto* self = static_cast<send_awaiter*>(c);
-        self->st_->senders().remove(*self);
-        self->lp->schedule(self->handle);
+        detail::abort_wait(self->st_->senders(), *self);
       });
       return true;
     }
@@ -388,7 +389,7 @@ class send_channel {
       using detail::channel_outcome;
       // Delivered is delivered, cancelled or not: the item cannot be taken back.
       if (this->outcome == channel_outcome::done) return;
-      if (this->ctx && this->ctx->cancelled()) throw cancelled{};
+      if (this->aborted || (this->ctx && this->ctx->cancelled())) throw cancelled{};
       if (this->outcome == channel_outcome::broken) throw broken_resource_error{};
       throw closed_resource_error{};
     }
@@ -515,14 +516,13 @@ class receive_channel {
       this->half = half_;
       detail::suspend_in(st_->receivers(), *this, h, [](detail::cancellable* c) noexcept {
         auto* self = static_cast<receive_awaiter*>(c);
-        self->st_->receivers().remove(*self);
-        self->lp->schedule(self->handle);
+        detail::abort_wait(self->st_->receivers(), *self);
       });
       return true;
     }
     std::conditional_t<Optional, std::optional<T>, T> await_resume() {
       using detail::channel_outcome;
-      if (this->ctx && this->ctx->cancelled()) [[unlikely]] {
+      if (this->aborted || (this->ctx && this->ctx->cancelled())) [[unlikely]] {
         // Handed an item, then cancelled before resuming: the item is not lost.
         if (this->granted) st_->give_back(std::move(*slot_));
         throw cancelled{};

@@ -17,7 +17,11 @@
 // - acquire() is a cancellation point. A waiter cancelled while it waits leaves the queue
 //   and gets nothing; one handed a unit and then cancelled before resuming gives the unit
 //   on to the next waiter (or back to the count) and raises aw::cancelled.
-// - A free unit is taken without yielding to the loop (anyio's fast_acquire=True).
+// - Fair to a task that acquires in a loop (anyio's default): taking a free unit yields to
+//   the loop once, holding it, so that the other ready tasks run and queue (a semaphore of
+//   one taken five times by each of three tasks: 123123123123123). A cancellation during
+//   that yield gives the unit on and raises aw::cancelled. aw::semaphore s(aw::fast_acquire,
+//   n) takes a free unit without yielding (anyio's fast_acquire=True).
 #pragma once
 
 #include <aw/detail/wait_queue.hpp>
@@ -45,6 +49,11 @@ class semaphore {
       : value_(initial_value), max_(max_value) {
     if (max_ && *max_ < 1) throw std::invalid_argument("aw::semaphore: max_value must be at least 1");
     if (max_ && initial_value > *max_) throw std::invalid_argument("aw::semaphore: max_value must be at least initial_value");
+  }
+  // Takes a free unit without yielding to the loop (anyio's Semaphore(fast_acquire=True)).
+  semaphore(fast_acquire_t, std::size_t initial_value, std::optional<std::size_t> max_value = std::nullopt)
+      : semaphore(initial_value, max_value) {
+    fast_ = true;
   }
   semaphore(const semaphore&) = delete;  // waiters point at it
   semaphore& operator=(const semaphore&) = delete;
@@ -80,18 +89,18 @@ class semaphore {
       ctx = detail::context_of(h);
       if (ctx && ctx->cancelled()) return false;
       if (sem_->value_ > 0) {  // a free unit means nobody waits: no barging past waiters
+        if (!sem_->fast_) return detail::take_and_yield(*this, h, [this] { --sem_->value_; }, [this] { ++sem_->value_; });
         --sem_->value_;
         return false;
       }
       detail::suspend_in(sem_->waiters_, *this, h, [](detail::cancellable* c) noexcept {
         auto* self = static_cast<acquire_awaiter*>(c);
-        self->sem_->waiters_.remove(*self);
-        self->lp->schedule(self->handle);
+        detail::abort_wait(self->sem_->waiters_, *self);
       });
       return true;
     }
     semaphore& await_resume() {
-      if (ctx && ctx->cancelled()) [[unlikely]] {
+      if (aborted || (ctx && ctx->cancelled())) [[unlikely]] {
         if (granted) sem_->give();  // handed a unit, then cancelled: pass it on
         throw cancelled{};
       }
@@ -125,6 +134,7 @@ class semaphore {
   detail::wait_queue waiters_;
   std::size_t value_;
   std::optional<std::size_t> max_;
+  bool fast_ = false;
 };
 
 }  // namespace aw

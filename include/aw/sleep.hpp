@@ -54,6 +54,7 @@ class [[nodiscard("co_await it: without co_await nothing sleeps")]] sleep_awaite
     };
     interrupt = [](cancellable* c) noexcept {
       auto* self = static_cast<sleep_awaiter*>(c);
+      self->aborted_ = true;
       self->loop_->remove_timer(*self);
       self->loop_->schedule(self->waiter_);
     };
@@ -62,7 +63,8 @@ class [[nodiscard("co_await it: without co_await nothing sleeps")]] sleep_awaite
     return true;
   }
   void await_resume() const {
-    if (ctx_ && ctx_->cancelled()) [[unlikely]]
+    // Aborted: cancelled, even if the scopes no longer say so (a shield raised since).
+    if (aborted_ || (ctx_ && ctx_->cancelled())) [[unlikely]]
       throw cancelled{};
   }
 
@@ -71,6 +73,7 @@ class [[nodiscard("co_await it: without co_await nothing sleeps")]] sleep_awaite
   task_context* ctx_ = nullptr;
   std::coroutine_handle<> waiter_;
   bool yield_only_;
+  bool aborted_ = false;
 };
 
 struct [[nodiscard("co_await it")]] yield_awaiter {

@@ -854,9 +854,8 @@ TEST(Condition, NotifyWakesWaitersInOrderAndEachReacquiresTheLock) {
             log.push_back("leaves " + std::to_string(i));
           });
         });
-      co_await yield_n(2);
-      EXPECT_EQ(cond.tasks_waiting(), 4u);
-      EXPECT_FALSE(cond.locked());  // every waiter released it
+      while (cond.tasks_waiting() < 4) co_await aw::yield();  // each takes the lock in turn, then waits
+      EXPECT_FALSE(cond.locked());                            // every waiter released it
       co_await aw::async_with(cond, [&](aw::condition&) -> aw::task<> {
         cond.notify();
         log.push_back("notified one");
@@ -958,7 +957,7 @@ TEST(Condition, WaitsCancelledByADeadlineAndByATaskGroup) {
             }
           });
         });
-      co_await yield_n(2);
+      while (cond.tasks_waiting() < 3) co_await aw::yield();  // each takes the lock in turn, then waits
       tg.cancel();
     });
     EXPECT_FALSE(cond.locked());

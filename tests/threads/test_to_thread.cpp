@@ -621,6 +621,43 @@ TEST(ToThread, AnAbandonedCallGivesItsTokenBackAtOnce) {
   });
 }
 
+// The wait for a token is aborted by outer.cancel(), and in the same step inner is shielded,
+// so that the scopes no longer say the caller is cancelled: the aborted wait still raises
+// aw::cancelled, and fn never runs (it used to run without a token, whose release then failed).
+TEST(ToThread, AnAbortedWaitForATokenRaisesThoughTheScopeIsShieldedAfterwards) {
+  std::atomic<bool> ran{false};
+  aw::run([&]() -> aw::task<> {
+    aw::capacity_limiter limiter(1);
+    int holder = 0;
+    co_await limiter.acquire_on_behalf_of(&holder);
+    aw::cancel_scope outer;
+    aw::cancel_scope inner;
+    bool cancelled = false;
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+      tg.start_soon([&]() -> aw::task<> {
+        co_await aw::async_with(outer, [&](aw::cancel_scope&) -> aw::task<> {
+          co_await aw::async_with(inner, [&](aw::cancel_scope&) -> aw::task<> {
+            try {
+              co_await aw::to_thread(aw::thread_options{.limiter = &limiter}, [&] { ran = true; });
+            } catch (const aw::cancelled&) {
+              cancelled = true;
+              throw;
+            }
+          });
+        });
+      });
+      co_await wait_until([&] { return limiter.tasks_waiting() == 1; });
+      outer.cancel();
+      inner.set_shield(true);
+    });
+    EXPECT_TRUE(cancelled);
+    EXPECT_TRUE(outer.cancelled_caught());
+    EXPECT_EQ(limiter.borrowed_tokens(), 1u);  // the holder's only
+    limiter.release_on_behalf_of(&holder);
+  });
+  EXPECT_FALSE(ran);
+}
+
 // ---------------------------------------------------------------------------------------
 // aw::from_thread
 

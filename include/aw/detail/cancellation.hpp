@@ -30,7 +30,9 @@ namespace aw::detail {
 
 struct task_context;
 
-// A suspended wait that cancellation can interrupt.
+// A suspended wait that cancellation can interrupt. A wait that gives up when interrupted
+// ends with aw::cancelled even if, by the time it resumes, its task is no longer cancelled
+// (a scope shielded in the same step): it records the abort rather than re-reading the scopes.
 struct cancellable {
   void (*interrupt)(cancellable* self) noexcept = nullptr;
 };

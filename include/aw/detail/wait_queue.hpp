@@ -13,10 +13,14 @@
 //      (ctx->waiting) so that cancellation can interrupt it.
 //   2. Either the primitive completes the wait (wake(): it is unlinked, no longer
 //      interruptible, and resumed on a later turn of the loop), or cancellation interrupts
-//      it (the interrupt unlinks it and resumes it on a later turn).
-//   3. await_resume decides. A wait that was completed and then cancelled before it
-//      resumed gives back what it was given (a lock, a token, an item) where that can be
-//      undone, then raises aw::cancelled: cancellation is level triggered.
+//      it (abort_wait(): it is unlinked, marked aborted, and resumed on a later turn).
+//   3. await_resume decides. An aborted wait raises aw::cancelled, whatever the scopes say
+//      by then (trio: a wait aborted for cancellation is rescheduled with Cancelled): a
+//      scope shielded, or a cancel_scope left, between the abort and the resumption must
+//      not turn "not cancelled, not granted" into a success. A wait that was completed and
+//      then cancelled before it resumed gives back what it was given (a lock, a token, an
+//      item) where that can be undone, then raises aw::cancelled: cancellation is level
+//      triggered.
 #pragma once
 
 #include <aw/detail/cancellation.hpp>
@@ -24,6 +28,18 @@
 
 #include <coroutine>
 #include <cstddef>
+
+namespace aw {
+
+// The constructor tag of aw::lock, aw::semaphore and aw::capacity_limiter that makes taking
+// a free lock (unit, token) skip the yield to the loop (anyio's fast_acquire=True):
+//   aw::lock lk(aw::fast_acquire);
+struct fast_acquire_t {
+  explicit fast_acquire_t() = default;
+};
+inline constexpr fast_acquire_t fast_acquire{};
+
+}  // namespace aw
 
 namespace aw::detail {
 
@@ -37,6 +53,7 @@ struct waiter : cancellable {
   loop* lp = nullptr;
   bool queued = false;
   bool granted = false;  // the primitive completed the wait (gave a lock, a token, an item)
+  bool aborted = false;  // cancellation interrupted the wait: it ends with aw::cancelled
 
   // Resumes the waiter on a later turn of the loop. From here on cancellation can no
   // longer interrupt it; its await_resume sees a cancellation that arrives meanwhile.
@@ -96,13 +113,40 @@ class wait_queue {
 };
 
 // Links `w` into `q` and makes it interruptible in its task. `h` resumes on wake or
-// interrupt; `interrupt_fn` must unlink the waiter and resume it (see interrupt_and_resume).
+// interrupt; `interrupt_fn` must unlink the waiter, mark it aborted and resume it (abort_wait).
 inline void suspend_in(wait_queue& q, waiter& w, std::coroutine_handle<> h, void (*interrupt_fn)(cancellable*) noexcept) {
   w.handle = h;
   w.lp = &loop::current();
   w.interrupt = interrupt_fn;
   q.push_back(w);
   if (w.ctx) w.ctx->waiting = &w;
+}
+
+// The fair acquire's checkpoint (anyio's default, trio's): `take` takes the free lock (unit,
+// token), then the waiter yields to the loop once, holding it. The other ready tasks run
+// meanwhile and queue behind it, so a task that takes the lock in a loop takes turns with
+// them instead of taking it straight back. Not interruptible: a cancellation meanwhile is
+// seen by await_resume, which gives back what was taken (granted) and raises. When taking
+// or scheduling throws, nothing is held and nothing is scheduled (`untake` undoes `take`).
+template <class Take, class Untake>
+bool take_and_yield(waiter& w, std::coroutine_handle<> h, Take take, Untake untake) {
+  take();
+  try {
+    w.lp = &loop::current();
+    w.lp->schedule(h);
+  } catch (...) {
+    untake();
+    throw;
+  }
+  w.granted = true;
+  return true;
+}
+
+// What cancellation does to a waiter suspended in `q` (the usual interrupt_fn's body).
+inline void abort_wait(wait_queue& q, waiter& w) noexcept {
+  q.remove(w);
+  w.aborted = true;
+  w.lp->schedule(w.handle);
 }
 
 // On destruction of a suspended waiter (its frame was destroyed without resuming): leaves
