@@ -6,8 +6,10 @@
 //     std::string reply = co_await s.receive();
 //   });
 //
-// The errors (errors.hpp).
+// The errors (errors.hpp); the streams (socket_stream.hpp) and their options (socket_options.hpp).
 #pragma once
 
 #include <aw/net/address.hpp>
 #include <aw/net/errors.hpp>
+#include <aw/net/socket_options.hpp>
+#include <aw/net/socket_stream.hpp>

@@ -16,6 +16,28 @@
 
 namespace aw::net::detail {
 
+namespace {
+
+// What the running kernel's io_uring supports: asked once, the kernel does not change.
+struct probe {
+  bool ops[IORING_OP_LAST] = {};
+  explicit probe(io_uring* ring) {
+    if (io_uring_probe* p = io_uring_get_probe_ring(ring)) {
+      for (int op = 0; op < IORING_OP_LAST; ++op) ops[op] = io_uring_opcode_supported(p, op) != 0;
+      io_uring_free_probe(p);
+    }
+  }
+};
+
+}  // namespace
+
+bool uring_supports(int op) {
+  io_uring* ring = loop::current().uring();
+  if (!ring) return false;
+  static const probe supported(ring);
+  return op >= 0 && op < IORING_OP_LAST && supported.ops[op];
+}
+
 void fd_guard::reset() noexcept {
   if (fd_ >= 0) ::close(std::exchange(fd_, -1));
 }

@@ -82,6 +82,9 @@ bool transient_accept_error(int err) noexcept;
 // memory): the listener is fine, a later accept may succeed.
 bool capacity_accept_error(int err) noexcept;
 
+// True when the loop runs on io_uring and the kernel has the operation `op` (asked once).
+bool uring_supports(int op);
+
 // One io_uring operation or syscall moves at most this much (cqe->res is an int).
 inline constexpr std::size_t max_io = std::size_t{1} << 30;
 
