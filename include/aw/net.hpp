@@ -6,10 +6,12 @@
 //     std::string reply = co_await s.receive();
 //   });
 //
-// The errors (errors.hpp); the streams (socket_stream.hpp) and their options (socket_options.hpp).
+// The errors (errors.hpp); the streams (socket_stream.hpp), the listeners
+// (listener.hpp) and their options (socket_options.hpp).
 #pragma once
 
 #include <aw/net/address.hpp>
 #include <aw/net/errors.hpp>
+#include <aw/net/listener.hpp>
 #include <aw/net/socket_options.hpp>
 #include <aw/net/socket_stream.hpp>

@@ -64,6 +64,15 @@ inline std::pair<aw::net::tcp_stream, aw::net::tcp_stream> tcp_pair(int family =
   return {aw::net::tcp_stream(c), aw::net::tcp_stream(s)};
 }
 
+// A client connected with a plain blocking connect (on loopback, and to a listener whose
+// queue has room, it returns at once).
+template <class Stream = aw::net::tcp_stream>
+Stream connect_blocking(const aw::net::socket_address& a) {
+  int c = ::socket(a.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  EXPECT_EQ(::connect(c, a.data(), a.size()), 0) << a.to_string() << ": " << errno;
+  return Stream(c);
+}
+
 // A connected Unix stream pair (socketpair): {a, b}.
 inline std::pair<aw::net::unix_stream, aw::net::unix_stream> unix_pair() {
   int fds[2];
