@@ -6,11 +6,12 @@
 //     std::string reply = co_await s.receive();
 //   });
 //
-// The errors (errors.hpp); the streams (socket_stream.hpp), the listeners
-// (listener.hpp) and their options (socket_options.hpp).
+// connect_tcp and connect_unix (connect.hpp), the streams (socket_stream.hpp), the
+// listeners (listener.hpp), their options (socket_options.hpp), the errors (errors.hpp).
 #pragma once
 
 #include <aw/net/address.hpp>
+#include <aw/net/connect.hpp>
 #include <aw/net/errors.hpp>
 #include <aw/net/listener.hpp>
 #include <aw/net/socket_options.hpp>

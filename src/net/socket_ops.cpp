@@ -3,6 +3,7 @@
 
 #include <aw/loop.hpp>
 #include <aw/net/errors.hpp>
+#include <aw/sleep.hpp>
 #include <aw/uring_op.hpp>
 #include <aw/wait_fd.hpp>
 
@@ -12,7 +13,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 
 namespace aw::net::detail {
 
@@ -28,6 +31,24 @@ struct probe {
     }
   }
 };
+
+// One connect: 0 or the errno.
+task<int> connect_once(int fd, const socket_address& to) {
+  if (loop::current().uring()) {
+    int r = co_await aw::uring_op([&](io_uring_sqe* sqe) { io_uring_prep_connect(sqe, fd, to.data(), to.size()); });
+    co_return r < 0 ? -r : 0;
+  }
+  co_await raise_if_cancelled{};
+  if (::connect(fd, to.data(), to.size()) == 0) co_return 0;
+  // EINTR on a non-blocking connect: the connection goes on in the background, as with
+  // EINPROGRESS.
+  if (errno != EINPROGRESS && errno != EINTR) co_return errno;
+  co_await wait_writable(fd);
+  int so_error = 0;
+  socklen_t len = sizeof so_error;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) < 0) so_error = errno;
+  co_return so_error;
+}
 
 }  // namespace
 
@@ -66,23 +87,17 @@ void apply_socket_options(int fd, int family, const socket_options& o, const soc
 }
 
 task<> connect_socket(int fd, const socket_address& to) {
-  if (loop::current().uring()) {
-    int r = co_await aw::uring_op([&](io_uring_sqe* sqe) { io_uring_prep_connect(sqe, fd, to.data(), to.size()); });
-    if (r < 0) throw_error(-r, "connect to", to.to_string());
-    co_return;
+  // A Unix listener whose queue is full answers EAGAIN without starting anything, and
+  // nothing signals room (poll reports an unconnected socket writable): wait as a blocking
+  // connect would, polling with a growing pause, each pause a cancellation point.
+  auto pause = std::chrono::milliseconds(1);
+  for (;;) {
+    int err = co_await connect_once(fd, to);
+    if (err == 0) co_return;
+    if (err != EAGAIN || to.family() != AF_UNIX) throw_error(err, "connect to", to.to_string());
+    co_await aw::sleep(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(100));
   }
-  co_await raise_if_cancelled{};
-  if (::connect(fd, to.data(), to.size()) == 0) co_return;
-  int err = errno;
-  // EINTR on a non-blocking connect: the connection goes on in the background, as with
-  // EINPROGRESS. A Unix socket whose listener's queue is full says EAGAIN and has not
-  // started anything: raised, as it would have to be polled for (nothing signals room).
-  if (err != EINPROGRESS && err != EINTR) throw_error(err, "connect to", to.to_string());
-  co_await wait_writable(fd);
-  int so_error = 0;
-  socklen_t len = sizeof so_error;
-  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) < 0) so_error = errno;
-  if (so_error != 0) throw_error(so_error, "connect to", to.to_string());
 }
 
 task<int> accept_socket(int fd, socket_address& peer) {

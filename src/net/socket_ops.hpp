@@ -67,8 +67,9 @@ void set_int_option(int fd, int level, int name, int value, const std::string& a
 // The error for `err` (an errno): connection_refused for ECONNREFUSED, else aw::net::error.
 [[noreturn]] void throw_error(int err, const std::string& operation, const std::string& address);
 
-// Connects `fd` to `to`: IORING_OP_CONNECT, or connect(2) and a wait for writability.
-// A cancellation point; aw::net::error (connection_refused, ...) naming `to` on failure.
+// Connects `fd` to `to`: IORING_OP_CONNECT, or connect(2) and a wait for writability; a
+// Unix listener with a full queue is waited for. A cancellation point; aw::net::error
+// (connection_refused, ...) naming `to` on failure.
 task<> connect_socket(int fd, const socket_address& to);
 
 // Accepts one connection on the listening socket `fd`: the new descriptor (non-blocking,
