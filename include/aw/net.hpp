@@ -7,10 +7,12 @@
 //   });
 //
 // connect_tcp and connect_unix (connect.hpp), the streams (socket_stream.hpp), the
-// listeners (listener.hpp), their options (socket_options.hpp), the errors (errors.hpp).
+// listeners (listener.hpp), their options (socket_options.hpp), reading by length or
+// delimiter (buffered.hpp), the errors (errors.hpp).
 #pragma once
 
 #include <aw/net/address.hpp>
+#include <aw/net/buffered.hpp>
 #include <aw/net/connect.hpp>
 #include <aw/net/errors.hpp>
 #include <aw/net/listener.hpp>
