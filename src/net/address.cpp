@@ -77,7 +77,11 @@ std::string socket_address::host() const {
       const auto* un = reinterpret_cast<const sockaddr_un*>(&storage_);
       std::size_t n = len_ > offsetof(sockaddr_un, sun_path) ? len_ - offsetof(sockaddr_un, sun_path) : 0;
       if (n == 0) return {};  // unnamed (a socketpair, an unbound client)
-      if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, n - 1);
+      if (un->sun_path[0] == '\0') {
+        std::string name(1, '@');  // append, not operator+: g++ 12's false -Wrestrict (doc/toolchain.md)
+        name.append(un->sun_path + 1, n - 1);
+        return name;
+      }
       return std::string(un->sun_path, strnlen(un->sun_path, n));
     }
     default:
@@ -92,9 +96,13 @@ std::uint16_t socket_address::port() const noexcept {
 }
 
 std::string socket_address::to_string() const {
-  if (family() == AF_INET) return host() + ":" + std::to_string(port());
-  if (family() == AF_INET6) return "[" + host() + "]:" + std::to_string(port());
-  return host();
+  // Appended, not chained with operator+: g++ 12's false -Wrestrict (doc/toolchain.md).
+  std::string out;
+  if (family() == AF_INET6) out.push_back('[');
+  out.append(host());
+  if (family() == AF_INET6) out.push_back(']');
+  if (is_ip()) out.append(":").append(std::to_string(port()));
+  return out;
 }
 
 bool operator==(const socket_address& a, const socket_address& b) noexcept {
