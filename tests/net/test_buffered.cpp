@@ -38,7 +38,7 @@ static_assert(aw::async_context_manager<buffered_byte_stream<tcp_stream>>);
 // A source that gives its chunks one per call, then the end: the boundaries are the test's.
 aw::byte_source chunks(std::vector<std::string> parts) {
   return aw::byte_source([parts = std::move(parts), i = std::size_t{0}](std::span<char> buf) mutable -> aw::task<std::size_t> {
-    if (i == parts.size()) co_return 0;
+    if (i == parts.size()) co_return std::size_t{0};
     std::string& p = parts[i];
     std::size_t n = std::min(buf.size(), p.size());
     std::copy_n(p.data(), n, buf.data());

@@ -68,7 +68,9 @@ int bind_raw(const socket_address& a, int backlog) {
     ::close(fd);
     return -1;
   }
-  if (backlog >= 0) EXPECT_EQ(::listen(fd, backlog), 0);
+  if (backlog >= 0) {
+    EXPECT_EQ(::listen(fd, backlog), 0);
+  }
   return fd;
 }
 

@@ -8,6 +8,8 @@
 #include <aw/event.hpp>
 #include <aw/exception_group.hpp>
 #include <aw/memory_channel.hpp>
+#include <aw/net/buffered.hpp>
+#include <aw/net/connect.hpp>
 #include <aw/net/errors.hpp>
 #include <aw/net/listener.hpp>
 #include <aw/run.hpp>
@@ -44,8 +46,11 @@ static_assert(aw::async_context_manager<tcp_listener> && std::is_same_v<aw::reso
 aw::task<std::string> read_to_end(aw::net::socket_stream& s) {
   std::string out;
   char buf[4096];
-  for (std::size_t n; (n = co_await s.receive_into(buf)) != 0;) out.append(buf, n);
-  co_return out;
+  for (;;) {
+    std::size_t n = co_await s.receive_into(buf);
+    if (n == 0) co_return out;
+    out.append(buf, n);
+  }
 }
 
 // Echoes everything until the client's end of stream, then returns (serve closes the stream).
@@ -241,7 +246,8 @@ TEST(NetListener, ServesAThousandConcurrentClients) {
             const std::string msg = "client " + std::to_string(i);
             co_await c.send(msg);
             co_await c.send_eof();
-            if (co_await read_to_end(c) == msg) ++answered;
+            std::string reply = co_await read_to_end(c);
+            if (reply == msg) ++answered;
           });
         co_return;
       });
@@ -415,6 +421,37 @@ TEST(NetListener, ServeOnAClosedListenerRaises) {
     co_await l.aclose();
     EXPECT_THROW(co_await l.serve(echo), aw::closed_resource_error);
     EXPECT_THROW(l.local_address(), aw::closed_resource_error);
+  });
+}
+
+// The README's example, as it is written there.
+TEST(NetListener, ReadmeExample) {
+  aw::run([&]() -> aw::task<> {
+    std::string line;
+    aw::net::tcp_listener listener = co_await aw::net::create_tcp_listener("localhost", 0);  // outlives the group
+    const std::uint16_t port = listener.local_address().port();
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+      tg.start_soon([&]() -> aw::task<> {
+        auto echo = [](aw::net::tcp_stream& client) -> aw::task<> {
+          char buf[65536];
+          for (;;) {
+            std::size_t n = co_await client.receive_into(buf);  // 0: the client closed its side
+            if (n == 0) co_return;                              // serve() closes the stream
+            co_await client.send(std::string_view(buf, n));
+          }
+        };
+        co_await aw::async_with(listener, [&](aw::net::tcp_listener& l) -> aw::task<> {
+          co_await l.serve(echo);  // until cancelled; a failing handler does not stop the server
+        });
+      });
+      co_await aw::async_with(co_await aw::net::connect_tcp("localhost", port), [&](aw::net::tcp_stream& s) -> aw::task<> {
+        co_await s.send("hello\r\n");
+        aw::net::buffered_byte_stream in(s);
+        line = co_await in.receive_until("\r\n", 8192);  // anyio's BufferedByteReceiveStream
+      });
+      tg.cancel();
+    });
+    EXPECT_EQ(line, "hello");
   });
 }
 

@@ -281,7 +281,11 @@ TEST(NetStream, IsAByteSourceAndAByteSink) {
     aw::byte_source source(b);
     std::string got;
     char buf[4];
-    for (std::size_t n; (n = co_await source.receive_into(buf)) != 0;) got.append(buf, n);
+    for (;;) {
+      std::size_t n = co_await source.receive_into(buf);
+      if (n == 0) break;
+      got.append(buf, n);
+    }
     EXPECT_EQ(got, "through the sink");
   });
 }

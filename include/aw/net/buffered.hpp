@@ -94,7 +94,10 @@ class buffered_byte_stream {
   // Exactly `n` bytes; incomplete_read when the stream ends first.
   task<std::string> receive_exactly(std::size_t n) {
     while (tail_ - head_ < n) {
-      if (co_await fill(n - (tail_ - head_)) == 0)
+      // Named, not awaited inside the if: g++ 12 miscompiles `if (co_await f() == 0) throw ...;`
+      // (the coroutine never resumes; doc/toolchain.md).
+      std::size_t got = co_await fill(n - (tail_ - head_));
+      if (got == 0)
         throw incomplete_read("aw::net::buffered_byte_stream::receive_exactly: the stream ended after " + std::to_string(tail_ - head_) +
                               " of " + std::to_string(n) + " bytes");
     }
@@ -117,8 +120,8 @@ class buffered_byte_stream {
         throw delimiter_not_found("aw::net::buffered_byte_stream::receive_until: the delimiter was not found within " +
                                   std::to_string(max_bytes) + " bytes");
       searched = data.size() >= delimiter.size() ? data.size() - delimiter.size() + 1 : 0;
-      if (co_await fill(1) == 0)
-        throw incomplete_read("aw::net::buffered_byte_stream::receive_until: the stream ended before the delimiter");
+      std::size_t got = co_await fill(1);
+      if (got == 0) throw incomplete_read("aw::net::buffered_byte_stream::receive_until: the stream ended before the delimiter");
     }
   }
 
