@@ -76,6 +76,26 @@ void report_handler_failure(const std::exception_ptr& e) noexcept;
 // True for errors of accept() that mean "out of descriptors or memory": serve() waits.
 bool is_capacity_error(const error& e) noexcept;
 
+// Whether `Handler` can serve a `Stream` (called as handler(Stream&) or handler(Stream),
+// returning aw::task<T>); a static_assert says what is wrong when not.
+template <class Handler, class Stream>
+constexpr bool check_handler() {
+  constexpr bool by_ref = std::is_invocable_v<Handler&, Stream&>;
+  constexpr bool by_value = std::is_invocable_v<Handler&, Stream&&>;
+  static_assert(by_ref || by_value, "aw::net::serve: the handler must be callable as handler(Stream&) or handler(Stream)");
+  if constexpr (by_ref) {
+    constexpr bool ok = aw::detail::is_task_v<std::invoke_result_t<Handler&, Stream&>>;
+    static_assert(ok, "aw::net::serve: the handler must return aw::task<T>");
+    return ok;
+  } else if constexpr (by_value) {
+    constexpr bool ok = aw::detail::is_task_v<std::invoke_result_t<Handler&, Stream&&>>;
+    static_assert(ok, "aw::net::serve: the handler must return aw::task<T>");
+    return ok;
+  } else {
+    return false;
+  }
+}
+
 // The part of a listener that does not depend on the stream type: its sockets, accepting
 // on them, closing.
 class listener_base {
@@ -232,47 +252,44 @@ task<> socket_listener<Stream>::accept_all(aw::task_group& handlers, std::shared
 template <class Stream>
 template <class Handler>
 task<> socket_listener<Stream>::serve(Handler handler, serve_options options) {
-  constexpr bool by_ref = std::is_invocable_v<Handler&, Stream&>;
-  constexpr bool by_value = std::is_invocable_v<Handler&, Stream&&>;
-  static_assert(by_ref || by_value, "aw::net::serve: the handler must be callable as handler(Stream&) or handler(Stream)");
-  if constexpr (by_ref)
-    static_assert(aw::detail::is_task_v<std::invoke_result_t<Handler&, Stream&>>, "aw::net::serve: the handler must return aw::task<T>");
-  else if constexpr (by_value)
-    static_assert(aw::detail::is_task_v<std::invoke_result_t<Handler&, Stream&&>>, "aw::net::serve: the handler must return aw::task<T>");
-  if (!is_open()) throw closed_resource_error("aw::net: serve: the listener is closed");
-  auto st = std::make_shared<serve_state<Handler>>(serve_state<Handler>{std::move(handler), std::move(options), failed_});
-  aw::task_group accepting;
-  if (aw::task_group* external = st->options.task_group) {
-    co_await accept_all(*external, st, accepting);
-    co_return;
-  }
-  if (!st->options.wait_for_handlers) {
-    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& handlers) { return accept_all(handlers, st, accepting); });
-    co_return;
-  }
-  // A graceful stop: the handlers run under a shield, so the cancellation that stops serve()
-  // does not reach them; a watcher outside the shield sees it and stops the accepting.
-  std::exception_ptr failure;
-  aw::event never;
-  co_await aw::async_with(aw::task_group{}, [&](aw::task_group& outer) -> task<> {
-    outer.start_soon([&]() -> task<> {
-      struct stop_accepting {
-        aw::task_group* g;
-        ~stop_accepting() { g->cancel(); }
-      } on_exit{&accepting};
-      co_await never.wait();
-    });
-    try {
-      aw::cancel_scope shield(clock::time_point::max(), true);
-      co_await aw::async_with(shield, [&](aw::cancel_scope&) -> task<> {
-        co_await aw::async_with(aw::task_group{}, [&](aw::task_group& handlers) { return accept_all(handlers, st, accepting); });
-      });
-    } catch (...) {
-      failure = std::current_exception();
+  // A handler of the wrong shape is one readable error, and nothing else is instantiated.
+  if constexpr (detail::check_handler<Handler, Stream>()) {
+    if (!is_open()) throw closed_resource_error("aw::net: serve: the listener is closed");
+    auto st = std::make_shared<serve_state<Handler>>(serve_state<Handler>{std::move(handler), std::move(options), failed_});
+    aw::task_group accepting;
+    if (aw::task_group* external = st->options.task_group) {
+      co_await accept_all(*external, st, accepting);
+      co_return;
     }
-    outer.cancel();  // the watcher's work is done
-  });
-  if (failure) std::rethrow_exception(failure);
+    if (!st->options.wait_for_handlers) {
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& handlers) { return accept_all(handlers, st, accepting); });
+      co_return;
+    }
+    // A graceful stop: the handlers run under a shield, so the cancellation that stops
+    // serve() does not reach them; a watcher outside the shield sees it and stops the
+    // accepting.
+    std::exception_ptr failure;
+    aw::event never;
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& outer) -> task<> {
+      outer.start_soon([&]() -> task<> {
+        struct stop_accepting {
+          aw::task_group* g;
+          ~stop_accepting() { g->cancel(); }
+        } on_exit{&accepting};
+        co_await never.wait();
+      });
+      try {
+        aw::cancel_scope shield(clock::time_point::max(), true);
+        co_await aw::async_with(shield, [&](aw::cancel_scope&) -> task<> {
+          co_await aw::async_with(aw::task_group{}, [&](aw::task_group& handlers) { return accept_all(handlers, st, accepting); });
+        });
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      outer.cancel();  // the watcher's work is done
+    });
+    if (failure) std::rethrow_exception(failure);
+  }
 }
 
 }  // namespace aw::net
