@@ -3,7 +3,12 @@
 // Listener.serve).
 //
 //   auto handle = [](aw::net::tcp_stream& client) -> aw::task<> {   // one per connection
-//     while (true) co_await client.send(co_await client.receive());  // echo until end_of_stream
+//     char buf[4096];
+//     for (;;) {                                                     // echo until the end
+//       std::size_t n = co_await client.receive_into(buf);
+//       if (n == 0) co_return;                                       // serve() closes the stream
+//       co_await client.send(std::string_view(buf, n));
+//     }
 //   };
 //   co_await aw::async_with(co_await aw::net::create_tcp_listener("localhost", 8080),
 //                           [&](aw::net::tcp_listener& l) -> aw::task<> {
