@@ -54,6 +54,7 @@
 #include <new>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -63,16 +64,20 @@ namespace aw {
 class end_of_stream : public std::runtime_error {
  public:
   end_of_stream() : std::runtime_error("aw::end_of_stream: every send half is closed and nothing is left") {}
+  // The same errors for other streams (aw::net's sockets): `what` names the stream and the cause.
+  explicit end_of_stream(const std::string& what) : std::runtime_error(what) {}
 };
 // The other end is gone: every receive half is closed (anyio.BrokenResourceError).
 class broken_resource_error : public std::runtime_error {
  public:
   broken_resource_error() : std::runtime_error("aw::broken_resource_error: every receive half is closed") {}
+  explicit broken_resource_error(const std::string& what) : std::runtime_error(what) {}
 };
 // This half was closed (anyio.ClosedResourceError).
 class closed_resource_error : public std::runtime_error {
  public:
   closed_resource_error() : std::runtime_error("aw::closed_resource_error: the channel half is closed") {}
+  explicit closed_resource_error(const std::string& what) : std::runtime_error(what) {}
 };
 // send_nowait/receive_nowait would have had to wait (anyio.WouldBlock).
 class would_block : public std::runtime_error {
