@@ -1,7 +1,8 @@
-// resolve_for_connect: numeric hosts and "localhost" until the c-ares resolver answers names.
+// resolve_for_connect: the addresses connect_tcp and create_tcp_listener try, in RFC 8305 order.
 #include "resolve.hpp"
 
 #include <aw/net/errors.hpp>
+#include <aw/net/resolver.hpp>
 
 #include <ares.h>
 #include <sys/socket.h>
@@ -45,11 +46,11 @@ task<std::vector<socket_address>> resolve_for_connect(std::string_view host, std
     found.push_back(socket_address::ip("::1", port));
     found.push_back(socket_address::ip("127.0.0.1", port));
   } else {
-    try {
-      found.push_back(socket_address::ip(host, port));
-    } catch (const std::invalid_argument&) {
-      not_found(ARES_ENOTFOUND, host);  // a name: the c-ares resolver's job
-    }
+    // Numeric hosts resolve without I/O inside getaddrinfo; names go to /etc/hosts, then DNS.
+    getaddrinfo_options o;
+    o.family = family;
+    o.socktype = SOCK_STREAM;
+    for (auto& info : co_await getaddrinfo(host, port, o)) found.push_back(info.address);
   }
   if (family != AF_UNSPEC) std::erase_if(found, [&](const socket_address& a) { return a.family() != family; });
   if (found.empty()) not_found(ARES_ENODATA, host);  // no address of the family asked for

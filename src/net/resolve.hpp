@@ -1,8 +1,8 @@
 // Name resolution as connect_tcp and create_tcp_listener need it. Internal.
 //
-// For now this knows numeric addresses and "localhost" (::1 and 127.0.0.1, as /etc/hosts
-// gives them) and raises host_not_found for other names: aw::net::getaddrinfo (c-ares) is
-// to answer those, through this same function, so the callers and the ordering stay.
+// "localhost" is always ::1 and 127.0.0.1 (RFC 6761: it never leaves the machine, whatever
+// /etc/hosts lists); every other host goes through aw::net::getaddrinfo (c-ares on the
+// loop: numeric hosts without I/O, then /etc/hosts, then DNS).
 #pragma once
 
 #include <aw/net/address.hpp>
