@@ -20,6 +20,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -421,6 +422,50 @@ TEST(NetListener, ServeOnAClosedListenerRaises) {
     co_await l.aclose();
     EXPECT_THROW(co_await l.serve(echo), aw::closed_resource_error);
     EXPECT_THROW(l.local_address(), aw::closed_resource_error);
+  });
+}
+
+// The sanitizers' runtimes open files of their own (/proc/self/maps) while checking, and
+// abort when they cannot: the test runs in the builds without them.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool sanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool sanitized = true;
+#else
+constexpr bool sanitized = false;
+#endif
+#else
+constexpr bool sanitized = false;
+#endif
+
+TEST(NetListener, RunningOutOfDescriptorsPausesServeInsteadOfFailingIt) {
+  if (sanitized) GTEST_SKIP() << "a process without a free descriptor breaks the sanitizers' runtime";
+  aw::run([&]() -> aw::task<> {
+    tcp_listener l = co_await aw::net::create_tcp_listener("127.0.0.1", 0);
+    tcp_stream c = connect_blocking(l.local_address());
+    aw::event served;
+    auto handler = [&](tcp_stream&) -> aw::task<> {
+      served.set();
+      co_return;
+    };
+    rlimit saved{};
+    ::getrlimit(RLIMIT_NOFILE, &saved);
+    const int lowest_free = ::dup(0);
+    ::close(lowest_free);
+    rlimit none = saved;
+    none.rlim_cur = static_cast<rlim_t>(lowest_free);  // no new descriptor: accept fails with EMFILE
+    ::setrlimit(RLIMIT_NOFILE, &none);
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+      tg.start_soon([&]() -> aw::task<> { co_await l.serve(handler); });
+      co_await aw::sleep(50ms);  // serve() met EMFILE by now, and waits
+      EXPECT_FALSE(served.is_set());
+      ::setrlimit(RLIMIT_NOFILE, &saved);
+      co_await served.wait();  // a later try accepted the connection
+      tg.cancel();
+    });
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+    EXPECT_EQ(l.failed_handlers(), 0u);
   });
 }
 
