@@ -69,7 +69,8 @@ struct exit_record {
 inline void destroy_exit_records(exit_record* head) noexcept {
   while (head) {
     exit_record* next = head->next;
-    // head->debug stays in the debug mode's list: the shutdown report names it as never exited.
+    if (head->debug) [[unlikely]]
+      debug_drop(head->debug);  // never exited: the shutdown report names it (or did)
     head->destroy(head);
     head = next;
   }
@@ -216,7 +217,7 @@ class entering {
 
   bool ready() {
     if (debug_on) [[unlikely]]
-      debug_ = debug_enter_manager(owner_.r->get(), "enter");
+      debug_ = debug_enter_manager(owner_.r->get(), "enter", true);
     awaitable_.emplace(call_aenter{owner_.r});
     if constexpr (!self_awaiter) awaiter_.emplace(get_awaiter(std::move(*awaitable_)));
     return inner().await_ready();
@@ -295,7 +296,7 @@ task<void> unwind(exit_record*& head, std::exception_ptr e, Finish finish) {
     } catch (...) {
       thrown = std::current_exception();
     }
-    if (debug_on && r->debug) [[unlikely]]
+    if (r->debug) [[unlikely]]
       debug_exit(r->debug, e, suppress && !thrown, thrown);
     r->destroy(r);
     if (thrown) {
