@@ -20,7 +20,8 @@
 //
 // Managers passed as lvalues are used in place and must outlive the block; rvalues are
 // moved into the block's frame. An exception thrown by an exit replaces the one in
-// flight, which aw::exception_context(new) still gives.
+// flight, which aw::exception_context(new) still gives (the latest raise's: an exception
+// object raised again links to the exception in flight then).
 #pragma once
 
 #include <aw/context.hpp>
@@ -29,6 +30,7 @@
 #include <aw/exceptions.hpp>
 #include <aw/task.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <tuple>
@@ -193,6 +195,7 @@ task<Out> with_level(Body body, Res resources, M m, Rest... rest) {
   std::exception_ptr raised;
   // The exit runs shielded from the cancellation that may have caused it.
   shield_guard shielded(co_await current_context{});
+  const std::uint64_t mark = e ? exception_context_mark() : 0;
   try {
     if constexpr (exit_may_suppress<manager>)
       suppress = static_cast<bool>(co_await mgr.aexit(e));
@@ -204,7 +207,8 @@ task<Out> with_level(Body body, Res resources, M m, Rest... rest) {
   if (entry) [[unlikely]]
     debug_exit(entry, e, suppress && e && !raised, raised);
   if (raised) {
-    set_exception_context(raised, e);
+    // Python's raise sets __context__ only while an exception is being handled.
+    if (e) set_exception_context(raised, e, mark);
     std::rethrow_exception(raised);
   }
   if (e) {

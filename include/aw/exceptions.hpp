@@ -12,10 +12,14 @@
 //     auto a = aw::exception_context(b);            // A
 //   }
 //
-// The links are kept per thread for the most recent `context_capacity` replacements.
+// As with __context__, the link is that of the latest raise: an exception object that an
+// exit raises again (a manager that keeps its fatal error and raises it from every exit)
+// links to the exception in flight at that exit, not at the first. The links are kept per
+// thread for the most recent `context_capacity` replacements.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -58,15 +62,22 @@ bool is_cancellation(const std::exception_ptr& e) noexcept;
 
 inline constexpr std::size_t context_capacity = 256;
 
-// The exception that was in flight when `e` was raised by an exit, or null.
+// The exception that was in flight when an exit last raised `e`, or null.
 std::exception_ptr exception_context(const std::exception_ptr& e) noexcept;
 
 namespace detail {
+// A point in the sequence of links recorded on this thread: taken before an exit runs, it
+// tells set_exception_context which links the exit recorded itself.
+std::uint64_t exception_context_mark() noexcept;
 // Records that `replacement` was raised while `context` was in flight (null: while none
-// was). The first record for an exception is kept: an exception raised out of an exit stack
-// already carries the chain the stack built, and the block that awaited the stack's exit
-// must not rewrite it (Python's AsyncExitStack keeps its __context__ the same way).
-void set_exception_context(const std::exception_ptr& replacement, const std::exception_ptr& context) noexcept;
+// was), replacing an older link, as each Python `raise` sets __context__ anew. A link
+// recorded since `since` (a mark taken before the exit ran) is kept: an exception raised
+// out of an exit stack carries the chain the stack built while it ran, the latest raise,
+// and the block that awaited the stack's exit must not rewrite it (Python's AsyncExitStack
+// keeps its __context__ the same way). A link that would close a cycle through
+// `replacement` is cut, as Python cuts it.
+void set_exception_context(const std::exception_ptr& replacement, const std::exception_ptr& context,
+                           std::uint64_t since = UINT64_MAX) noexcept;
 // The exception's what(), or its type, for logs and messages.
 std::string describe(const std::exception_ptr& e);
 }  // namespace detail

@@ -24,6 +24,10 @@ struct debug_entry {
   std::string type;
   const void* address;
   clock::time_point start;
+  // An exit record holds it: exit_stack::pop_all() can keep the record past the loop's
+  // end and exit it in a later loop, so only the record may free the entry.
+  bool held_by_record = false;
+  bool reported = false;  // named by a shutdown report, and taken out of the list
   debug_entry* prev = nullptr;
   debug_entry* next = nullptr;
 };
@@ -162,9 +166,10 @@ const void* resume_address(std::coroutine_handle<> h) noexcept {
 
 const char* coroutine_name(std::coroutine_handle<> h, char* buffer, unsigned size) { return code_name(resume_address(h), buffer, size); }
 
-debug_entry* debug_enter(const std::type_info& manager, const void* address, const char* how, std::coroutine_handle<> coroutine) {
+debug_entry* debug_enter(const std::type_info& manager, const void* address, const char* how, std::coroutine_handle<> coroutine,
+                         bool held_by_record) {
   auto& s = state();
-  auto* e = new debug_entry{demangle(manager.name()), address, clock::now()};
+  auto* e = new debug_entry{demangle(manager.name()), address, clock::now(), held_by_record};
   if (coroutine) {
     char name[512];
     e->type += std::string(" (") + coroutine_name(coroutine, name, sizeof name) + ")";
@@ -176,17 +181,33 @@ debug_entry* debug_enter(const std::type_info& manager, const void* address, con
   return e;
 }
 
-void debug_exit(debug_entry* e, const std::exception_ptr& in_flight, bool suppressed, const std::exception_ptr& raised) {
+namespace {
+
+void unlink_entry(debug_entry* e) {
   auto& s = state();
   if (e->prev)
     e->prev->next = e->next;
   else
     s.active = e->next;
   if (e->next) e->next->prev = e->prev;
+  e->prev = e->next = nullptr;
+}
+
+}  // namespace
+
+void debug_exit(debug_entry* e, const std::exception_ptr& in_flight, bool suppressed, const std::exception_ptr& raised) {
+  if (!e->reported) unlink_entry(e);
   std::string what = in_flight ? " with " + describe(in_flight) + (suppressed ? " (suppressed)" : "") : "";
   if (raised && raised != in_flight) what += "; exit raised " + describe(raised);
   std::fprintf(stderr, "aw: exit %s at %p after %.3f ms%s\n", e->type.c_str(), e->address, ms(clock::now() - e->start), what.c_str());
   delete e;
+}
+
+void debug_drop(debug_entry* e) noexcept {
+  if (e->reported)
+    delete e;
+  else
+    e->held_by_record = false;  // the shutdown report names it as never exited, then frees it
 }
 
 void debug_task_dropped(std::coroutine_handle<> h) {
@@ -212,9 +233,14 @@ void debug_shutdown_report() {
                  ms(clock::now() - e->start));
   }
   s.never_exited += open;
+  // An entry an exit record still holds stays alive for the record's exit, which may run
+  // in a later loop; the rest can never be exited now.
   while (debug_entry* e = s.active) {
-    s.active = e->next;
-    delete e;
+    unlink_entry(e);
+    if (e->held_by_record)
+      e->reported = true;
+    else
+      delete e;
   }
   // The counts are per thread and cumulative (debug_report_counts); each shutdown report
   // names only the tasks dropped since the previous one.

@@ -667,6 +667,208 @@ TEST(AsyncWith, ExceptionsRaisedByExitsChainThroughTheirContexts) {
   EXPECT_EQ(log, (log_t{"enter A", "enter B", "exit B(boom)", "exit A(exit B failed)"}));
 }
 
+// ---------------------------------------------------------------------------------------
+// aw::exception_context is that of the latest raise (Python's __context__): an exception
+// object raised again by a later exit takes the exception in flight at that exit.
+
+// A manager that keeps its first failure and raises that same object from every exit
+// after it, as a connection that broke once fails every later use.
+class broken_manager {
+ public:
+  broken_manager() = default;
+  aw::task<broken_manager&> aenter() { co_return *this; }
+  aw::task<> aexit(std::exception_ptr) {
+    co_await aw::yield();
+    if (!fatal) fatal = std::make_exception_ptr(test_error("fatal"));
+    std::rethrow_exception(fatal);
+  }
+  std::exception_ptr fatal;
+};
+
+aw::task<> failing_body(broken_manager&, std::string what) {
+  throw test_error(std::move(what));
+  co_return;
+}
+
+TEST(ExceptionContext, TheSameExceptionRaisedByASecondBlocksExitTakesThatBlocksException) {
+  broken_manager m;
+  std::exception_ptr first;
+  std::exception_ptr second;
+  aw::run([&]() -> aw::task<> {
+    try {
+      co_await aw::async_with(m, [](broken_manager& r) { return failing_body(r, "body 1"); });
+    } catch (...) {
+      first = std::current_exception();
+    }
+    EXPECT_EQ(what(aw::exception_context(first)), "body 1");
+    try {
+      co_await aw::async_with(m, [](broken_manager& r) { return failing_body(r, "body 2"); });
+    } catch (...) {
+      second = std::current_exception();
+    }
+  });
+  ASSERT_EQ(first, m.fatal);
+  ASSERT_EQ(second, m.fatal);
+  // Python: `raise X` while handling "body 2" sets X.__context__ to "body 2".
+  EXPECT_EQ(what(aw::exception_context(second)), "body 2");
+}
+
+TEST(ExceptionContext, TheSameExceptionRaisedAgainThroughAnExitStackTakesTheNewException) {
+  broken_manager m;
+  std::exception_ptr caught;
+  aw::run([&]() -> aw::task<> {
+    for (const char* body : {"body 1", "body 2"}) {
+      try {
+        co_await aw::async_with(aw::exit_stack{}, [&](aw::exit_stack& stack) -> aw::task<> {
+          co_await stack.enter_context(m);
+          throw test_error(body);
+        });
+      } catch (...) {
+        caught = std::current_exception();
+      }
+    }
+  });
+  ASSERT_EQ(caught, m.fatal);
+  EXPECT_EQ(what(aw::exception_context(caught)), "body 2");
+}
+
+aw::task<> enter_and_fail(broken_manager& m, std::string what) {
+  co_await aw::enter(m);
+  throw test_error(std::move(what));
+}
+
+TEST(ExceptionContext, TheSameExceptionRaisedAgainByAnEnteredManagerTakesTheNewException) {
+  broken_manager m;
+  std::exception_ptr caught;
+  aw::run([&]() -> aw::task<> {
+    for (const char* body : {"body 1", "body 2"}) {
+      try {
+        co_await enter_and_fail(m, body);
+      } catch (...) {
+        caught = std::current_exception();
+      }
+    }
+  });
+  ASSERT_EQ(caught, m.fatal);
+  EXPECT_EQ(what(aw::exception_context(caught)), "body 2");
+}
+
+TEST(ExceptionContext, ARaiseWithNoExceptionInFlightLeavesTheContextAsItWas) {
+  // Python sets __context__ only when an exception is being handled: raising the stored
+  // exception again after a body that succeeded keeps the link of the earlier raise.
+  broken_manager m;
+  std::exception_ptr caught;
+  aw::run([&]() -> aw::task<> {
+    try {
+      co_await aw::async_with(m, [](broken_manager& r) { return failing_body(r, "body 1"); });
+    } catch (...) {
+    }
+    try {
+      co_await aw::async_with(m, [](broken_manager&) -> aw::task<> { co_return; });
+    } catch (...) {
+      caught = std::current_exception();
+    }
+  });
+  ASSERT_EQ(caught, m.fatal);
+  EXPECT_EQ(what(aw::exception_context(caught)), "body 1");
+}
+
+TEST(ExceptionContext, AnExitStacksChainOutlivesTheBlockAroundTheStack) {
+  // The stack's exits raise B (context "boom"), then the stored exception (context B); the
+  // block around the stack sees the stored exception leave the stack's exit while "boom"
+  // is in flight, and keeps the chain the stack built: that raise was the latest.
+  broken_manager m;
+  log_t log;
+  std::exception_ptr caught;
+  aw::run([&]() -> aw::task<> {
+    try {
+      co_await aw::async_with(m, [](broken_manager& r) { return failing_body(r, "earlier"); });
+    } catch (...) {
+    }
+    try {
+      co_await aw::async_with(aw::exit_stack{}, [&](aw::exit_stack& stack) -> aw::task<> {
+        co_await stack.enter_context(m);
+        co_await stack.enter_context(plain_recorder("B", log, {.throw_in_exit = "exit B failed"}));
+        throw test_error("boom");
+      });
+    } catch (...) {
+      caught = std::current_exception();
+    }
+  });
+  ASSERT_EQ(caught, m.fatal);
+  EXPECT_EQ(what(aw::exception_context(caught)), "exit B failed");
+  EXPECT_EQ(what(aw::exception_context(aw::exception_context(caught))), "boom");
+}
+
+TEST(ExceptionContext, AnExceptionRaisedAgainAfterASuppressionInAStackHasNoContext) {
+  // AsyncExitStack: an exit raising after an inner one suppressed the block's exception
+  // raises with nothing in flight, and the stack sets that __context__ to None, also for
+  // an exception object raised before.
+  broken_manager m;
+  log_t log;
+  std::exception_ptr caught;
+  aw::run([&]() -> aw::task<> {
+    try {
+      co_await aw::async_with(m, [](broken_manager& r) { return failing_body(r, "earlier"); });
+    } catch (...) {
+    }
+    try {
+      co_await aw::async_with(aw::exit_stack{}, [&](aw::exit_stack& stack) -> aw::task<> {
+        co_await stack.enter_context(m);
+        co_await stack.enter_context(recorder("B", log, {.suppress = true}));
+        throw test_error("boom");
+      });
+    } catch (...) {
+      caught = std::current_exception();
+    }
+  });
+  ASSERT_EQ(caught, m.fatal);
+  EXPECT_EQ(aw::exception_context(caught), nullptr);
+}
+
+// Raises the exception object it is given.
+class raising_manager {
+ public:
+  explicit raising_manager(std::exception_ptr* e) : e_(e) {}
+  aw::task<raising_manager&> aenter() { co_return *this; }
+  aw::task<> aexit(std::exception_ptr) {
+    co_await aw::yield();
+    std::rethrow_exception(*e_);
+  }
+
+ private:
+  std::exception_ptr* e_;
+};
+
+TEST(ExceptionContext, ALinkThatWouldCloseACycleIsCut) {
+  // F is raised while E is in flight (F -> E), then E while F is in flight: Python links
+  // E -> F and cuts F's link to E, so walking the chain ends.
+  std::exception_ptr e = std::make_exception_ptr(test_error("E"));
+  std::exception_ptr f = std::make_exception_ptr(test_error("F"));
+  std::exception_ptr caught;
+  aw::run([&]() -> aw::task<> {
+    try {
+      co_await aw::async_with(raising_manager(&f), [&](raising_manager&) -> aw::task<> {
+        std::rethrow_exception(e);
+        co_return;
+      });
+    } catch (...) {
+    }
+    EXPECT_EQ(aw::exception_context(f), e);
+    try {
+      co_await aw::async_with(raising_manager(&e), [&](raising_manager&) -> aw::task<> {
+        std::rethrow_exception(f);
+        co_return;
+      });
+    } catch (...) {
+      caught = std::current_exception();
+    }
+  });
+  ASSERT_EQ(caught, e);
+  EXPECT_EQ(aw::exception_context(e), f);
+  EXPECT_EQ(aw::exception_context(f), nullptr);
+}
+
 TEST(AsyncWith, WhenAnInnerExitThrowsAfterSuccessTheOuterMaySuppressIt) {
   log_t log;
   recorder a("A", log, {.suppress = true});

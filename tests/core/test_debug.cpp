@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdlib>
 #include <exception>
 #include <optional>
@@ -382,6 +383,64 @@ TEST(Debug, ExitStackDestroyedWithoutClosingIsReportedAtShutdown) {
   EXPECT_TRUE(std::regex_search(err, std::regex("aw: at shutdown, aw_debug_test::traced_manager at 0x[0-9a-f]+ was entered [0-9.]+ ms "
                                                 "ago and never exited\n")))
       << err;
+}
+
+TEST(Debug, AnExitStackKeptPastItsLoopIsExitedInALaterOne) {
+  // pop_all() hands the pending exits out of the block; the first loop's shutdown report
+  // names the manager (it was not exited then), and the entry stays until the exit runs
+  // in the second loop: the debug mode never changes what the program does.
+  debug_scope debug(true);
+  auto before = aw::debug_report_counts();
+  traced_manager m;
+  std::optional<aw::exit_stack> kept;
+  testing::internal::CaptureStderr();
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(aw::exit_stack{}, [&](aw::exit_stack& stack) -> aw::task<> {
+      co_await stack.enter_context(m);
+      co_await stack.enter_context(suppressing_manager{});
+      kept.emplace(stack.pop_all());
+    });
+  });
+  std::string first = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(m.exits, 0);
+  EXPECT_EQ(aw::debug_report_counts().managers_never_exited, before.managers_never_exited + 2);
+  EXPECT_TRUE(contains(first, "aw_debug_test::traced_manager at ")) << first;
+  EXPECT_TRUE(contains(first, "never exited")) << first;
+
+  testing::internal::CaptureStderr();
+  aw::run([&]() -> aw::task<> { co_await kept->aclose(); });
+  std::string second = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(m.exits, 1);
+  EXPECT_TRUE(kept->empty());
+  // Reported once, by the loop that ended with it pending; the later report is silent.
+  EXPECT_EQ(aw::debug_report_counts().managers_never_exited, before.managers_never_exited + 2);
+  EXPECT_FALSE(contains(second, "never exited")) << second;
+  EXPECT_TRUE(std::regex_search(second, std::regex("aw: exit aw_debug_test::suppressing_manager at 0x[0-9a-f]+ after [0-9.]+ ms\n")))
+      << second;
+  EXPECT_TRUE(std::regex_search(second, std::regex("aw: exit aw_debug_test::traced_manager at 0x[0-9a-f]+ after [0-9.]+ ms\n"))) << second;
+}
+
+TEST(Debug, AnExitStackKeptPastItsLoopAndDroppedIsReportedOnce) {
+  debug_scope debug(true);
+  auto before = aw::debug_report_counts();
+  traced_manager m;
+  testing::internal::CaptureStderr();
+  {
+    std::optional<aw::exit_stack> kept;
+    aw::run([&]() -> aw::task<> {
+      co_await aw::async_with(aw::exit_stack{}, [&](aw::exit_stack& stack) -> aw::task<> {
+        co_await stack.enter_context(m);
+        kept.emplace(stack.pop_all());
+      });
+    });
+  }  // destroyed outside any loop, with the exit pending
+  aw::run([]() -> aw::task<> { co_await aw::yield(); });
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(m.exits, 0);
+  EXPECT_EQ(aw::debug_report_counts().managers_never_exited, before.managers_never_exited + 1);
+  std::size_t reports = 0;
+  for (auto at = err.find("never exited"); at != std::string::npos; at = err.find("never exited", at + 1)) ++reports;
+  EXPECT_EQ(reports, 1u) << err;  // by the first loop; the second has nothing to report
 }
 
 TEST(Debug, ClosedExitStackIsNotReported) {

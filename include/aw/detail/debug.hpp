@@ -16,17 +16,22 @@ inline std::atomic<bool> debug_on{false};
 
 struct debug_entry;  // one entered, not yet exited manager
 
-debug_entry* debug_enter(const std::type_info& manager, const void* address, const char* how, std::coroutine_handle<> coroutine = {});
+// `held_by_record`: the entry goes into an exit record (aw::enter, exit_stack), which can
+// outlive the loop; the record frees it, by exiting it or by debug_drop.
+debug_entry* debug_enter(const std::type_info& manager, const void* address, const char* how, std::coroutine_handle<> coroutine = {},
+                         bool held_by_record = false);
 
 // Logs entering `m`; a generator-form manager is named by its coroutine too.
 template <class M>
-debug_entry* debug_enter_manager(M& m, const char* how) {
+debug_entry* debug_enter_manager(M& m, const char* how, bool held_by_record = false) {
   if constexpr (requires { m.coroutine(); })
-    return debug_enter(typeid(M), &m, how, m.coroutine());
+    return debug_enter(typeid(M), &m, how, m.coroutine(), held_by_record);
   else
-    return debug_enter(typeid(M), &m, how);
+    return debug_enter(typeid(M), &m, how, {}, held_by_record);
 }
 void debug_exit(debug_entry* entry, const std::exception_ptr& in_flight, bool suppressed, const std::exception_ptr& raised);
+// The record holding `entry` is destroyed without exiting it.
+void debug_drop(debug_entry* entry) noexcept;
 void debug_task_dropped(std::coroutine_handle<> never_started);
 // `resumed_code` is resume_address(h) read before resuming: the frame may be gone after.
 void debug_slow_step(const void* resumed_code, std::chrono::nanoseconds took);

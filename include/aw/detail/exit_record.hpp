@@ -12,6 +12,7 @@
 #include <aw/exceptions.hpp>
 #include <aw/task.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <tuple>
@@ -68,7 +69,8 @@ struct exit_record {
 inline void destroy_exit_records(exit_record* head) noexcept {
   while (head) {
     exit_record* next = head->next;
-    // head->debug stays in the debug mode's list: the shutdown report names it as never exited.
+    if (head->debug) [[unlikely]]
+      debug_drop(head->debug);  // never exited: the shutdown report names it (or did)
     head->destroy(head);
     head = next;
   }
@@ -215,7 +217,7 @@ class entering {
 
   bool ready() {
     if (debug_on) [[unlikely]]
-      debug_ = debug_enter_manager(owner_.r->get(), "enter");
+      debug_ = debug_enter_manager(owner_.r->get(), "enter", true);
     awaitable_.emplace(call_aenter{owner_.r});
     if constexpr (!self_awaiter) awaiter_.emplace(get_awaiter(std::move(*awaitable_)));
     return inner().await_ready();
@@ -277,7 +279,7 @@ struct unwind_result {
 // synchronously, in this frame, so the caller needs no frame of its own to collect it).
 // Each exit sees the exception current at that point; an exit that suppresses clears it,
 // one that throws replaces it (and the old one becomes the new one's
-// aw::exception_context). This is AsyncExitStack.__aexit__.
+// aw::exception_context, that of its latest raise). This is AsyncExitStack.__aexit__.
 template <class Finish>
 task<void> unwind(exit_record*& head, std::exception_ptr e, Finish finish) {
   const bool received = static_cast<bool>(e);
@@ -288,16 +290,20 @@ task<void> unwind(exit_record*& head, std::exception_ptr e, Finish finish) {
     head = r->next;
     bool suppress = false;
     std::exception_ptr thrown;
+    const std::uint64_t mark = e || received ? exception_context_mark() : 0;
     try {
       suppress = co_await r->run(r, e);
     } catch (...) {
       thrown = std::current_exception();
     }
-    if (debug_on && r->debug) [[unlikely]]
+    if (r->debug) [[unlikely]]
       debug_exit(r->debug, e, suppress && !thrown, thrown);
     r->destroy(r);
     if (thrown) {
-      set_exception_context(thrown, e);
+      // AsyncExitStack: the exception in flight, or none once an exit suppressed the
+      // block's. With neither, the link stays as it was: Python's raise sets __context__
+      // only while an exception is being handled.
+      if (e || received) set_exception_context(thrown, e, mark);
       e = thrown;
       suppressed = false;
     } else if (suppress && e) {
