@@ -36,7 +36,8 @@
 namespace aw {
 
 template <class R = void>
-class [[nodiscard("a context_manager does nothing until it is entered")]] context_manager {
+class [[nodiscard(
+    "a context_manager does nothing until it is entered: co_await aw::async_with(it, body) or aw::enter(it)")]] context_manager {
   using value_type = std::remove_reference_t<R>;
   struct nothing {};
   using yielded_type = std::conditional_t<std::is_void_v<R>, nothing, value_type>;

@@ -85,7 +85,9 @@ Record* new_record(X&&... x) {
 
 }  // namespace detail
 
-class exit_stack {
+class [[nodiscard(
+    "an exit_stack runs its exits when it is left or aclose()d: enter it (co_await aw::async_with(aw::exit_stack{}, body)) or keep "
+    "it")]] exit_stack {
   template <class M>
   class [[nodiscard("co_await stack.enter_context(m)")]] entering_awaiter {
    public:

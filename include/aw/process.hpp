@@ -120,7 +120,7 @@ class spawn_error : public std::system_error {
 
 // A running (or finished) child process. Made by aw::open_process; the process starts when
 // the manager is entered and aenter gives the process itself.
-class process {
+class [[nodiscard("enter it: co_await aw::async_with(aw::open_process(...), body); the process starts when it is entered")]] process {
  public:
   process(std::vector<std::string> argv, process_options options);
   process(process&& o) noexcept;  // only before it is entered

@@ -43,7 +43,8 @@
 
 namespace aw {
 
-class signal_receiver {
+class [[nodiscard(
+    "enter it: co_await aw::async_with(aw::open_signal_receiver(...), body); no signal is caught until it is entered")]] signal_receiver {
  public:
   explicit signal_receiver(std::vector<int> signals) : signals_(std::move(signals)) {}
   signal_receiver(signal_receiver&& o) noexcept;  // only before it is entered

@@ -135,7 +135,7 @@ TEST(PgCursor, OutsideATransactionIsAnInterfaceError) {
     EXPECT_THROW(co_await aw::async_with(c.cursor("SELECT 1"), [](aw::pg::cursor&) -> aw::task<> { co_return; }), aw::pg::interface_error);
     EXPECT_FALSE(c.in_transaction());
     EXPECT_EQ(co_await c.fetchval<std::int32_t>("SELECT 1"), 1);
-    EXPECT_THROW(c.cursor({.prefetch = 0}, "SELECT 1"), aw::pg::interface_error);
+    EXPECT_THROW((void)c.cursor({.prefetch = 0}, "SELECT 1"), aw::pg::interface_error);
   });
 }
 

@@ -35,7 +35,8 @@ struct temp_options {
 };
 
 // The manager of a temporary file; its resource is the open file.
-class temporary_file {
+class [[nodiscard(
+    "enter it: co_await aw::async_with(aw::files::tempfile(), body) or aw::enter(...); nothing is created until then")]] temporary_file {
  public:
   temporary_file(bool named, std::string_view mode, temp_options options);
   temporary_file(temporary_file&&) = default;
@@ -59,7 +60,9 @@ inline temporary_file named_temporary_file(std::string_view mode = "w+b", temp_o
 }
 
 // The manager of a temporary directory; its resource is the directory's path.
-class temporary_directory_manager {
+class [[nodiscard(
+    "enter it: co_await aw::async_with(aw::files::temporary_directory(), body) or aw::enter(...); nothing is created until "
+    "then")]] temporary_directory_manager {
  public:
   explicit temporary_directory_manager(temp_options options) : options_(std::move(options)) {}
   task<const std::filesystem::path&> aenter();

@@ -191,7 +191,8 @@ class response {
   detail::transfer_ptr t_;
 };
 
-class request {
+class [[nodiscard(
+    "co_await it for the response, or enter it with aw::async_with to stream the body: nothing is sent until then")]] request {
  public:
   request(request&&) noexcept = default;
   request& operator=(request&&) noexcept = default;

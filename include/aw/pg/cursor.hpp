@@ -60,7 +60,7 @@ struct cursor_options {
   std::size_t prefetch = 50;  // rows per round trip of next(); at least 1
 };
 
-class cursor {
+class [[nodiscard("enter it (co_await aw::async_with(conn.cursor(...), body)) or co_await it: nothing is declared until then")]] cursor {
  public:
   // conn.cursor(...) makes one; nothing is sent until it is opened.
   cursor(connection& c, std::string sql, detail::params p, cursor_options o);
@@ -117,7 +117,7 @@ class cursor {
   bool closed_ = false;  // close() was called
 };
 
-class cursor::open_awaiter {
+class [[nodiscard("co_await it")]] cursor::open_awaiter {
  public:
   explicit open_awaiter(task<cursor> t) : t_(std::move(t)), a_(std::move(t_).operator co_await()) {}
   bool await_ready() const noexcept { return false; }

@@ -39,7 +39,9 @@ struct notification {
   int pid;  // the backend process that sent it
 };
 
-class listener {
+class [[nodiscard(
+    "enter it: co_await aw::async_with(conn.listen(channel), body) or aw::enter(conn.listen(channel)); nothing listens until "
+    "then")]] listener {
  public:
   listener(connection& c, std::string channel) : conn_(&c), channel_(std::move(channel)) {}
   listener(listener&& o) noexcept : conn_(o.conn_), channel_(std::move(o.channel_)) {}  // before entering only

@@ -73,7 +73,8 @@ struct pool_options {
   bool multiplex = false;  // shortcuts share busy connections, pipelined (above)
 };
 
-class pool {
+class [[nodiscard(
+    "enter it: co_await aw::async_with(aw::pg::create_pool(...), body) or aw::enter(...); no connection is opened until then")]] pool {
  public:
   pool(std::string dsn, pool_options o);
   // Movable until entered (async_with moves a temporary pool into its frame).
@@ -85,7 +86,9 @@ class pool {
   task<> aexit(std::exception_ptr);
 
   // The manager of one borrowed connection (async with pool.acquire() as conn).
-  class acquire_manager {
+  class [[nodiscard(
+      "enter it: co_await aw::async_with(pool.acquire(), body) or aw::enter(pool.acquire()); nothing is borrowed until "
+      "then")]] acquire_manager {
    public:
     acquire_manager(pool& p, std::optional<std::chrono::milliseconds> timeout) noexcept : pool_(&p), timeout_(timeout) {}
     task<connection&> aenter();

@@ -20,9 +20,9 @@
 
 namespace aw::pg::testing {
 
-class temporary_cluster {
+class [[nodiscard("enter it: co_await aw::async_with(temporary_cluster{}, body); no server starts until then")]] temporary_cluster {
  public:
-  temporary_cluster() = default;
+  [[nodiscard("enter it: co_await aw::async_with(temporary_cluster{}, body); no server starts until then")]] temporary_cluster() = default;
   temporary_cluster(temporary_cluster&&) = default;  // before it is entered
   temporary_cluster& operator=(temporary_cluster&&) = delete;
 
