@@ -96,7 +96,11 @@ class [[nodiscard(
   context_manager(context_manager&& o) noexcept : h_(std::exchange(o.h_, nullptr)), state_(o.state_) {}
   context_manager& operator=(context_manager&&) = delete;
   ~context_manager() {
-    if (h_) h_.destroy();
+    if (h_) {
+      if (state_ == state::fresh && detail::debug_on) [[unlikely]]
+        detail::debug_manager_dropped(typeid(context_manager), h_);
+      h_.destroy();
+    }
   }
 
   // The coroutine behind the manager, for the debug mode's reports.

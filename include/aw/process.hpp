@@ -170,6 +170,8 @@ class [[nodiscard("enter it: co_await aw::async_with(aw::open_process(...), body
   std::optional<int> returncode_;
   byte_stream stdin_, stdout_, stderr_;
   bool started_ = false;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<process> enter_check_;
 };
 
 // anyio.open_process(command, ...): a manager that starts `argv` when entered. argv[0] is

@@ -81,6 +81,8 @@ class [[nodiscard(
   int slot_ = -1;  // in the process-wide registry the handler reads
   unsigned char buf_[64];
   std::size_t head_ = 0, tail_ = 0;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<signal_receiver> enter_check_;
 };
 
 // anyio.open_signal_receiver(*signals): a manager that, when entered, catches the signals

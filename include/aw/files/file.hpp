@@ -231,6 +231,8 @@ class [[nodiscard(
   std::unique_ptr<char[]> buf_;
   std::size_t bufcap_ = 0;
   std::size_t rstart_ = 0, rend_ = 0, wlen_ = 0;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<file> enter_check_;
 };
 
 // aiofiles.open(path, mode): the manager to pass to aw::async_with or aw::enter.

@@ -48,6 +48,8 @@ class [[nodiscard(
   std::string mode_;
   temp_options options_;
   std::optional<file> file_;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<temporary_file> enter_check_;
 };
 
 // aiofiles.tempfile.TemporaryFile(mode="w+b").
@@ -71,6 +73,8 @@ class [[nodiscard(
  private:
   temp_options options_;
   std::filesystem::path path_;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<temporary_directory_manager> enter_check_;
 };
 
 // aiofiles.tempfile.TemporaryDirectory().

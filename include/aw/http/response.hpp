@@ -221,19 +221,27 @@ class [[nodiscard(
   };
 
   // async with: the response once its headers are in.
-  enter_awaiter aenter() noexcept { return enter_awaiter(*this); }
+  enter_awaiter aenter() noexcept {
+    enter_check_.entered();
+    return enter_awaiter(*this);
+  }
   detail::ready_void aexit(std::exception_ptr) noexcept {
     resp_.close();
     return {};
   }
   // co_await: the response with its body read.
-  read_awaiter operator co_await() && noexcept { return read_awaiter(*this); }
+  read_awaiter operator co_await() && noexcept {
+    enter_check_.entered();
+    return read_awaiter(*this);
+  }
 
  private:
   friend class session;
   explicit request(detail::transfer_ptr t) noexcept : resp_(std::move(t)) {}
   detail::transfer* start(bool stream) noexcept;
   response resp_;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<request> enter_check_;
 };
 
 }  // namespace aw::http

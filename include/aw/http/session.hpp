@@ -74,6 +74,8 @@ class [[nodiscard("enter it: co_await aw::async_with(aw::http::session(...), bod
 
  private:
   std::unique_ptr<detail::session_state> state_;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<session> enter_check_;
 };
 
 }  // namespace aw::http

@@ -112,6 +112,8 @@ class [[nodiscard("enter it: co_await aw::async_with(collection.find(...), body)
   // The documents of the last trip not yet given out: raw BSON back to back, from at_ on.
   std::vector<std::uint8_t> batch_;
   std::size_t at_ = 0;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<cursor> enter_check_;
 };
 
 class collection {
@@ -179,6 +181,8 @@ class [[nodiscard("enter it: co_await aw::async_with(session.start_transaction()
   friend class session;
   explicit transaction(std::shared_ptr<detail::session_state> s) noexcept : s_(std::move(s)) {}
   std::shared_ptr<detail::session_state> s_;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<transaction> enter_check_;
 };
 
 // A logical session (pymongo's ClientSession): an async context manager. Pass it to calls
@@ -201,6 +205,8 @@ class [[nodiscard("enter it: co_await aw::async_with(client.start_session(), bod
   friend class client;
   session(std::shared_ptr<detail::client_state> c, session_options opts);
   std::shared_ptr<detail::session_state> s_;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<session> enter_check_;
 };
 
 class [[nodiscard("enter it: co_await aw::async_with(client, body); calls are made inside the block")]] client {
@@ -226,6 +232,8 @@ class [[nodiscard("enter it: co_await aw::async_with(client, body); calls are ma
 
  private:
   std::shared_ptr<detail::client_state> s_;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<client> enter_check_;
 };
 
 template <class Derived>

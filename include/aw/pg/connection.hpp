@@ -133,6 +133,8 @@ class [[nodiscard(
   transaction_options opts_;
   std::string savepoint_;
   bool active_ = false;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<transaction> enter_check_;
 };
 
 class connection {

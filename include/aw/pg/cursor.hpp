@@ -115,6 +115,8 @@ class [[nodiscard("enter it (co_await aw::async_with(conn.cursor(...), body)) or
   bool open_ = false;
   bool done_ = false;    // the rows ran out (next() closed the portal)
   bool closed_ = false;  // close() was called
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<cursor> enter_check_;
 };
 
 class [[nodiscard("co_await it")]] cursor::open_awaiter {
@@ -132,6 +134,9 @@ class [[nodiscard("co_await it")]] cursor::open_awaiter {
   task<cursor>::awaiter a_;
 };
 
-inline cursor::open_awaiter cursor::operator co_await() && { return open_awaiter(opened()); }
+inline cursor::open_awaiter cursor::operator co_await() && {
+  enter_check_.entered();
+  return open_awaiter(opened());
+}
 
 }  // namespace aw::pg

@@ -44,7 +44,8 @@ class [[nodiscard(
     "then")]] listener {
  public:
   listener(connection& c, std::string channel) : conn_(&c), channel_(std::move(channel)) {}
-  listener(listener&& o) noexcept : conn_(o.conn_), channel_(std::move(o.channel_)) {}  // before entering only
+  listener(listener&& o) noexcept  // before entering only
+      : conn_(o.conn_), channel_(std::move(o.channel_)), enter_check_(std::move(o.enter_check_)) {}
   listener(const listener&) = delete;
   listener& operator=(const listener&) = delete;
   ~listener();
@@ -65,6 +66,8 @@ class [[nodiscard(
   std::string channel_;
   std::deque<notification> queue_;
   bool active_ = false;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<listener> enter_check_;
 };
 
 }  // namespace aw::pg

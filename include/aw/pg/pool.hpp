@@ -98,6 +98,8 @@ class [[nodiscard(
     pool* pool_;
     std::optional<std::chrono::milliseconds> timeout_;
     std::unique_ptr<connection> conn_;
+    // AW_DEBUG: reports a manager dropped without being entered.
+    aw::detail::enter_check<acquire_manager> enter_check_;
   };
   acquire_manager acquire(std::optional<std::chrono::milliseconds> timeout = std::nullopt) noexcept { return {*this, timeout}; }
 
@@ -214,6 +216,8 @@ class [[nodiscard(
   reaper_timer reaper_;
   loop* loop_ = nullptr;  // the loop the reaper is armed on
   bool closed_ = true;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<pool> enter_check_;
 };
 
 // The manager: opens the pool on entry, closes every connection on exit.

@@ -38,6 +38,8 @@ class [[nodiscard("enter it: co_await aw::async_with(temporary_cluster{}, body);
   task<> stop_and_remove();
   std::string dir_, bin_, dsn_;
   bool started_ = false;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<temporary_cluster> enter_check_;
 };
 
 }  // namespace aw::pg::testing
