@@ -13,8 +13,10 @@
 //     a generator-form manager, ...) and dropped without being entered;
 //   - when the loop shuts down, tasks that were created but never awaited, managers created
 //     but never entered, and managers entered but never exited, are reported.
-// Coroutine names come from the symbol table: link executables with -rdynamic (CMake:
-// ENABLE_EXPORTS) to see the names of functions in the executable itself.
+// Coroutine names come from the symbol tables of the executable and of the libraries (.symtab,
+// read from the files; -rdynamic is not needed). A stripped binary has none: its coroutines
+// are reported by address (a coroutine's body is a local symbol, which -rdynamic does not
+// export either).
 #pragma once
 
 #include <aw/detail/debug.hpp>

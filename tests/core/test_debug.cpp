@@ -22,8 +22,12 @@
 
 using namespace std::chrono_literals;
 
-// Named namespace, not an anonymous one: the debug mode names coroutines through the
-// dynamic symbol table, where functions with internal linkage do not appear.
+// The binary is linked without -rdynamic: the names come from its symbol table, where the
+// functions of a named namespace and of an anonymous one are found alike.
+namespace {
+aw::task<> hidden_never_awaited_task() { co_return; }
+}  // namespace
+
 namespace aw_debug_test {
 
 class env_guard {
@@ -318,6 +322,16 @@ TEST(Debug, DroppedTaskIsReported) {
   EXPECT_TRUE(contains(err, "aw: task aw_debug_test::never_awaited_task() was created but never awaited\n")) << err;
   EXPECT_TRUE(contains(err, "aw: at shutdown, ")) << err;
   EXPECT_TRUE(contains(err, "task(s) had been created but never awaited")) << err;
+}
+
+TEST(Debug, CoroutinesWithInternalLinkageAreNamed) {
+  debug_scope debug(true);
+  testing::internal::CaptureStderr();
+  {
+    aw::task<> t = hidden_never_awaited_task();
+  }
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(contains(err, "aw: task (anonymous namespace)::hidden_never_awaited_task() was created but never awaited\n")) << err;
 }
 
 TEST(Debug, ShutdownReportNamesOnlyThisLoopsDroppedTasks) {
