@@ -56,6 +56,15 @@ cmake -S "$here/consumer" -B "$scratch/consumer-build" \
 cmake --build "$scratch/consumer-build"
 "$scratch/consumer-build/consumer"
 
+echo "== -Wreturn-type is an error for a user of aw::core, unless it turns that off"
+if cmake --build "$scratch/consumer-build" --target falls_off_end >"$scratch/falls-off-end.log" 2>&1; then
+  echo "falls_off_end.cpp compiled: the package did not make -Wreturn-type an error" >&2
+  exit 1
+fi
+grep -q "Werror.*return-type" "$scratch/falls-off-end.log" || { cat "$scratch/falls-off-end.log"; exit 1; }
+cmake --build "$scratch/consumer-build" --target falls_off_end_allowed >"$scratch/falls-off-end-allowed.log" 2>&1 ||
+  { cat "$scratch/falls-off-end-allowed.log"; exit 1; }
+
 pc=$(find "$prefix" -name asyncwith.pc -print -quit)
 if [ -z "$pc" ]; then
   echo "asyncwith.pc was not installed under $prefix" >&2
