@@ -6,7 +6,7 @@
 //   co_await aw::async_with(s.get(url), [&](aw::http::response& resp) -> aw::task<> {
 //     resp.raise_for_status();
 //     auto chunks = resp.chunks(64 * 1024);
-//     while (auto chunk = co_await chunks.next()) out.write(*chunk);
+//     while (auto chunk = co_await chunks.next()) co_await out.write(*chunk);   // out: an aw::files::file
 //   });
 //
 // or it is awaited directly for a response whose body has been read in full (httpx):

@@ -62,14 +62,16 @@
 
 namespace aw::pg {
 
+// Every member has an initializer, so `{.min_size = 2, .max_size = 8}` leaves the others to
+// them without clang's -Wmissing-designated-field-initializers (-Wextra) warning.
 struct pool_options {
   std::size_t min_size = 10;
   std::size_t max_size = 10;
   std::uint64_t max_queries = 50000;                                   // statements before a connection is replaced; 0: no limit
   std::chrono::milliseconds max_inactive_connection_lifetime{300000};  // 0: no limit
-  std::function<task<>(connection&)> setup;                            // on every acquire
-  std::function<task<>(connection&)> init;                             // once per new connection
-  connection_options connection;
+  std::function<task<>(connection&)> setup{};                          // on every acquire
+  std::function<task<>(connection&)> init{};                           // once per new connection
+  connection_options connection{};
   bool multiplex = false;  // shortcuts share busy connections, pipelined (above)
 };
 
