@@ -8,7 +8,7 @@
 //     managers entered but never exited.
 // The exit runs on every path ("__aexit__ is always called, even on exceptions"), and the
 // exception reaches the caller's try/catch after it ("wrap logic in try/except").
-// Coroutine names need the executable's symbols exported (-rdynamic; CMake ENABLE_EXPORTS).
+// Coroutine names come from the executable's symbol table: any build that is not stripped.
 #pragma once
 
 #include <aw/aw.hpp>

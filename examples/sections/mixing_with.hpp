@@ -11,7 +11,7 @@
 //
 //   aw::async_with(f, body);                      // no co_await: the block never runs
 //     -> warning (an error with -Werror): ignoring return value ...
-//        'a task does nothing until it is awaited'
+//        'a task does nothing until it is awaited: co_await it'
 //   co_await aw::async_with(f, [](memory_file&) { ... });        // body not a coroutine
 //     -> "aw::async_with: the body must return aw::task<T> or another awaitable (write
 //         it as a coroutine lambda: [&](auto& r) -> aw::task<> { ... })"

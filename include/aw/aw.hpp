@@ -1,4 +1,7 @@
-// asyncwith: everything in core. `#include <aw/aw.hpp>` and link aw::aw.
+// asyncwith: everything in core, and the headers of the modules linked with it.
+// `#include <aw/aw.hpp>` and link aw::aw (every module that was built; pkg-config's
+// asyncwith gives the same): each module's users get AW_HAVE_<MODULE>=1 (CMake: from the
+// aw::<module> target; pkg-config: in the Cflags), which brings its headers in here.
 #pragma once
 
 #include <aw/async_with.hpp>
@@ -29,3 +32,19 @@
 #include <aw/thread_pool.hpp>
 #include <aw/to_thread.hpp>
 #include <aw/wait_fd.hpp>
+
+#ifdef AW_HAVE_FILES
+#include <aw/files.hpp>
+#endif
+#ifdef AW_HAVE_HTTP
+#include <aw/http.hpp>
+#endif
+#ifdef AW_HAVE_MONGO
+#include <aw/mongo.hpp>
+#endif
+#ifdef AW_HAVE_NET
+#include <aw/net.hpp>
+#endif
+#ifdef AW_HAVE_PG
+#include <aw/pg.hpp>
+#endif

@@ -8,8 +8,10 @@
 //   aw::http::request_options o;                                    // a named options object: g++ 12
 //   o.body = aw::byte_source(child_stdout);                         // (README, "Known compiler bugs")
 //   co_await session.post(url, o);
-//   aw::byte_source gen([n = 0](std::span<char> buf) mutable -> aw::task<std::size_t> {
-//     ...; co_return count;                                          // 0: end of stream
+//   aw::byte_source gen([left = 3](std::span<char> buf) mutable -> aw::task<std::size_t> {
+//     if (left-- == 0 || buf.empty()) co_return 0;                    // 0: end of stream
+//     buf[0] = 'x';
+//     co_return 1;                                                    // bytes put in buf
 //   });
 //   co_await conn.copy_from_query("select ...", aw::byte_sink(out));  // out: a file open for writing
 //

@@ -235,7 +235,7 @@ auto fail_after(std::chrono::duration<Rep, Period> d, Body body) {
 }
 
 namespace detail {
-struct deadline_awaiter {
+struct [[nodiscard("co_await it: aw::current_deadline() gives the deadline when awaited")]] deadline_awaiter {
   clock::time_point d{};
   bool await_ready() const noexcept { return false; }
   template <class P>

@@ -9,7 +9,11 @@
 //     run(jobs.front()); jobs.pop_front();
 //   });
 //   // producer
-//   co_await aw::async_with(cond, [&](aw::condition&) -> aw::task<> { jobs.push_back(j); cond.notify(); });
+//   co_await aw::async_with(cond, [&](aw::condition&) -> aw::task<> {
+//     jobs.push_back(j);
+//     cond.notify();
+//     co_return;                               // a coroutine even without a co_await
+//   });
 //
 // Semantics (anyio's):
 // - The condition is an async context manager that acquires its lock (acquire()/release()

@@ -127,7 +127,7 @@ constexpr bool check_manager() {
 // An awaitable that is ready at once with a value (used where a manager's aenter has
 // nothing to wait for).
 template <class T>
-struct ready {
+struct [[nodiscard("co_await it")]] ready {
   T value;
   bool await_ready() const noexcept { return true; }
   void await_suspend(std::coroutine_handle<>) const noexcept {}

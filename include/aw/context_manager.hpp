@@ -36,7 +36,8 @@
 namespace aw {
 
 template <class R = void>
-class [[nodiscard("a context_manager does nothing until it is entered")]] context_manager {
+class [[nodiscard(
+    "a context_manager does nothing until it is entered: co_await aw::async_with(it, body) or aw::enter(it)")]] context_manager {
   using value_type = std::remove_reference_t<R>;
   struct nothing {};
   using yielded_type = std::conditional_t<std::is_void_v<R>, nothing, value_type>;
@@ -95,7 +96,11 @@ class [[nodiscard("a context_manager does nothing until it is entered")]] contex
   context_manager(context_manager&& o) noexcept : h_(std::exchange(o.h_, nullptr)), state_(o.state_) {}
   context_manager& operator=(context_manager&&) = delete;
   ~context_manager() {
-    if (h_) h_.destroy();
+    if (h_) {
+      if (state_ == state::fresh && detail::debug_on) [[unlikely]]
+        detail::debug_manager_dropped(typeid(context_manager), h_);
+      h_.destroy();
+    }
   }
 
   // The coroutine behind the manager, for the debug mode's reports.

@@ -8,10 +8,15 @@
 //     type, time spent inside, and the exception that left the block, if any;
 //   - a step (one resumption of a coroutine by the loop) that blocks the loop for 100 ms
 //     or more is reported with the coroutine that ran it (asyncio's slow-callback warning);
-//   - when the loop shuts down, tasks that were created but never awaited, and managers
-//     entered but never exited, are reported.
-// Coroutine names come from the symbol table: link executables with -rdynamic (CMake:
-// ENABLE_EXPORTS) to see the names of functions in the executable itself.
+//   - a task created but never awaited is reported when it is dropped, and so is a manager
+//     made by the library (aw::files::open, s.get(url), pool.acquire(), conn.transaction(),
+//     a generator-form manager, ...) and dropped without being entered;
+//   - when the loop shuts down, tasks that were created but never awaited, managers created
+//     but never entered, and managers entered but never exited, are reported.
+// Coroutine names come from the symbol tables of the executable and of the libraries (.symtab,
+// read from the files; -rdynamic is not needed). A stripped binary has none: its coroutines
+// are reported by address (a coroutine's body is a local symbol, which -rdynamic does not
+// export either).
 #pragma once
 
 #include <aw/detail/debug.hpp>
@@ -29,6 +34,7 @@ struct debug_counts {
   std::size_t tasks_never_awaited = 0;
   std::size_t managers_never_exited = 0;
   std::size_t slow_steps = 0;
+  std::size_t managers_never_entered = 0;
 };
 debug_counts debug_report_counts() noexcept;
 

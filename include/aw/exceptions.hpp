@@ -6,7 +6,7 @@
 // the link itself, like Python's __context__:
 //
 //   try {
-//     co_await aw::async_with(conn, body);        // body threw A, conn.aexit threw B
+//     co_await aw::async_with(pool, body);        // body threw A, pool.aexit threw B
 //   } catch (...) {
 //     auto b = std::current_exception();            // B
 //     auto a = aw::exception_context(b);            // A

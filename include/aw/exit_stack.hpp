@@ -2,9 +2,12 @@
 // callbacks, exited in reverse order with full `async with` semantics.
 //
 //   co_await aw::async_with(aw::exit_stack{}, [&](aw::exit_stack& stack) -> aw::task<> {
-//     std::vector<file*> files;
+//     std::vector<aw::files::file*> files;
 //     for (auto& name : names) files.push_back(&co_await stack.enter_context(aw::files::open(name)));
-//     stack.callback([] -> aw::task<> { co_await log("all closed"); });
+//     stack.callback([]() -> aw::task<> {
+//       std::puts("all closed");
+//       co_return;
+//     });
 //     ...
 //   });
 //
@@ -86,7 +89,9 @@ Record* new_record(X&&... x) {
 
 }  // namespace detail
 
-class exit_stack {
+class [[nodiscard(
+    "an exit_stack runs its exits when it is left or aclose()d: enter it (co_await aw::async_with(aw::exit_stack{}, body)) or keep "
+    "it")]] exit_stack {
   template <class M>
   class [[nodiscard("co_await stack.enter_context(m)")]] entering_awaiter {
    public:

@@ -5,7 +5,7 @@
 //   co_await aw::to_thread([&] {
 //     for (auto& row : read_blocking_rows()) {
 //       aw::from_thread::check_cancelled();                            // stop early when cancelled
-//       aw::from_thread::run([&] { return channel.send(row); });       // a coroutine, on the loop
+//       aw::from_thread::run([&]() -> aw::task<> { co_await channel.send(row); });  // a coroutine, on the loop
 //     }
 //     aw::from_thread::run_sync([&] { ++rows_done; });                 // a plain call, on the loop
 //   });

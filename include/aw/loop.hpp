@@ -7,7 +7,11 @@
 // of files, SQL or HTTP.
 //
 //   aw::loop& l = aw::loop::current();
-//   if (io_uring* ring = l.uring()) { ... io_uring_get_sqe(ring) ..., sqe->user_data = op ... }
+//   if (io_uring_sqe* sqe = l.uring_sqe()) {        // null on the epoll backend
+//     io_uring_prep_nop(sqe);
+//     io_uring_sqe_set_data(sqe, &op);              // op: an aw::io_op whose complete() resumes the waiter
+//     l.note_submitted();
+//   }
 //
 // Completion records (io_op) are owned by their submitter and must stay alive until
 // their completion has been delivered, even when the operation is cancelled: the kernel

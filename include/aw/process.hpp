@@ -120,7 +120,7 @@ class spawn_error : public std::system_error {
 
 // A running (or finished) child process. Made by aw::open_process; the process starts when
 // the manager is entered and aenter gives the process itself.
-class process {
+class [[nodiscard("enter it: co_await aw::async_with(aw::open_process(...), body); the process starts when it is entered")]] process {
  public:
   process(std::vector<std::string> argv, process_options options);
   process(process&& o) noexcept;  // only before it is entered
@@ -170,6 +170,8 @@ class process {
   std::optional<int> returncode_;
   byte_stream stdin_, stdout_, stderr_;
   bool started_ = false;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<process> enter_check_;
 };
 
 // anyio.open_process(command, ...): a manager that starts `argv` when entered. argv[0] is

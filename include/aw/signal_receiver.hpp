@@ -43,7 +43,8 @@
 
 namespace aw {
 
-class signal_receiver {
+class [[nodiscard(
+    "enter it: co_await aw::async_with(aw::open_signal_receiver(...), body); no signal is caught until it is entered")]] signal_receiver {
  public:
   explicit signal_receiver(std::vector<int> signals) : signals_(std::move(signals)) {}
   signal_receiver(signal_receiver&& o) noexcept;  // only before it is entered
@@ -80,6 +81,8 @@ class signal_receiver {
   int slot_ = -1;  // in the process-wide registry the handler reads
   unsigned char buf_[64];
   std::size_t head_ = 0, tail_ = 0;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<signal_receiver> enter_check_;
 };
 
 // anyio.open_signal_receiver(*signals): a manager that, when entered, catches the signals

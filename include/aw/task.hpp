@@ -155,7 +155,7 @@ class promise<void> final : public promise_base {
 }  // namespace detail
 
 template <class T>
-class [[nodiscard("a task does nothing until it is awaited")]] task {
+class [[nodiscard("a task does nothing until it is awaited: co_await it")]] task {
  public:
   using promise_type = detail::promise<T>;
   using handle_type = std::coroutine_handle<promise_type>;

@@ -4,7 +4,14 @@
 //   co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
 //     for (auto& url : urls) tg.start_soon(fetch, url);    // fetch(url) returns aw::task<...>
 //     tg.start_soon([&]() -> aw::task<> { co_await heartbeat(); });
+//     co_return;                                            // see below
 //   });  // here every child has finished
+//
+// The block, as every coroutine lambda, must be a coroutine: declared `-> aw::task<>` but with
+// neither co_await nor co_return in its body (a block that only calls start_soon), a lambda
+// is an ordinary function returning a task, and falling off its end is undefined behaviour.
+// End it with `co_return;`. Compilers warn (-Wreturn-type); the CMake package makes that an
+// error for the targets that link aw::core, unless their property AW_WERROR_RETURN_TYPE is OFF.
 //
 // - start_soon(fn, args...) copies fn and args into the child and runs fn(args...) soon
 //   (on a later turn of the loop), passing the copies as rvalues as std::thread does (a

@@ -1,8 +1,8 @@
 // Waiting for a file descriptor: how libraries that own their sockets (libpq, libcurl)
 // are driven by the loop, as asyncio's loop.add_reader/add_writer.
 //
-//   int fd = PQsocket(conn);
-//   co_await aw::wait_readable(fd);   // then PQconsumeInput(conn)
+//   int fd = PQsocket(pgconn);
+//   co_await aw::wait_readable(fd);   // then PQconsumeInput(pgconn)
 //
 // The wait is one-shot and returns the poll events seen (POLLIN, POLLOUT, POLLERR,
 // POLLHUP); an error or a hang-up counts as ready so the next read or write reports it.

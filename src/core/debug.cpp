@@ -39,6 +39,8 @@ struct debug_state {
   std::size_t never_awaited = 0;
   std::size_t never_awaited_reported = 0;  // already named by an earlier shutdown report
   std::size_t never_exited = 0;
+  std::size_t never_entered = 0;
+  std::size_t never_entered_reported = 0;  // already counted by an earlier shutdown report
   std::size_t slow_steps = 0;
   std::chrono::nanoseconds slow_threshold = std::chrono::milliseconds(100);
 };
@@ -216,6 +218,16 @@ void debug_task_dropped(std::coroutine_handle<> h) {
   std::fprintf(stderr, "aw: task %s was created but never awaited\n", coroutine_name(h, name, sizeof name));
 }
 
+void debug_manager_dropped(const std::type_info& manager, std::coroutine_handle<> coroutine) {
+  ++state().never_entered;
+  std::string type = demangle(manager.name());
+  if (coroutine) {
+    char name[512];
+    type += std::string(" (") + coroutine_name(coroutine, name, sizeof name) + ")";
+  }
+  std::fprintf(stderr, "aw: manager %s was created but never entered\n", type.c_str());
+}
+
 void debug_slow_step(const void* resumed_code, std::chrono::nanoseconds took) {
   auto& s = state();
   if (took < s.slow_threshold) return;
@@ -247,6 +259,9 @@ void debug_shutdown_report() {
   if (std::size_t dropped = s.never_awaited - s.never_awaited_reported)
     std::fprintf(stderr, "aw: at shutdown, %zu task(s) had been created but never awaited\n", dropped);
   s.never_awaited_reported = s.never_awaited;
+  if (std::size_t dropped = s.never_entered - s.never_entered_reported)
+    std::fprintf(stderr, "aw: at shutdown, %zu manager(s) had been created but never entered\n", dropped);
+  s.never_entered_reported = s.never_entered;
 }
 
 }  // namespace detail
@@ -255,7 +270,7 @@ debug_counts debug_report_counts() noexcept {
   auto& s = detail::state();
   std::size_t open = s.never_exited;
   for (detail::debug_entry* e = s.active; e; e = e->next) ++open;
-  return {s.never_awaited, open, s.slow_steps};
+  return {s.never_awaited, open, s.slow_steps, s.never_entered};
 }
 
 void set_slow_step_threshold(std::chrono::nanoseconds threshold) noexcept { detail::state().slow_threshold = threshold; }

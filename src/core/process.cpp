@@ -151,7 +151,8 @@ spawn_error::spawn_error(int err, std::string path)
 
 process::process(std::vector<std::string> argv, process_options options) : argv_(std::move(argv)), options_(std::move(options)) {}
 
-process::process(process&& o) noexcept : argv_(std::move(o.argv_)), options_(std::move(o.options_)) {
+process::process(process&& o) noexcept
+    : argv_(std::move(o.argv_)), options_(std::move(o.options_)), enter_check_(std::move(o.enter_check_)) {
   if (o.started_) std::terminate();  // a started process is the resource of its block: it stays put
 }
 
@@ -168,6 +169,7 @@ process::~process() {
 }
 
 void process::start() {
+  enter_check_.entered();
   if (started_) throw std::logic_error("aw::process: a process is started once");
   if (argv_.empty()) throw std::invalid_argument("aw::open_process: argv is empty");
   if (options_.stdin == stdio::to_stdout || options_.stdout == stdio::to_stdout)

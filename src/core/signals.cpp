@@ -69,11 +69,12 @@ void unsubscribe(std::uint64_t mask) noexcept {
 
 }  // namespace
 
-signal_receiver::signal_receiver(signal_receiver&& o) noexcept : signals_(std::move(o.signals_)) {
+signal_receiver::signal_receiver(signal_receiver&& o) noexcept : signals_(std::move(o.signals_)), enter_check_(std::move(o.enter_check_)) {
   if (o.read_fd_ >= 0) std::terminate();  // the registry points at an open receiver's slot
 }
 
 void signal_receiver::open() {
+  enter_check_.entered();
   if (read_fd_ >= 0) throw std::logic_error("aw::signal_receiver: already open");
   std::uint64_t mask = 0;
   for (int sig : signals_) {

@@ -102,7 +102,8 @@ file::file(file&& o) noexcept
       bufcap_(std::exchange(o.bufcap_, 0)),
       rstart_(o.rstart_),
       rend_(o.rend_),
-      wlen_(o.wlen_) {}
+      wlen_(o.wlen_),
+      enter_check_(std::move(o.enter_check_)) {}
 
 file::~file() {
   if (fd_ >= 0) detail::close(fd_);
@@ -152,6 +153,7 @@ void file::unread(std::string_view consumed, std::int64_t pos0) {
 }
 
 task<file&> file::aenter() {
+  enter_check_.entered();
   if (fd_ >= 0) throw std::logic_error("aw::files::file: entered twice");
   std::string p = path_.string();
   int fd = co_await detail::openat(AT_FDCWD, p.c_str(), flags_, options_.permissions);

@@ -34,9 +34,11 @@ std::string random_name(const temp_options& o) {
 temporary_file::temporary_file(bool named, std::string_view mode, temp_options options)
     : named_(named), mode_(mode), options_(std::move(options)) {
   file check(options_.dir, mode_, options_.file);  // Python's mode errors, before entering
+  check.enter_check_.entered();                    // a probe, not a manager anyone made
 }
 
 task<file&> temporary_file::aenter() {
+  enter_check_.entered();
   std::filesystem::path dir = temp_dir(options_);
   if (!named_) {
     file_.emplace(dir, mode_, options_.file);
@@ -83,6 +85,7 @@ task<> temporary_file::aexit(std::exception_ptr) {
 }
 
 task<const std::filesystem::path&> temporary_directory_manager::aenter() {
+  enter_check_.entered();
   std::filesystem::path dir = temp_dir(options_);
   for (int attempt = 0;; ++attempt) {
     path_ = dir / random_name(options_);

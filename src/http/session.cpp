@@ -210,6 +210,7 @@ session::~session() {
 }
 
 aw::task<session&> session::aenter() {
+  enter_check_.entered();
   if (!state_) throw std::logic_error("aw::http::session: moved from");
   if (state_->is_open || state_->multi) throw std::logic_error("aw::http::session: entered twice");
   state_->open();

@@ -319,6 +319,7 @@ client::client(std::string_view uri, client_options opts) : s_(std::make_shared<
 client::~client() = default;
 
 task<client&> client::aenter() {
+  enter_check_.entered();
   if (s_->entered) throw closed_error("aw::mongo: a client can be entered once");
   s_->w = std::make_unique<detail::workers>(s_->pool, s_->n_workers);
   s_->entered = true;
@@ -678,6 +679,7 @@ std::int64_t cursor::id() const noexcept {
 }
 
 task<cursor&> cursor::aenter() {
+  enter_check_.entered();
   if (s_->entered) throw closed_error("aw::mongo: a cursor can be entered once");
   s_->c->check_open();
   if (s_->sess) {
@@ -867,6 +869,7 @@ task<> abort_transaction(detail::client_state& c, std::shared_ptr<detail::lease>
 }  // namespace
 
 task<session&> session::aenter() {
+  enter_check_.entered();
   if (s_->l) throw closed_error("aw::mongo: a session can be entered once");
   auto l = co_await s_->c->acquire_lease();
   std::exception_ptr e;
@@ -913,6 +916,7 @@ document session::id() const {
 }
 
 task<transaction&> transaction::aenter() {
+  enter_check_.entered();
   auto l = detail::lease_of(s_);
   auto start = [l](mongoc_client_t*) {
     bson_error_t err;

@@ -914,6 +914,7 @@ task<> connection::reset() {
 // Transactions.
 
 task<transaction&> transaction::aenter() {
+  enter_check_.entered();
   if (active_) throw interface_error("aw::pg::transaction: a transaction block can be entered once");
   // Alone on the connection before looking at its transaction status: statements still in
   // flight in the pipeline would show it as active.

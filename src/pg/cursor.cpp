@@ -27,7 +27,8 @@ cursor::cursor(cursor&& o) noexcept
       pos_(o.pos_),
       epoch_(o.epoch_),
       open_(std::exchange(o.open_, false)),
-      done_(o.done_) {
+      done_(o.done_),
+      enter_check_(std::move(o.enter_check_)) {
   if (open_ && conn_) std::replace(conn_->cursors_.begin(), conn_->cursors_.end(), &o, this);
 }
 
@@ -109,6 +110,7 @@ task<> cursor::close_portal() {
 }
 
 task<cursor&> cursor::aenter() {
+  enter_check_.entered();
   co_await open();
   co_return *this;
 }

@@ -35,6 +35,7 @@ listener::~listener() {
 }
 
 task<listener&> listener::aenter() {
+  enter_check_.entered();
   if (active_) throw interface_error("aw::pg::listener: this listener is already entered");
   conn_->check_open();
   std::string sql = "LISTEN " + quoted_identifier(conn_->conn_, channel_);

@@ -18,7 +18,7 @@ std::size_t checked_max(const pool_options& o) {
 }  // namespace
 
 pool::pool(std::string dsn, pool_options o) : dsn_(std::move(dsn)), opts_(std::move(o)), slots_(checked_max(opts_)) {}
-pool::pool(pool&& o) : dsn_(std::move(o.dsn_)), opts_(std::move(o.opts_)), slots_(opts_.max_size) {
+pool::pool(pool&& o) : dsn_(std::move(o.dsn_)), opts_(std::move(o.opts_)), slots_(opts_.max_size), enter_check_(std::move(o.enter_check_)) {
   if (!o.closed_) std::terminate();  // moving an open pool: borrowed connections point at it
 }
 pool::~pool() { disarm_reaper(); }
@@ -62,6 +62,7 @@ task<std::unique_ptr<connection>> pool::open_connection() {
 }
 
 task<pool&> pool::aenter() {
+  enter_check_.entered();
   if (!closed_) throw interface_error("aw::pg::pool: entered twice");
   closed_ = false;
   std::exception_ptr failure;
@@ -268,6 +269,7 @@ bool pool::shareable(std::string_view sql) noexcept {
 }
 
 task<connection&> pool::acquire_manager::aenter() {
+  enter_check_.entered();
   conn_ = co_await pool_->take(timeout_);
   co_return *conn_;
 }

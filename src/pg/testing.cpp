@@ -51,6 +51,7 @@ task<> run(std::vector<std::string> argv) {
 }  // namespace
 
 task<temporary_cluster&> temporary_cluster::aenter() {
+  enter_check_.entered();
   if (!dir_.empty()) throw interface_error("aw::pg::testing::temporary_cluster: entered twice");
   bin_ = newest_bin_dir();
   std::string tmpl = "/tmp/aw-pg-XXXXXX";

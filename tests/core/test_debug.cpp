@@ -1,5 +1,5 @@
 // The AW_DEBUG mode: enter/exit logging, slow steps, tasks never awaited, managers never
-// exited; and silence when it is off.
+// entered or never exited; and silence when it is off.
 //
 // The mode's counters are per thread and accumulate over the life of the thread, so these
 // tests compare counts before and after. Every test restores the mode, the slow-step
@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstddef>
 #include <cstdlib>
 #include <exception>
@@ -17,11 +18,17 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 using namespace std::chrono_literals;
 
-// Named namespace, not an anonymous one: the debug mode names coroutines through the
-// dynamic symbol table, where functions with internal linkage do not appear.
+// The binary is linked without -rdynamic: the names come from its symbol table, where the
+// functions of a named namespace and of an anonymous one are found alike.
+namespace {
+aw::task<> hidden_never_awaited_task() { co_return; }
+}  // namespace
+
 namespace aw_debug_test {
 
 class env_guard {
@@ -131,6 +138,9 @@ aw::task<> everything_reportable() {
   (void)co_await uses_enter(m);
   {
     aw::task<> dropped = never_awaited_task();
+  }
+  {
+    auto dropped = generator_manager();  // made, never entered
   }
   co_await blocking_step();
   {
@@ -315,6 +325,16 @@ TEST(Debug, DroppedTaskIsReported) {
   EXPECT_TRUE(contains(err, "task(s) had been created but never awaited")) << err;
 }
 
+TEST(Debug, CoroutinesWithInternalLinkageAreNamed) {
+  debug_scope debug(true);
+  testing::internal::CaptureStderr();
+  {
+    aw::task<> t = hidden_never_awaited_task();
+  }
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(contains(err, "aw: task (anonymous namespace)::hidden_never_awaited_task() was created but never awaited\n")) << err;
+}
+
 TEST(Debug, ShutdownReportNamesOnlyThisLoopsDroppedTasks) {
   debug_scope debug(true);
   testing::internal::CaptureStderr();
@@ -357,6 +377,74 @@ TEST(Debug, MovedFromAndAwaitedTasksAreNotReported) {
     co_await std::move(b);
   });
   EXPECT_EQ(aw::debug_report_counts().tasks_never_awaited, before.tasks_never_awaited);
+}
+
+// ---------------------------------------------------------------------------------------
+// Managers never entered
+
+TEST(Debug, ManagersMadeAndNeverEnteredAreReported) {
+  debug_scope debug(true);
+  auto before = aw::debug_report_counts();
+  testing::internal::CaptureStderr();
+  aw::run([]() -> aw::task<> {
+    {
+      auto m = generator_manager();
+    }
+    {
+      aw::signal_receiver r = aw::open_signal_receiver(SIGUSR2);
+    }
+    {
+      std::vector<std::string> argv{"true"};
+      aw::process p = aw::open_process(argv);
+    }
+    co_return;
+  });
+  std::string err = testing::internal::GetCapturedStderr();
+  auto after = aw::debug_report_counts();
+  EXPECT_EQ(after.managers_never_entered, before.managers_never_entered + 3);
+  EXPECT_TRUE(contains(err, "aw: manager aw::context_manager<int> (aw_debug_test::generator_manager()) was created but never entered\n"))
+      << err;
+  EXPECT_TRUE(contains(err, "aw: manager aw::signal_receiver was created but never entered\n")) << err;
+  EXPECT_TRUE(contains(err, "aw: manager aw::process was created but never entered\n")) << err;
+  EXPECT_TRUE(contains(err, "aw: at shutdown, 3 manager(s) had been created but never entered\n")) << err;
+}
+
+TEST(Debug, EnteredAndMovedFromManagersAreNotReported) {
+  debug_scope debug(true);
+  auto before = aw::debug_report_counts();
+  testing::internal::CaptureStderr();
+  aw::run([]() -> aw::task<> {
+    co_await aw::async_with(generator_manager(), [](int&) -> aw::task<> { co_return; });  // moved into the block
+    auto named = generator_manager();
+    co_await aw::async_with(named, [](int&) -> aw::task<> { co_return; });
+    auto moved = generator_manager();
+    auto to = std::move(moved);
+    co_await aw::async_with(to, [](int&) -> aw::task<> { co_return; });
+    co_await aw::async_with(aw::open_signal_receiver(SIGUSR2), [](aw::signal_receiver&) -> aw::task<> { co_return; });
+    std::vector<std::string> argv{"true"};
+    aw::process p = aw::open_process(argv);
+    p.start();  // started by hand: used, not entered
+    co_await p.aclose();
+    aw::exit_stack stack;
+    co_await stack.enter_context(generator_manager());
+    co_await stack.aclose();
+    co_await aw::async_with(aw::exit_stack{}, [](aw::exit_stack&) -> aw::task<> { co_return; });
+  });
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(aw::debug_report_counts().managers_never_entered, before.managers_never_entered);
+  EXPECT_FALSE(contains(err, "never entered")) << err;
+}
+
+TEST(Debug, ManagerDroppedOutsideALoopIsCounted) {
+  debug_scope debug(true);
+  auto before = aw::debug_report_counts();
+  testing::internal::CaptureStderr();
+  {
+    auto m = generator_manager();
+  }
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(aw::debug_report_counts().managers_never_entered, before.managers_never_entered + 1);
+  EXPECT_TRUE(contains(err, "generator_manager()) was created but never entered")) << err;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -474,6 +562,7 @@ TEST(Debug, NothingIsPrintedWhenOff) {
   auto after = aw::debug_report_counts();
   EXPECT_EQ(after.tasks_never_awaited, before.tasks_never_awaited);
   EXPECT_EQ(after.managers_never_exited, before.managers_never_exited);
+  EXPECT_EQ(after.managers_never_entered, before.managers_never_entered);
   EXPECT_EQ(after.slow_steps, before.slow_steps);
 }
 
@@ -487,9 +576,11 @@ TEST(Debug, TheSameWorkloadReportsEverythingWhenOn) {
   auto after = aw::debug_report_counts();
   EXPECT_EQ(after.tasks_never_awaited, before.tasks_never_awaited + 1);
   EXPECT_EQ(after.managers_never_exited, before.managers_never_exited + 1);
+  EXPECT_EQ(after.managers_never_entered, before.managers_never_entered + 1);
   EXPECT_GE(after.slow_steps, before.slow_steps + 1);
   EXPECT_TRUE(contains(err, "with std::runtime_error: boom")) << err;
   EXPECT_TRUE(contains(err, "never exited")) << err;
+  EXPECT_TRUE(contains(err, "never entered")) << err;
 }
 
 }  // namespace aw_debug_test

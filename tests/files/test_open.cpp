@@ -2,6 +2,7 @@
 #include "files_test_helpers.hpp"
 
 #include <aw/async_with.hpp>
+#include <aw/debug.hpp>
 #include <aw/enter.hpp>
 #include <aw/files.hpp>
 
@@ -96,13 +97,38 @@ TEST_F(Open, ModesFollowPython) {
   });
 }
 
+// AW_DEBUG: a manager of aw::files made and never entered is reported; one entered (the
+// file a temporary file opens for itself included) is not.
+TEST_F(Open, TheDebugModeReportsAFileNeverEntered) {
+  bool was = aw::debug_enabled();
+  aw::set_debug(true);
+  auto before = aw::debug_report_counts();
+  testing::internal::CaptureStderr();
+  aw::run([&]() -> aw::task<> {
+    {
+      auto forgotten = aw::files::open(at("f"), "w");
+    }
+    co_await aw::async_with(aw::files::open(at("g"), "w"), [](file&) -> aw::task<> { co_return; });
+    co_await aw::async_with(aw::files::named_temporary_file(), [](file&) -> aw::task<> { co_return; });
+    co_await aw::async_with(aw::files::tempfile(), [](file&) -> aw::task<> { co_return; });
+    {
+      auto forgotten = aw::files::temporary_directory();
+    }
+  });
+  std::string err = testing::internal::GetCapturedStderr();
+  aw::set_debug(was);
+  EXPECT_EQ(aw::debug_report_counts().managers_never_entered, before.managers_never_entered + 2);
+  EXPECT_NE(err.find("aw: manager aw::files::file was created but never entered\n"), std::string::npos) << err;
+  EXPECT_NE(err.find("aw: manager aw::files::temporary_directory_manager was created but never entered\n"), std::string::npos) << err;
+}
+
 TEST_F(Open, InvalidModesAreRejectedBeforeOpening) {
   for (const char* mode : {"", "rw", "rr", "q", "r++", "bt", "rbt", "wbb"}) {
-    EXPECT_THROW(aw::files::open(at("f"), mode), std::invalid_argument) << mode;
+    EXPECT_THROW((void)aw::files::open(at("f"), mode), std::invalid_argument) << mode;
   }
-  EXPECT_NO_THROW(aw::files::open(at("f"), "rb+"));
-  EXPECT_NO_THROW(aw::files::open(at("f"), "+w"));
-  EXPECT_NO_THROW(aw::files::open(at("f"), "xt"));
+  EXPECT_NO_THROW((void)aw::files::open(at("f"), "rb+"));
+  EXPECT_NO_THROW((void)aw::files::open(at("f"), "+w"));
+  EXPECT_NO_THROW((void)aw::files::open(at("f"), "xt"));
 }
 
 template <class Error>

@@ -543,8 +543,8 @@ TEST_F(Text, OptionsAreCheckedAsPythonDoes) {
   expect_invalid("rb", text_options(4096, std::nullopt), "binary mode doesn't take a newline argument");
   expect_invalid("wb", text_options(4096, "\n"), "binary mode doesn't take a newline argument");
   expect_invalid("rb", text_options(4096, "", "replace"), "binary mode doesn't take an errors argument");
-  EXPECT_NO_THROW(file(at("f"), "rb", text_options(4096, "")));
-  EXPECT_NO_THROW(file(at("f"), "r", text_options(4096, "\r\n", "replace")));
+  EXPECT_NO_THROW((void)file(at("f"), "rb", text_options(4096, "")));
+  EXPECT_NO_THROW((void)file(at("f"), "r", text_options(4096, "\r\n", "replace")));
 }
 
 // A FIFO: the bytes of a read that raised go back in front, so the error repeats.

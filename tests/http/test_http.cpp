@@ -3,6 +3,7 @@
 // The servers are started by the ctest fixture http_servers.
 #include <aw/async_with.hpp>
 #include <aw/cancel_scope.hpp>
+#include <aw/debug.hpp>
 #include <aw/http.hpp>
 #include <aw/run.hpp>
 #include <aw/sleep.hpp>
@@ -807,9 +808,39 @@ TEST(Http, CookiesOnlyWhenAskedFor) {
   });
 }
 
+// AW_DEBUG: a session or a request made and never entered (nor, for a request, awaited) is
+// reported when it is dropped; one awaited or entered is not.
+TEST(Http, TheDebugModeReportsSessionsAndRequestsNeverEntered) {
+  bool was = aw::debug_enabled();
+  aw::set_debug(true);
+  auto before = aw::debug_report_counts();
+  testing::internal::CaptureStderr();
+  aw::run([]() -> aw::task<> {
+    {
+      http::session forgotten;
+    }
+    co_await aw::async_with(http::session(), [](http::session& s) -> aw::task<> {
+      {
+        auto forgotten = s.get(nginx + "/small");
+      }
+      http::response whole = co_await s.get(nginx + "/small");
+      EXPECT_EQ(whole.status(), 200);
+      co_await aw::async_with(s.get(nginx + "/small"), [](http::response& r) -> aw::task<> {
+        EXPECT_EQ(r.status(), 200);
+        co_return;
+      });
+    });
+  });
+  std::string err = testing::internal::GetCapturedStderr();
+  aw::set_debug(was);
+  EXPECT_EQ(aw::debug_report_counts().managers_never_entered, before.managers_never_entered + 2);
+  EXPECT_NE(err.find("aw: manager aw::http::session was created but never entered\n"), std::string::npos) << err;
+  EXPECT_NE(err.find("aw: manager aw::http::request was created but never entered\n"), std::string::npos) << err;
+}
+
 TEST(Http, RequestsOutsideTheSessionBlockAreAnError) {
   http::session s;
-  EXPECT_THROW(s.get(nginx), std::logic_error);
+  EXPECT_THROW((void)s.get(nginx), std::logic_error);
 }
 
 TEST(Http, AResponseThatOutlivesItsSessionIsUnusable) {

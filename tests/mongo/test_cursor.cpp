@@ -2,6 +2,7 @@
 #include "mongo_test.hpp"
 
 #include <aw/cancel_scope.hpp>
+#include <aw/debug.hpp>
 #include <aw/sleep.hpp>
 #include <aw/task_group.hpp>
 
@@ -34,6 +35,39 @@ aw::task<> expect_killed(client& c, std::int64_t id, const char* collection) {
   } catch (const command_error& e) {
     EXPECT_EQ(e.code(), 43) << e.what();
   }
+}
+
+// AW_DEBUG: a client, cursor or session made and never entered is reported when dropped.
+TEST(MongoCursor, TheDebugModeReportsManagersNeverEntered) {
+  bool was = aw::debug_enabled();
+  aw::set_debug(true);
+  auto before = aw::debug_report_counts();
+  testing::internal::CaptureStderr();
+  aw::run([]() -> aw::task<> {
+    {
+      client forgotten(mongo_test::uri());
+    }
+    client c(mongo_test::uri());
+    co_await aw::async_with(c, [](client& cl) -> aw::task<> {
+      auto coll = co_await fresh(cl, "debug_never_entered");
+      {
+        auto forgotten = coll.find();
+      }
+      {
+        auto forgotten = cl.start_session();
+      }
+      co_await aw::async_with(coll.find(), [](cursor& cur) -> aw::task<> { EXPECT_FALSE(co_await cur.next()); });
+      co_await aw::async_with(cl.start_session(), [](session& s) -> aw::task<> {
+        co_await aw::async_with(s.start_transaction(), [](transaction&) -> aw::task<> { co_return; });
+      });
+    });
+  });
+  std::string err = testing::internal::GetCapturedStderr();
+  aw::set_debug(was);
+  EXPECT_EQ(aw::debug_report_counts().managers_never_entered, before.managers_never_entered + 3);
+  EXPECT_NE(err.find("aw: manager aw::mongo::client was created but never entered\n"), std::string::npos) << err;
+  EXPECT_NE(err.find("aw: manager aw::mongo::cursor was created but never entered\n"), std::string::npos) << err;
+  EXPECT_NE(err.find("aw: manager aw::mongo::session was created but never entered\n"), std::string::npos) << err;
 }
 
 TEST(MongoCursor, ManyBatchesInOrder) {

@@ -1,6 +1,8 @@
 // Cursors: iteration in batches of `prefetch`, the awaited form's fetch/fetchrow/forward,
 // the portal closed on every path (end of rows, early exit, destructor, exception), the
 // error outside a transaction, server errors and cancellation in the middle of a FETCH.
+#include <aw/debug.hpp>
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -25,6 +27,45 @@ aw::task<std::int64_t> open_portals(aw::pg::connection& c) {
 template <class Body>
 aw::task<> in_transaction(aw::pg::connection& c, Body body) {
   co_await aw::async_with(c.transaction(), [&](aw::pg::transaction&) -> aw::task<> { co_await body(); });
+}
+
+// AW_DEBUG: the managers of aw::pg made and never entered are reported when dropped; ones
+// entered, and a cursor opened by co_await (moved out of the one awaited), are not.
+TEST(PgCursor, TheDebugModeReportsManagersNeverEntered) {
+  bool was = aw::debug_enabled();
+  aw::set_debug(true);
+  auto before = aw::debug_report_counts();
+  testing::internal::CaptureStderr();
+  with_connection([](aw::pg::connection& c) -> aw::task<> {
+    {
+      auto forgotten = c.transaction();
+    }
+    {
+      auto forgotten = c.listen("jobs");
+    }
+    {
+      auto forgotten = c.cursor("SELECT 1");
+    }
+    co_await in_transaction(c, [&]() -> aw::task<> {
+      aw::pg::cursor cur = co_await c.cursor("SELECT g FROM generate_series(1, 3) g");
+      EXPECT_EQ((co_await cur.fetch(2)).size(), 2u);
+      co_await aw::async_with(c.cursor("SELECT 1"), [](aw::pg::cursor&) -> aw::task<> { co_return; });
+    });
+    aw::pg::pool_options o;  // (named: g++ 12 and aggregate temporaries in co_await)
+    o.min_size = 1;
+    o.max_size = 1;
+    co_await aw::async_with(aw::pg::create_pool(pg_test::dsn(), std::move(o)), [](aw::pg::pool& p) -> aw::task<> {
+      {
+        auto forgotten = p.acquire();
+      }
+      co_await aw::async_with(p.acquire(), [](aw::pg::connection&) -> aw::task<> { co_return; });
+    });
+  });
+  std::string err = testing::internal::GetCapturedStderr();
+  aw::set_debug(was);
+  EXPECT_EQ(aw::debug_report_counts().managers_never_entered, before.managers_never_entered + 4);
+  for (const char* type : {"aw::pg::transaction", "aw::pg::listener", "aw::pg::cursor", "aw::pg::pool::acquire_manager"})
+    EXPECT_NE(err.find(std::string("aw: manager ") + type + " was created but never entered\n"), std::string::npos) << type << "\n" << err;
 }
 
 TEST(PgCursor, IteratesInManyBatches) {
@@ -135,7 +176,7 @@ TEST(PgCursor, OutsideATransactionIsAnInterfaceError) {
     EXPECT_THROW(co_await aw::async_with(c.cursor("SELECT 1"), [](aw::pg::cursor&) -> aw::task<> { co_return; }), aw::pg::interface_error);
     EXPECT_FALSE(c.in_transaction());
     EXPECT_EQ(co_await c.fetchval<std::int32_t>("SELECT 1"), 1);
-    EXPECT_THROW(c.cursor({.prefetch = 0}, "SELECT 1"), aw::pg::interface_error);
+    EXPECT_THROW((void)c.cursor({.prefetch = 0}, "SELECT 1"), aw::pg::interface_error);
   });
 }
 

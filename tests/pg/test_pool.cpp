@@ -191,8 +191,8 @@ TEST(PgPool, InitAndSetup) {
 }
 
 TEST(PgPool, BadOptionsAndClosedPool) {
-  EXPECT_THROW(aw::pg::create_pool(dsn(), sized(3, 2)), std::invalid_argument);
-  EXPECT_THROW(aw::pg::create_pool(dsn(), sized(0, 0)), std::invalid_argument);
+  EXPECT_THROW((void)aw::pg::create_pool(dsn(), sized(3, 2)), std::invalid_argument);
+  EXPECT_THROW((void)aw::pg::create_pool(dsn(), sized(0, 0)), std::invalid_argument);
   const std::string refused = "host=127.0.0.1 port=" + std::to_string(pg_test::refused_port());
   aw::run([&]() -> aw::task<> {
     aw::pg::pool p(dsn(), sized(0, 1));

@@ -8,6 +8,7 @@
 #include <exception>
 #include <type_traits>
 #include <typeinfo>
+#include <utility>
 
 namespace aw::detail {
 
@@ -33,6 +34,44 @@ void debug_exit(debug_entry* entry, const std::exception_ptr& in_flight, bool su
 // The record holding `entry` is destroyed without exiting it.
 void debug_drop(debug_entry* entry) noexcept;
 void debug_task_dropped(std::coroutine_handle<> never_started);
+// A manager made by one of the library's factories (aw::files::open, s.get(url),
+// conn.transaction(), a generator-form manager, ...) destroyed without ever being entered
+// (or awaited, for the ones that can be): the call was written without async_with, enter or
+// co_await. A generator-form manager is named by its coroutine too.
+void debug_manager_dropped(const std::type_info& manager, std::coroutine_handle<> coroutine = {});
+
+// Held by such a manager: it reports the manager when destroyed still pending, that is
+// neither entered() nor moved from. One flag; when the mode is off, one branch in the
+// destructor.
+template <class M>
+class enter_check {
+ public:
+  enter_check() noexcept = default;
+  enter_check(const enter_check& o) noexcept : pending_(o.pending_) {}
+  enter_check(enter_check&& o) noexcept : pending_(std::exchange(o.pending_, false)) {}
+  enter_check& operator=(const enter_check& o) noexcept {
+    report();
+    pending_ = o.pending_;
+    return *this;
+  }
+  enter_check& operator=(enter_check&& o) noexcept {
+    if (this != &o) {
+      report();
+      pending_ = std::exchange(o.pending_, false);
+    }
+    return *this;
+  }
+  ~enter_check() { report(); }
+
+  void entered() noexcept { pending_ = false; }
+
+ private:
+  void report() noexcept {
+    if (pending_ && debug_on) [[unlikely]]
+      debug_manager_dropped(typeid(M));
+  }
+  bool pending_ = true;
+};
 // `resumed_code` is resume_address(h) read before resuming: the frame may be gone after.
 void debug_slow_step(const void* resumed_code, std::chrono::nanoseconds took);
 void debug_shutdown_report();

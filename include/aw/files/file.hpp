@@ -129,7 +129,9 @@ class line_iterator {
 
 // The file: its own async context manager (aenter opens it, aexit flushes and closes).
 // Move-only, and moved only before it is entered (async_with and enter keep it in place).
-class file {
+class [[nodiscard(
+    "enter it: co_await aw::async_with(aw::files::open(...), body) or aw::enter(aw::files::open(...)); nothing is opened until "
+    "then")]] file {
  public:
   // Checks the mode (std::invalid_argument, with Python's message); opens nothing yet.
   file(std::filesystem::path path, std::string_view mode = "r", open_options options = {});
@@ -229,6 +231,8 @@ class file {
   std::unique_ptr<char[]> buf_;
   std::size_t bufcap_ = 0;
   std::size_t rstart_ = 0, rend_ = 0, wlen_ = 0;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<file> enter_check_;
 };
 
 // aiofiles.open(path, mode): the manager to pass to aw::async_with or aw::enter.

@@ -35,7 +35,8 @@ struct temp_options {
 };
 
 // The manager of a temporary file; its resource is the open file.
-class temporary_file {
+class [[nodiscard(
+    "enter it: co_await aw::async_with(aw::files::tempfile(), body) or aw::enter(...); nothing is created until then")]] temporary_file {
  public:
   temporary_file(bool named, std::string_view mode, temp_options options);
   temporary_file(temporary_file&&) = default;
@@ -47,6 +48,8 @@ class temporary_file {
   std::string mode_;
   temp_options options_;
   std::optional<file> file_;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<temporary_file> enter_check_;
 };
 
 // aiofiles.tempfile.TemporaryFile(mode="w+b").
@@ -59,7 +62,9 @@ inline temporary_file named_temporary_file(std::string_view mode = "w+b", temp_o
 }
 
 // The manager of a temporary directory; its resource is the directory's path.
-class temporary_directory_manager {
+class [[nodiscard(
+    "enter it: co_await aw::async_with(aw::files::temporary_directory(), body) or aw::enter(...); nothing is created until "
+    "then")]] temporary_directory_manager {
  public:
   explicit temporary_directory_manager(temp_options options) : options_(std::move(options)) {}
   task<const std::filesystem::path&> aenter();
@@ -68,6 +73,8 @@ class temporary_directory_manager {
  private:
   temp_options options_;
   std::filesystem::path path_;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<temporary_directory_manager> enter_check_;
 };
 
 // aiofiles.tempfile.TemporaryDirectory().

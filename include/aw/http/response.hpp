@@ -6,7 +6,7 @@
 //   co_await aw::async_with(s.get(url), [&](aw::http::response& resp) -> aw::task<> {
 //     resp.raise_for_status();
 //     auto chunks = resp.chunks(64 * 1024);
-//     while (auto chunk = co_await chunks.next()) out.write(*chunk);
+//     while (auto chunk = co_await chunks.next()) co_await out.write(*chunk);   // out: an aw::files::file
 //   });
 //
 // or it is awaited directly for a response whose body has been read in full (httpx):
@@ -191,7 +191,8 @@ class response {
   detail::transfer_ptr t_;
 };
 
-class request {
+class [[nodiscard(
+    "co_await it for the response, or enter it with aw::async_with to stream the body: nothing is sent until then")]] request {
  public:
   request(request&&) noexcept = default;
   request& operator=(request&&) noexcept = default;
@@ -220,19 +221,27 @@ class request {
   };
 
   // async with: the response once its headers are in.
-  enter_awaiter aenter() noexcept { return enter_awaiter(*this); }
+  enter_awaiter aenter() noexcept {
+    enter_check_.entered();
+    return enter_awaiter(*this);
+  }
   detail::ready_void aexit(std::exception_ptr) noexcept {
     resp_.close();
     return {};
   }
   // co_await: the response with its body read.
-  read_awaiter operator co_await() && noexcept { return read_awaiter(*this); }
+  read_awaiter operator co_await() && noexcept {
+    enter_check_.entered();
+    return read_awaiter(*this);
+  }
 
  private:
   friend class session;
   explicit request(detail::transfer_ptr t) noexcept : resp_(std::move(t)) {}
   detail::transfer* start(bool stream) noexcept;
   response resp_;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<request> enter_check_;
 };
 
 }  // namespace aw::http

@@ -32,13 +32,14 @@
 
 namespace aw::http {
 
-class session {
+class [[nodiscard("enter it: co_await aw::async_with(aw::http::session(...), body); requests are made inside the block")]] session {
  public:
   // Two constructors rather than a default argument: a defaulted `session_options{}` would be
   // an aggregate temporary inside `co_await aw::async_with(aw::http::session(), ...)`,
   // which g++ 12 miscompiles.
-  session();
-  explicit session(session_options options);
+  [[nodiscard("enter it: co_await aw::async_with(aw::http::session(...), body); requests are made inside the block")]] session();
+  [[nodiscard("enter it: co_await aw::async_with(aw::http::session(...), body); requests are made inside the block")]] explicit session(
+      session_options options);
   ~session();
   session(session&&) noexcept;
   session& operator=(session&&) = delete;
@@ -73,6 +74,8 @@ class session {
 
  private:
   std::unique_ptr<detail::session_state> state_;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<session> enter_check_;
 };
 
 }  // namespace aw::http

@@ -86,7 +86,7 @@ class client_options {
 // result set that small comes back in one trip; the rest of a larger one stays on the server
 // until it is needed). Leaving it closes it (killing the server-side cursor if it is still
 // open) and gives the connection back. One task at a time may iterate a cursor.
-class cursor {
+class [[nodiscard("enter it: co_await aw::async_with(collection.find(...), body); no query is sent until then")]] cursor {
  public:
   cursor(cursor&&) noexcept;
   cursor& operator=(cursor&&) = delete;
@@ -112,6 +112,8 @@ class cursor {
   // The documents of the last trip not yet given out: raw BSON back to back, from at_ on.
   std::vector<std::uint8_t> batch_;
   std::size_t at_ = 0;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<cursor> enter_check_;
 };
 
 class collection {
@@ -170,7 +172,7 @@ class database {
 // A transaction of a session: an async context manager that commits on success and
 // aborts on an exception or cancellation. Against a server without transactions (a
 // standalone mongod, CongoDB), commit and abort are still sent; the server decides.
-class transaction {
+class [[nodiscard("enter it: co_await aw::async_with(session.start_transaction(), body); no transaction starts until then")]] transaction {
  public:
   task<transaction&> aenter();
   task<> aexit(std::exception_ptr e);
@@ -179,11 +181,13 @@ class transaction {
   friend class session;
   explicit transaction(std::shared_ptr<detail::session_state> s) noexcept : s_(std::move(s)) {}
   std::shared_ptr<detail::session_state> s_;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<transaction> enter_check_;
 };
 
 // A logical session (pymongo's ClientSession): an async context manager. Pass it to calls
 // with `opts.session(s)`; while it is open it holds one of the client's connections.
-class session {
+class [[nodiscard("enter it: co_await aw::async_with(client.start_session(), body); no session starts until then")]] session {
  public:
   session(session&&) noexcept = default;
   session& operator=(session&&) = delete;
@@ -201,13 +205,16 @@ class session {
   friend class client;
   session(std::shared_ptr<detail::client_state> c, session_options opts);
   std::shared_ptr<detail::session_state> s_;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<session> enter_check_;
 };
 
-class client {
+class [[nodiscard("enter it: co_await aw::async_with(client, body); calls are made inside the block")]] client {
  public:
   // `uri`: a MongoDB connection string; a malformed one raises configuration_error (with the
   // password, if any, left out of the message).
-  explicit client(std::string_view uri, client_options opts = {});
+  [[nodiscard("enter it: co_await aw::async_with(client, body); calls are made inside the block")]] explicit client(
+      std::string_view uri, client_options opts = {});
   client(const client&) = delete;
   client& operator=(const client&) = delete;
   ~client();
@@ -225,6 +232,8 @@ class client {
 
  private:
   std::shared_ptr<detail::client_state> s_;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<client> enter_check_;
 };
 
 template <class Derived>

@@ -2,7 +2,7 @@
 // act on it: the server's code and message, the duplicate key, the failed writes.
 //
 //   try {
-//     co_await users.insert_one(doc);
+//     co_await users.insert_one(user);
 //   } catch (const aw::mongo::duplicate_key_error& e) {
 //     // e.code() == 11000; e.key_value(): {"_id": ...}; e.what(): the server's message
 //   } catch (const aw::mongo::connection_error& e) {

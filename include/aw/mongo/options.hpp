@@ -1,8 +1,9 @@
 // Options and results of aw::mongo's collection calls (pymongo's keyword arguments and
 // result objects). Options are built fluently and copied into the call:
 //
-//   auto opts = aw::mongo::find_options().sort({{"age", -1}}).limit(10).projection({{"_id", 0}});
-//   auto cur = people.find({{"age", {{"$gte", 18}}}}, opts);
+//   using aw::mongo::doc;
+//   auto opts = aw::mongo::find_options().sort(doc("age", -1)).limit(10).projection(doc("_id", 0));
+//   auto cur = people.find(doc("age", doc("$gte", 18)), opts);
 //
 // They are classes with constructors rather than aggregates with designated initializers:
 // g++ 12 miscompiles an aggregate temporary with non-trivial members inside a co_await

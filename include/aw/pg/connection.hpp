@@ -118,7 +118,9 @@ encoder make_encoder(const std::tuple<const A&...>& args) {
 // An async context manager for one transaction block: BEGIN (or, nested inside another
 // transaction, SAVEPOINT) on entry; on exit COMMIT (RELEASE SAVEPOINT) when the body
 // succeeded, ROLLBACK (ROLLBACK TO SAVEPOINT) on an exception or a cancellation.
-class transaction {
+class [[nodiscard(
+    "enter it: co_await aw::async_with(conn.transaction(), body) or aw::enter(conn.transaction()); nothing is begun until "
+    "then")]] transaction {
  public:
   transaction(connection& c, transaction_options o) noexcept : conn_(&c), opts_(o) {}
   task<transaction&> aenter();
@@ -131,6 +133,8 @@ class transaction {
   transaction_options opts_;
   std::string savepoint_;
   bool active_ = false;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<transaction> enter_check_;
 };
 
 class connection {

@@ -60,7 +60,7 @@ struct cursor_options {
   std::size_t prefetch = 50;  // rows per round trip of next(); at least 1
 };
 
-class cursor {
+class [[nodiscard("enter it (co_await aw::async_with(conn.cursor(...), body)) or co_await it: nothing is declared until then")]] cursor {
  public:
   // conn.cursor(...) makes one; nothing is sent until it is opened.
   cursor(connection& c, std::string sql, detail::params p, cursor_options o);
@@ -115,9 +115,11 @@ class cursor {
   bool open_ = false;
   bool done_ = false;    // the rows ran out (next() closed the portal)
   bool closed_ = false;  // close() was called
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<cursor> enter_check_;
 };
 
-class cursor::open_awaiter {
+class [[nodiscard("co_await it")]] cursor::open_awaiter {
  public:
   explicit open_awaiter(task<cursor> t) : t_(std::move(t)), a_(std::move(t_).operator co_await()) {}
   bool await_ready() const noexcept { return false; }
@@ -132,6 +134,9 @@ class cursor::open_awaiter {
   task<cursor>::awaiter a_;
 };
 
-inline cursor::open_awaiter cursor::operator co_await() && { return open_awaiter(opened()); }
+inline cursor::open_awaiter cursor::operator co_await() && {
+  enter_check_.entered();
+  return open_awaiter(opened());
+}
 
 }  // namespace aw::pg

@@ -39,10 +39,13 @@ struct notification {
   int pid;  // the backend process that sent it
 };
 
-class listener {
+class [[nodiscard(
+    "enter it: co_await aw::async_with(conn.listen(channel), body) or aw::enter(conn.listen(channel)); nothing listens until "
+    "then")]] listener {
  public:
   listener(connection& c, std::string channel) : conn_(&c), channel_(std::move(channel)) {}
-  listener(listener&& o) noexcept : conn_(o.conn_), channel_(std::move(o.channel_)) {}  // before entering only
+  listener(listener&& o) noexcept  // before entering only
+      : conn_(o.conn_), channel_(std::move(o.channel_)), enter_check_(std::move(o.enter_check_)) {}
   listener(const listener&) = delete;
   listener& operator=(const listener&) = delete;
   ~listener();
@@ -63,6 +66,8 @@ class listener {
   std::string channel_;
   std::deque<notification> queue_;
   bool active_ = false;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<listener> enter_check_;
 };
 
 }  // namespace aw::pg

@@ -62,18 +62,21 @@
 
 namespace aw::pg {
 
+// Every member has an initializer, so `{.min_size = 2, .max_size = 8}` leaves the others to
+// them without clang's -Wmissing-designated-field-initializers (-Wextra) warning.
 struct pool_options {
   std::size_t min_size = 10;
   std::size_t max_size = 10;
   std::uint64_t max_queries = 50000;                                   // statements before a connection is replaced; 0: no limit
   std::chrono::milliseconds max_inactive_connection_lifetime{300000};  // 0: no limit
-  std::function<task<>(connection&)> setup;                            // on every acquire
-  std::function<task<>(connection&)> init;                             // once per new connection
-  connection_options connection;
+  std::function<task<>(connection&)> setup{};                          // on every acquire
+  std::function<task<>(connection&)> init{};                           // once per new connection
+  connection_options connection{};
   bool multiplex = false;  // shortcuts share busy connections, pipelined (above)
 };
 
-class pool {
+class [[nodiscard(
+    "enter it: co_await aw::async_with(aw::pg::create_pool(...), body) or aw::enter(...); no connection is opened until then")]] pool {
  public:
   pool(std::string dsn, pool_options o);
   // Movable until entered (async_with moves a temporary pool into its frame).
@@ -85,7 +88,9 @@ class pool {
   task<> aexit(std::exception_ptr);
 
   // The manager of one borrowed connection (async with pool.acquire() as conn).
-  class acquire_manager {
+  class [[nodiscard(
+      "enter it: co_await aw::async_with(pool.acquire(), body) or aw::enter(pool.acquire()); nothing is borrowed until "
+      "then")]] acquire_manager {
    public:
     acquire_manager(pool& p, std::optional<std::chrono::milliseconds> timeout) noexcept : pool_(&p), timeout_(timeout) {}
     task<connection&> aenter();
@@ -95,6 +100,8 @@ class pool {
     pool* pool_;
     std::optional<std::chrono::milliseconds> timeout_;
     std::unique_ptr<connection> conn_;
+    // AW_DEBUG: reports a manager dropped without being entered.
+    aw::detail::enter_check<acquire_manager> enter_check_;
   };
   acquire_manager acquire(std::optional<std::chrono::milliseconds> timeout = std::nullopt) noexcept { return {*this, timeout}; }
 
@@ -211,6 +218,8 @@ class pool {
   reaper_timer reaper_;
   loop* loop_ = nullptr;  // the loop the reaper is armed on
   bool closed_ = true;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<pool> enter_check_;
 };
 
 // The manager: opens the pool on entry, closes every connection on exit.

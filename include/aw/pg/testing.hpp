@@ -20,9 +20,9 @@
 
 namespace aw::pg::testing {
 
-class temporary_cluster {
+class [[nodiscard("enter it: co_await aw::async_with(temporary_cluster{}, body); no server starts until then")]] temporary_cluster {
  public:
-  temporary_cluster() = default;
+  [[nodiscard("enter it: co_await aw::async_with(temporary_cluster{}, body); no server starts until then")]] temporary_cluster() = default;
   temporary_cluster(temporary_cluster&&) = default;  // before it is entered
   temporary_cluster& operator=(temporary_cluster&&) = delete;
 
@@ -38,6 +38,8 @@ class temporary_cluster {
   task<> stop_and_remove();
   std::string dir_, bin_, dsn_;
   bool started_ = false;
+  // AW_DEBUG: reports a manager dropped without being entered.
+  aw::detail::enter_check<temporary_cluster> enter_check_;
 };
 
 }  // namespace aw::pg::testing
