@@ -395,19 +395,26 @@ TEST(NetListener, ClosingTheListenerStopsServeAfterItsHandlers) {
 TEST(NetListener, HandlersCanRunInTheCallersTaskGroup) {
   aw::run([&]() -> aw::task<> {
     tcp_listener l = co_await aw::net::create_tcp_listener("127.0.0.1", 0);
-    aw::event release;
+    aw::event started, release;
     bool replied = false;
     tcp_stream c = connect_blocking(l.local_address());
+    aw::cancel_scope server;
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       aw::net::serve_options o;
       o.task_group = &tg;
       // The handler owns its stream (by value) and outlives serve().
       auto handler = [&](tcp_stream s) -> aw::task<> {
+        started.set();
         co_await release.wait();
         co_await s.send("from the caller's group");
         replied = true;
       };
-      co_await aw::move_on_after(20ms, [&]() -> aw::task<> { co_await l.serve(handler, o); });
+      tg.start_soon([&]() -> aw::task<> {
+        co_await started.wait();
+        server.cancel();
+      });
+      co_await aw::async_with(server, [&](aw::cancel_scope&) { return l.serve(handler, o); });
+      EXPECT_TRUE(server.cancelled_caught());
       EXPECT_FALSE(replied);  // serve() is over, its handler is not
       release.set();
     });
