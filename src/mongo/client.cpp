@@ -89,7 +89,7 @@ struct client_state {
   std::size_t n_workers = 0;
   std::size_t max_leases = 0;
   std::unique_ptr<workers> w;
-  semaphore lease_slots{0};
+  semaphore lease_slots{fast_acquire, 0};  // internal: no yield on a free slot
   std::size_t open_leases = 0;
   bool entered = false;
   bool closed = false;

@@ -427,7 +427,10 @@ class connection {
 
   pg_conn* conn_ = nullptr;
   connection_options opts_;
-  semaphore busy_{1};                // held while sending, and by what runs alone (acquire_exclusive)
+  // held while sending, and by what runs alone (acquire_exclusive). Fast: a fair acquire
+  // would yield holding it, and statements would wait for each other's results instead of
+  // being pipelined.
+  semaphore busy_{fast_acquire, 1};
   std::deque<pipelined*> inflight_;  // sent in pipeline mode, in order; nullptr: abandoned, results dropped
   bool reading_ = false;             // a task reads the pipeline's results now
   event* drained_ = nullptr;         // the exclusive operation waiting for the pipeline to empty
