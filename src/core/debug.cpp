@@ -152,11 +152,18 @@ const char* code_name(const void* address, char* buffer, unsigned size) {
     if (at != std::string::npos) n.erase(at);
   }
   // GCC's actor takes the frame: "f(f()::_Z1fv.Frame*)" names f().
+  // The argument list opens at the '(' followed by the function's own name again: not at the
+  // first '(', which may be that of "(anonymous namespace)".
   auto frame = n.find(".Frame*)");
-  auto open = n.find('(');
   auto inner_end = n.rfind("::_Z", frame);
-  if (frame != std::string::npos && open != std::string::npos && inner_end != std::string::npos && inner_end > open)
-    n = n.substr(open + 1, inner_end - open - 1);
+  if (frame != std::string::npos && inner_end != std::string::npos) {
+    for (auto open = n.find('('); open != std::string::npos && open < inner_end; open = n.find('(', open + 1)) {
+      if (open > 0 && n.compare(open + 1, open, n, 0, open) == 0) {
+        n = n.substr(open + 1, inner_end - open - 1);
+        break;
+      }
+    }
+  }
   std::snprintf(buffer, size, "%s", n.c_str());
   return buffer;
 }
