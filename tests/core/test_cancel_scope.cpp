@@ -20,6 +20,7 @@
 #include <aw/run.hpp>
 #include <aw/sleep.hpp>
 #include <aw/task.hpp>
+#include <aw/task_group.hpp>
 #include <aw/wait_fd.hpp>
 
 #include <gtest/gtest.h>
@@ -819,6 +820,175 @@ TEST(CancelScope, EnteringACancelledScopeTwiceIsStillALogicError) {
   ASSERT_TRUE(caught);
   EXPECT_THROW(std::rethrow_exception(caught), std::logic_error);
   EXPECT_TRUE(scope.cancelled_caught());
+}
+
+// ---------------------------------------------------------------------------------------
+// Scopes left out of order (trio's "Cancel scope stack corrupted"; its
+// test_cancel_scope_misnesting). An exit stack can keep a scope open past the scopes
+// entered after it; leaving it first is a std::logic_error, and the scopes still open
+// inside it move under its parent, so the tree stays whole.
+
+bool says_corrupted(const std::logic_error& e) { return std::string(e.what()).find("cancel scope stack corrupted") != std::string::npos; }
+
+TEST(CancelScopeMisnesting, LeavingAnOuterScopeFromInsideAnInnerOneIsALogicError) {
+  aw::cancel_scope outer;
+  aw::cancel_scope inner;
+  int raised = 0;
+  bool after_inner = false;
+  aw::run([&]() -> aw::task<> {
+    aw::exit_stack stack;
+    co_await stack.enter_context(outer);
+    co_await aw::async_with(inner, [&](aw::cancel_scope&) -> aw::task<> {
+      try {
+        co_await stack.aclose();
+      } catch (const std::logic_error& e) {
+        EXPECT_TRUE(says_corrupted(e)) << e.what();
+        ++raised;
+      }
+      co_await aw::yield();  // still inside `inner`, which still works
+    });
+    after_inner = true;  // leaving `inner` afterwards raises nothing more
+  });
+  EXPECT_EQ(raised, 1);
+  EXPECT_TRUE(after_inner);
+}
+
+aw::task<> sleep_counting_cancellation(int& cancelled) {
+  try {
+    co_await aw::sleep(24h);
+  } catch (const aw::cancelled&) {
+    ++cancelled;
+    throw;
+  }
+}
+
+TEST(CancelScopeMisnesting, ALaterCancelOfTheParentReachesEveryTaskInsideTheInnerScope) {
+  // Scope A, kept open by an exit stack, is left from inside scope B, where children wait
+  // (one of them inside a scope of its own). Cancelling the parent of A and B must still
+  // reach them all: the waits are of a day, so the test ends only if it does.
+  aw::cancel_scope parent;
+  int raised = 0;
+  int cancelled = 0;
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(parent, [&](aw::cancel_scope&) -> aw::task<> {
+      aw::exit_stack stack;
+      aw::cancel_scope a;
+      co_await stack.enter_context(a);
+      co_await aw::async_with(aw::cancel_scope{}, [&](aw::cancel_scope&) -> aw::task<> {
+        co_await aw::async_with(aw::task_group{}, [&](aw::task_group& g) -> aw::task<> {
+          g.start_soon([&] { return sleep_counting_cancellation(cancelled); });
+          g.start_soon([&]() -> aw::task<> {
+            co_await aw::async_with(aw::cancel_scope{}, [&](aw::cancel_scope&) { return sleep_counting_cancellation(cancelled); });
+          });
+          co_await aw::yield();  // both children are waiting
+          try {
+            co_await stack.aclose();  // leaves A
+          } catch (const std::logic_error& e) {
+            EXPECT_TRUE(says_corrupted(e)) << e.what();
+            ++raised;
+          }
+          g.start_soon([&]() -> aw::task<> {
+            co_await aw::yield();
+            parent.cancel();
+          });
+          co_await sleep_counting_cancellation(cancelled);
+        });
+      });
+    });
+  });
+  EXPECT_EQ(raised, 1);
+  EXPECT_EQ(cancelled, 3);
+  EXPECT_TRUE(parent.cancelled_caught());
+}
+
+TEST(CancelScopeMisnesting, ScopesThatMoveUnderACancelledParentAreCancelled) {
+  // The shielded A keeps the parent's cancellation from the child inside it; once A is
+  // gone the child's group is under the cancelled parent, and the wait in progress is
+  // interrupted (a day long: the test ends only if it is).
+  aw::cancel_scope parent;
+  int raised = 0;
+  int cancelled = 0;
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(parent, [&](aw::cancel_scope&) -> aw::task<> {
+      aw::exit_stack stack;
+      aw::cancel_scope a(never, /*shield=*/true);
+      co_await stack.enter_context(a);
+      parent.cancel();
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& g) -> aw::task<> {
+        g.start_soon([&] { return sleep_counting_cancellation(cancelled); });
+        co_await aw::yield();  // the child is waiting, shielded by A
+        try {
+          co_await stack.aclose();
+        } catch (const std::logic_error& e) {
+          EXPECT_TRUE(says_corrupted(e)) << e.what();
+          ++raised;
+        }
+      });
+    });
+  });
+  EXPECT_EQ(raised, 1);
+  EXPECT_EQ(cancelled, 1);
+  EXPECT_TRUE(parent.cancelled_caught());
+}
+
+TEST(CancelScopeMisnesting, LeavingATaskGroupFromInsideAScopeEnteredAfterItIsALogicError) {
+  aw::task_group group;
+  int raised = 0;
+  aw::run([&]() -> aw::task<> {
+    aw::exit_stack stack;
+    co_await stack.enter_context(group);
+    co_await aw::async_with(aw::cancel_scope{}, [&](aw::cancel_scope&) -> aw::task<> {
+      try {
+        co_await stack.aclose();
+      } catch (const std::logic_error& e) {
+        EXPECT_TRUE(says_corrupted(e)) << e.what();
+        ++raised;
+      }
+      co_return;
+    });
+  });
+  EXPECT_EQ(raised, 1);
+}
+
+TEST(CancelScopeMisnesting, LeavingAScopeFromAnotherTaskRaisesAndChangesNothing) {
+  // trio: exiting a scope from an unrelated task raises without affecting any state; the
+  // scope can still be cancelled afterwards, and it catches that cancellation.
+  bool raised = false;
+  bool caught = false;
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& g) -> aw::task<> {
+      aw::cancel_scope* scope = co_await g.start([&](aw::task_status<aw::cancel_scope*>& status) -> aw::task<> {
+        aw::cancel_scope s;
+        co_await aw::async_with(s, [&](aw::cancel_scope& entered) -> aw::task<> {
+          status.started(&entered);
+          co_await aw::sleep(24h);
+        });
+        caught = s.cancelled_caught();
+      });
+      try {
+        co_await scope->aexit(nullptr);
+      } catch (const std::logic_error&) {
+        raised = true;
+      }
+      scope->cancel();
+    });
+  });
+  EXPECT_TRUE(raised);
+  EXPECT_TRUE(caught);
+}
+
+TEST(CancelScopeMisnesting, LeavingAScopeTwiceIsALogicError) {
+  aw::cancel_scope scope;
+  std::string message;
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(scope, [&](aw::cancel_scope&) -> aw::task<> { co_return; });
+    try {
+      co_await scope.aexit(nullptr);
+    } catch (const std::logic_error& e) {
+      message = e.what();
+    }
+  });
+  EXPECT_NE(message.find("already"), std::string::npos) << message;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@
 
 #include <coroutine>
 #include <exception>
+#include <stdexcept>
 
 namespace aw::detail {
 
@@ -145,17 +146,40 @@ class shield_guard {
 
 // Takes `s` out of the task's chain of scopes (it need not be the innermost: an exit runs
 // inside a shield pushed after it), and unlinks it from its parent.
-inline void leave_scope(task_context* ctx, scope_state* s) noexcept {
+//
+// Scopes are left in the reverse order of entering, but an exit stack can keep `s` open
+// past a scope entered after it and leave `s` first. Then the scopes still open inside `s`
+// move under its parent, so that cancelling the parent still reaches every task in them,
+// and std::logic_error reports the mistake (trio: "Cancel scope stack corrupted").
+inline void leave_scope(task_context* ctx, scope_state* s) {
+  scope_state* const up = s->parent;
+  bool inner_still_open = false;
   if (ctx->scope == s) {
-    ctx->scope = s->parent;
+    ctx->scope = up;
   } else {
-    for (scope_state* x = ctx->scope; x; x = x->parent)
-      if (x->parent == s) {
-        x->parent = s->parent;
-        break;
-      }
+    scope_state* x = ctx->scope;
+    bool linked_below = false;  // a scope entered inside s, not an exit's shield
+    while (x && x != s) {
+      scope_state* next = x->parent;
+      if (x->linked)
+        linked_below = true;
+      else if (next == s)
+        x->parent = up;  // an exit's shield: in the task's chain, not in the tree
+      x = next;
+    }
+    inner_still_open = x == s && linked_below;
+  }
+  while (scope_state* c = s->first_child) {
+    c->unlink();
+    c->link(up);
+    if (!c->shield) c->deliver();  // the parent's cancellation reaches it now
   }
   s->unlink();
+  if (inner_still_open)
+    throw std::logic_error(
+        "asyncwith: cancel scope stack corrupted: a cancel scope or task group was left while a scope entered inside it "
+        "was still open (leave scopes in the reverse order of entering; an exit stack must not outlive a scope entered "
+        "after it)");
 }
 
 // The earliest deadline among the scopes that can cancel the task.
