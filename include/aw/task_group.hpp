@@ -313,9 +313,16 @@ class task_group {
     active_ = false;
     const bool outer = scope_.outer_cancellation_visible();
     const bool mine = scope_.cancel_called && !outer;
-    detail::leave_scope(host_, &scope_);
+    std::exception_ptr misnested;
+    try {
+      detail::leave_scope(host_, &scope_);
+    } catch (const std::logic_error&) {  // scopes left out of order: raised, with the children's errors
+      misnested = std::current_exception();
+    }
     scope_.owner = nullptr;  // the entering task may end before the group does
     host_ = nullptr;
+    if (misnested && errors_.empty()) std::rethrow_exception(misnested);
+    if (misnested) errors_.push_back(misnested);
     if (!errors_.empty()) throw exception_group("unhandled errors in a task group", std::move(errors_));
     // Leaving a group is a cancellation point (trio's nursery, anyio): a block that ended
     // normally inside a cancelled outer scope raises aw::cancelled here.

@@ -950,6 +950,37 @@ TEST(CancelScopeMisnesting, LeavingATaskGroupFromInsideAScopeEnteredAfterItIsALo
   EXPECT_EQ(raised, 1);
 }
 
+TEST(CancelScopeMisnesting, ATaskGroupLeftOutOfOrderKeepsItsChildrensErrors) {
+  // The misnesting error joins the children's errors instead of replacing them, and the
+  // group forgets its host: cancelling it afterwards is harmless.
+  aw::task_group group;
+  std::vector<std::string> messages;
+  aw::run([&]() -> aw::task<> {
+    co_await group.aenter();
+    group.start_soon([]() -> aw::task<> {
+      throw std::runtime_error("child failed");
+      co_return;
+    });
+    co_await aw::async_with(aw::cancel_scope{}, [&](aw::cancel_scope&) -> aw::task<> {
+      try {
+        co_await group.aexit(nullptr);
+      } catch (const aw::exception_group& g) {
+        for (const auto& e : g.exceptions()) {
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& x) {
+            messages.push_back(x.what());
+          }
+        }
+      }
+    });
+  });
+  group.cancel();
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_EQ(messages[0], "child failed");
+  EXPECT_NE(messages[1].find("cancel scope stack corrupted"), std::string::npos) << messages[1];
+}
+
 TEST(CancelScopeMisnesting, LeavingAScopeFromAnotherTaskRaisesAndChangesNothing) {
   // trio: exiting a scope from an unrelated task raises without affecting any state; the
   // scope can still be cancelled afterwards, and it catches that cancellation.
