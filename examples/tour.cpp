@@ -21,6 +21,9 @@
 #ifdef AW_HAVE_PG
 #include "sections/db_connections.hpp"
 #endif
+#ifdef AW_HAVE_NET
+#include "sections/networking.hpp"
+#endif
 
 #include <aw/aw.hpp>
 
@@ -46,6 +49,10 @@ constexpr section sections[] = {
 #ifdef AW_HAVE_HTTP
     {"web_clients", "aw::http::session owns a keep-alive pool; a response is awaited whole or entered and streamed (aiohttp, httpx)",
      web_clients::demo},
+#endif
+#ifdef AW_HAVE_NET
+    {"networking", "aw::net: TCP listeners serve each connection in a task group; streams and TLS are async managers (anyio)",
+     networking::demo},
 #endif
     {"async_timer_class", "a class with aenter()/aexit() members, used with aw::async_with and aw::enter (__aenter__/__aexit__)",
      async_timer_class::demo},
