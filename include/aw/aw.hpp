@@ -24,6 +24,7 @@
 #include <aw/memory_channel.hpp>
 #include <aw/process.hpp>
 #include <aw/run.hpp>
+#include <aw/run_on_threads.hpp>
 #include <aw/semaphore.hpp>
 #include <aw/signal_receiver.hpp>
 #include <aw/sleep.hpp>

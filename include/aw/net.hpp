@@ -9,7 +9,7 @@
 // connect_tcp and connect_unix (connect.hpp), the streams (socket_stream.hpp), the
 // listeners (listener.hpp), their options (socket_options.hpp), reading by length or
 // delimiter (buffered.hpp), name resolution on the loop (resolver.hpp), TLS over any
-// stream and a TLS listener (tls.hpp), the errors (errors.hpp).
+// stream and a TLS listener (tls.hpp), UDP sockets (udp.hpp), the errors (errors.hpp).
 #pragma once
 
 #include <aw/net/address.hpp>
@@ -21,3 +21,4 @@
 #include <aw/net/socket_options.hpp>
 #include <aw/net/socket_stream.hpp>
 #include <aw/net/tls.hpp>
+#include <aw/net/udp.hpp>

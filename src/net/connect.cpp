@@ -1,4 +1,4 @@
-// connect_tcp with Happy Eyeballs (RFC 8305), and connect_unix.
+// connect_tcp with Happy Eyeballs (RFC 8305), connect_tls over it, and connect_unix.
 #include <aw/net/connect.hpp>
 
 #include "resolve.hpp"
@@ -112,6 +112,14 @@ task<unix_stream> connect_unix(std::string path) {
   detail::fd_guard fd(detail::open_stream_socket(AF_UNIX, to));
   co_await detail::connect_socket(fd.get(), to);
   co_return unix_stream(fd.release(), to);
+}
+
+task<tls_stream> connect_tls(std::string host, std::uint16_t port) { return connect_tls(std::move(host), port, tls_connect_options{}); }
+
+task<tls_stream> connect_tls(std::string host, std::uint16_t port, tls_connect_options options) {
+  if (options.tls.server_hostname.empty()) options.tls.server_hostname = host;
+  tcp_stream s = co_await connect_tcp(std::move(host), port, std::move(options.tcp));
+  co_return co_await tls_stream::wrap(std::move(s), std::move(options.tls));
 }
 
 }  // namespace aw::net

@@ -44,6 +44,7 @@ aw::task<> get(std::string url);
 aw::task<> serve();
 aw::task<> load();
 aw::task<> heartbeat();
+aw::task<> serve_on_this_core(std::size_t core);
 aw::task<> update(int& shared);
 std::vector<std::string> read_blocking_rows();
 std::string read_whole_file(const std::string& path);

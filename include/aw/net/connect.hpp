@@ -26,11 +26,24 @@
 // - Every wait is a cancellation point: a cancelled connect raises aw::cancelled and
 //   leaves no socket open (or, having connected as the cancellation came, returns the
 //   stream).
-// TLS (anyio's tls=True) is aw::net::tls_stream over the connected stream.
+// - connect_tls(host, port, options) is anyio's connect_tcp(..., tls=True): connect_tcp,
+//   then the TLS handshake over the stream (tls_stream::wrap). The certificate is checked
+//   against options.tls.server_hostname, or `host` when that is empty (anyio's tls_hostname
+//   default), which is also the SNI sent (not for an IP address). A failed or cancelled
+//   handshake closes the socket.
+//
+//   aw::net::tls_connect_options o;                    // named first (g++ 12)
+//   o.tls.context = aw::net::tls_context::client().load_verify_locations("ca.pem");
+//   aw::net::tls_stream s = co_await aw::net::connect_tls("example.com", 443, o);
+//
+//   A function of its own, not a connect_tcp overload keyed on an option (anyio's tls=True
+//   changes the type returned, which C++ must know from the call): the name says what
+//   comes back, and trio has it so too (open_ssl_over_tcp_stream).
 #pragma once
 
 #include <aw/net/socket_options.hpp>
 #include <aw/net/socket_stream.hpp>
+#include <aw/net/tls.hpp>
 #include <aw/task.hpp>
 
 #include <cstdint>
@@ -42,5 +55,17 @@ task<tcp_stream> connect_tcp(std::string host, std::uint16_t port);
 task<tcp_stream> connect_tcp(std::string host, std::uint16_t port, connect_options options);
 
 task<unix_stream> connect_unix(std::string path);
+
+// connect_tls's options: the connection's (connect_tcp's) and the handshake's
+// (tls_stream::wrap's; anyio's ssl_context, tls_hostname, tls_standard_compatible).
+struct tls_connect_options {
+  connect_options tcp;
+  // An empty server_hostname is `host`; an empty context is tls_context::client() (the
+  // system's CAs).
+  tls_options tls;
+};
+
+task<tls_stream> connect_tls(std::string host, std::uint16_t port);
+task<tls_stream> connect_tls(std::string host, std::uint16_t port, tls_connect_options options);
 
 }  // namespace aw::net
