@@ -23,6 +23,7 @@
 #include <aw/loop.hpp>
 #include <aw/memory_channel.hpp>
 #include <aw/process.hpp>
+#include <aw/redact.hpp>
 #include <aw/run.hpp>
 #include <aw/semaphore.hpp>
 #include <aw/signal_receiver.hpp>
