@@ -4,6 +4,7 @@
 #include <aw/pg/connection.hpp>
 #include <aw/pg/cursor.hpp>
 #include <aw/pg/prepared_statement.hpp>
+#include <aw/redact.hpp>
 #include <aw/to_thread.hpp>
 
 #include <libpq-fe.h>
@@ -144,9 +145,9 @@ task<> connection::open(std::string dsn) {
   conn_ = PQconnectStartParams(keys, values, 1);
   if (!conn_) throw std::bad_alloc();
   auto fail = [&]() {
-    std::string msg = trimmed(PQerrorMessage(conn_));
+    std::string msg = scrub_credentials(trimmed(PQerrorMessage(conn_)), dsn);
     close();
-    throw connection_error("aw::pg::connect: " + msg + " (connecting with \"" + redact_dsn(dsn) + "\")");
+    throw connection_error("aw::pg::connect: " + msg + " (connecting with \"" + redact_credentials(dsn) + "\")");
   };
   if (PQstatus(conn_) == CONNECTION_BAD) fail();
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;

@@ -17,7 +17,8 @@
 // - aw::pg::interface_error: the client was misused (a closed connection, fetchval of no
 //   row); aw::pg::type_error, a subclass, is a value that does not convert (a column's type
 //   that does not fit the C++ type, NULL into a non-optional); it names the column.
-// Messages never contain a password: connection strings in them are redacted.
+// Messages never contain a password: connection strings in them are redacted, and so are
+// libpq's own messages, which may quote a fragment of the string (aw/redact.hpp).
 #pragma once
 
 #include <memory>
@@ -119,7 +120,8 @@ class type_error : public interface_error {
 // Throws the subclass of aw::pg::error that f.sqlstate names.
 [[noreturn]] void throw_error(error_fields f);
 
-// `dsn` (a URL or key=value string) with any password replaced by "***".
+// `dsn` (a URL or key=value string) with any password replaced by "***"
+// (aw::redact_credentials, aw/redact.hpp).
 std::string redact_dsn(const std::string& dsn);
 
 }  // namespace aw::pg
