@@ -138,6 +138,23 @@ void connection::throw_lost(const char* what) {
   throw connection_lost(msg);
 }
 
+namespace {
+// The DSN's connect_timeout (or PGCONNECT_TIMEOUT's), as libpq reads it: seconds, 0 or
+// unset for none, 1 taken as 2.
+std::chrono::milliseconds dsn_connect_timeout(PGconn* c) {
+  std::chrono::milliseconds t{0};
+  PQconninfoOption* opts = PQconninfo(c);
+  if (!opts) return t;
+  for (PQconninfoOption* o = opts; o->keyword; ++o)
+    if (std::strcmp(o->keyword, "connect_timeout") == 0 && o->val && *o->val) {
+      const int s = std::atoi(o->val);
+      if (s > 0) t = std::chrono::seconds(std::max(s, 2));
+    }
+  PQconninfoFree(opts);
+  return t;
+}
+}  // namespace
+
 task<> connection::open(std::string dsn) {
   if (conn_) throw interface_error("aw::pg::connection::open: already open");
   const char* keys[] = {"dbname", "fallback_application_name", nullptr};
@@ -149,17 +166,40 @@ task<> connection::open(std::string dsn) {
     close();
     throw connection_error("aw::pg::connect: " + msg + " (connecting with \"" + redact_credentials(dsn) + "\")");
   };
+  auto timed_out = [&](std::chrono::milliseconds after) {
+    close();
+    throw connect_timeout_error("aw::pg::connect: the server did not answer within " + std::to_string(after.count()) +
+                                " ms (connecting with \"" + redact_credentials(dsn) + "\")");
+  };
   if (PQstatus(conn_) == CONNECTION_BAD) fail();
+  // libpq enforces no timeout in non-blocking mode (PQconnectPoll): the loop does. The DSN's
+  // connect_timeout bounds each host or address libpq tries (it moves on by itself from one
+  // that refuses or fails; the time restarts with each new socket). One that accepts and
+  // then stays silent ends the attempt: libpq cannot be told to give up on it for the next.
+  const std::chrono::milliseconds per_attempt = dsn_connect_timeout(conn_);
+  const auto start = clock::now();
+  const auto deadline = opts_.connect_timeout.count() > 0 ? start + opts_.connect_timeout : clock::time_point::max();
+  auto attempt_deadline = per_attempt.count() > 0 ? start + per_attempt : clock::time_point::max();
+  int attempt_socket = PQsocket(conn_);
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
   for (;;) {
     if (st == PGRES_POLLING_OK) break;
     if (st == PGRES_POLLING_FAILED) fail();
     // The socket may change while connecting (another address, SSL retry): ask each time.
-    if (st == PGRES_POLLING_READING)
-      co_await socket_wait(*this, POLLIN);
-    else
-      co_await socket_wait(*this, POLLOUT);
+    const std::uint32_t events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+    const auto wake = std::min(deadline, attempt_deadline);
+    if (wake == clock::time_point::max()) {
+      co_await socket_wait(*this, events);
+    } else {
+      cancel_scope scope(wake);
+      co_await async_with(scope, [&](cancel_scope&) -> task<> { co_await socket_wait(*this, events); });
+      if (scope.cancelled_caught()) timed_out(clock::now() >= deadline ? opts_.connect_timeout : per_attempt);
+    }
     st = PQconnectPoll(conn_);
+    if (per_attempt.count() > 0 && PQsocket(conn_) != attempt_socket) {
+      attempt_socket = PQsocket(conn_);
+      attempt_deadline = clock::now() + per_attempt;
+    }
   }
   if (PQsetnonblocking(conn_, 1) != 0) fail();
   broken_ = false;

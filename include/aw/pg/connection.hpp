@@ -12,6 +12,9 @@
 // wait is a cancellation point. The DSN is a URL or key=value string; libpq's PG*
 // environment variables fill in what it leaves out. (libpq resolves a host *name* with a
 // blocking getaddrinfo when connecting; an address or a socket directory does not block.)
+// Connecting is bounded by connection_options::connect_timeout (60 s) and by the DSN's
+// connect_timeout (per host), which libpq does not enforce in non-blocking mode: a server
+// that does not answer raises aw::pg::connect_timeout_error.
 //
 // Statements with parameters ($1..$n) use the extended protocol with binary parameters
 // and results (see aw/pg/types.hpp for the types). They are prepared once per connection
@@ -86,6 +89,13 @@ struct connection_options {
   std::size_t statement_cache_size = 100;  // prepared statements kept per connection; 0: none
   // How long a cancelled statement may take to give the connection back before it is closed.
   std::chrono::milliseconds cancel_timeout{5000};
+  // How long connecting may take in all (asyncpg.connect's timeout), every host and address
+  // the DSN names included; then aw::pg::connect_timeout_error. 0: no limit. The DSN's
+  // connect_timeout (libpq's: seconds, per host or address, 0 for none, at least 2) applies
+  // as well, to each host or address libpq tries (it moves on by itself from one that
+  // refuses); one that accepts and stays silent for that long ends the attempt with
+  // connect_timeout_error (libpq's blocking connect would try the next host there).
+  std::chrono::milliseconds connect_timeout{60000};
 };
 
 enum class isolation { default_level, read_committed, repeatable_read, serializable };

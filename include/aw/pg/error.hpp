@@ -11,7 +11,8 @@
 //   what() is "message (SQLSTATE xxxxx)" plus the detail. Subclasses follow the SQLSTATE
 //   classes (integrity_constraint_violation > unique_violation, ...), so a handler can be
 //   as broad or as narrow as it likes; sqlstate() gives the code for the rest.
-// - aw::pg::connection_error: connecting failed (refused, bad password, no such database).
+// - aw::pg::connection_error: connecting failed (refused, bad password, no such database);
+//   aw::pg::connect_timeout_error, a subclass, is a server that did not answer in time.
 //   aw::pg::connection_lost, a subclass, is a connection that broke while in use; the
 //   statement it was running may or may not have taken effect.
 // - aw::pg::interface_error: the client was misused (a closed connection, fetchval of no
@@ -103,6 +104,12 @@ class connection_error : public std::runtime_error {
 };
 // The connection broke while in use (the server went away, the network failed).
 class connection_lost : public connection_error {
+ public:
+  using connection_error::connection_error;
+};
+// Connecting took longer than connection_options::connect_timeout, or a host took longer
+// than the DSN's connect_timeout (asyncpg raises TimeoutError there).
+class connect_timeout_error : public connection_error {
  public:
   using connection_error::connection_error;
 };
