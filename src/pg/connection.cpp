@@ -1,6 +1,7 @@
 // aw::pg::connection: libpq in non-blocking mode, driven by the loop's fd waits.
 #include <aw/async_with.hpp>
 #include <aw/cancel_scope.hpp>
+#include <aw/debug.hpp>
 #include <aw/pg/connection.hpp>
 #include <aw/pg/cursor.hpp>
 #include <aw/pg/prepared_statement.hpp>
@@ -13,6 +14,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -161,6 +163,8 @@ task<> connection::open(std::string dsn) {
   const char* values[] = {dsn.c_str(), "asyncwith", nullptr};
   conn_ = PQconnectStartParams(keys, values, 1);
   if (!conn_) throw std::bad_alloc();
+  // Instead of libpq's default, which prints to stderr.
+  PQsetNoticeReceiver(conn_, &connection::notice_received, this);
   auto fail = [&]() {
     std::string msg = scrub_credentials(trimmed(PQerrorMessage(conn_)), dsn);
     close();
@@ -203,6 +207,34 @@ task<> connection::open(std::string dsn) {
   }
   if (PQsetnonblocking(conn_, 1) != 0) fail();
   broken_ = false;
+}
+
+std::uint64_t connection::add_log_listener(log_listener f) {
+  log_listeners_.emplace_back(++next_log_listener_, std::move(f));
+  return next_log_listener_;
+}
+
+void connection::remove_log_listener(std::uint64_t id) noexcept {
+  std::erase_if(log_listeners_, [id](const auto& l) { return l.first == id; });
+}
+
+void connection::notice_received(void* self, const PGresult* r) noexcept {
+  auto& c = *static_cast<connection*>(self);
+  try {
+    error_fields f = fields_of(r);
+    if (aw::debug_enabled())
+      std::fprintf(stderr, "aw: aw::pg: the server says %s: %s (SQLSTATE %s)\n", f.severity.c_str(), f.message.c_str(), f.sqlstate.c_str());
+    if (c.log_listeners_.empty()) return;
+    // A copy: a listener may add or remove listeners.
+    auto listeners = c.log_listeners_;
+    for (auto& [id, fn] : listeners) {
+      try {
+        fn(c, f);
+      } catch (...) {
+      }
+    }
+  } catch (...) {  // out of memory: the message is lost
+  }
 }
 
 task<> connection::flush() {

@@ -163,6 +163,7 @@ void pool::keep_idle(std::unique_ptr<connection> c) {
 
 task<> pool::release_shielded(std::unique_ptr<connection> c) {
   if (!c) co_return;
+  c->log_listeners_.clear();  // the borrower's, as asyncpg's pool does
   if (reusable(*c) && c->is_clean()) {
     // Nothing to reset, so nothing to wait for: no shield needed (the common case; the
     // shielded scope costs more than the rest of the release).

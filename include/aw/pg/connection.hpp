@@ -14,7 +14,8 @@
 // blocking getaddrinfo when connecting; an address or a socket directory does not block.)
 // Connecting is bounded by connection_options::connect_timeout (60 s) and by the DSN's
 // connect_timeout (per host), which libpq does not enforce in non-blocking mode: a server
-// that does not answer raises aw::pg::connect_timeout_error.
+// that does not answer raises aw::pg::connect_timeout_error. The server's notices and
+// warnings go to add_log_listener's callbacks, never to stderr.
 //
 // Statements with parameters ($1..$n) use the extended protocol with binary parameters
 // and results (see aw/pg/types.hpp for the types). They are prepared once per connection
@@ -72,6 +73,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <list>
 #include <memory>
 #include <optional>
@@ -82,6 +84,7 @@
 #include <vector>
 
 struct pg_conn;
+struct pg_result;
 
 namespace aw::pg {
 
@@ -307,6 +310,18 @@ class connection {
   // How many statements ran on this connection (the pool's max_queries).
   std::uint64_t queries() const noexcept { return queries_; }
 
+  // The server's messages other than errors (NOTICE, WARNING, INFO, ...: RAISE NOTICE, a
+  // shutdown's goodbye) go to the log listeners (asyncpg's add_log_listener), called on the
+  // loop from inside the call that read the message, with its fields (severity, SQLSTATE,
+  // message, detail, hint, ...). A listener must not throw (what it throws is dropped); it
+  // may add or remove listeners. Without listeners a message is dropped, or with the debug
+  // mode on (aw/debug.hpp) logged; nothing is written to stderr otherwise. A pool removes
+  // the listeners when the connection is given back.
+  using log_listener = std::function<void(connection&, const error_fields&)>;
+  // Gives the id that remove_log_listener takes.
+  std::uint64_t add_log_listener(log_listener f);
+  void remove_log_listener(std::uint64_t id) noexcept;
+
  private:
   friend class aw::pg::transaction;
   friend class aw::pg::cursor;
@@ -434,6 +449,7 @@ class connection {
   void deliver_notifications();
   task<> prepare_named(prepared_statement& st);
   void check_arguments(const prepared_statement& st) const;
+  static void notice_received(void* self, const pg_result* r) noexcept;
 
   pg_conn* conn_ = nullptr;
   connection_options opts_;
@@ -459,6 +475,8 @@ class connection {
   std::uint64_t queries_ = 0;
   bool dirty_ = false;
   bool broken_ = false;
+  std::vector<std::pair<std::uint64_t, log_listener>> log_listeners_;
+  std::uint64_t next_log_listener_ = 0;
   int socket_waits_ = 0;        // tasks waiting on the socket (socket_wait)
   bool close_pending_ = false;  // close() came while some did: the last one closes
 };
