@@ -73,6 +73,93 @@ struct result_guard {
 
 }  // namespace
 
+// The highest $n a statement refers to, outside string literals (E'' escapes, dollar
+// quoting), quoted identifiers and comments: a statement given more arguments than that
+// would run with the extra ones ignored.
+int detail::highest_placeholder(std::string_view s) noexcept {
+  auto word = [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '$' ||
+           static_cast<unsigned char>(ch) >= 0x80;
+  };
+  auto digit = [](char ch) { return ch >= '0' && ch <= '9'; };
+  int highest = 0;
+  const std::size_t n = s.size();
+  std::size_t i = 0;
+  while (i < n) {
+    const char ch = s[i];
+    if (ch == '\'') {
+      const bool escapes = i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') && (i < 2 || !word(s[i - 2]));
+      for (++i; i < n; ++i) {
+        if (escapes && s[i] == '\\') {
+          ++i;
+        } else if (s[i] == '\'') {
+          if (i + 1 < n && s[i + 1] == '\'') {
+            ++i;
+          } else {
+            ++i;
+            break;
+          }
+        }
+      }
+    } else if (ch == '"') {
+      for (++i; i < n; ++i)
+        if (s[i] == '"') {
+          if (i + 1 < n && s[i + 1] == '"') {
+            ++i;
+          } else {
+            ++i;
+            break;
+          }
+        }
+    } else if (ch == '-' && i + 1 < n && s[i + 1] == '-') {
+      i = s.find('\n', i);
+      if (i == std::string_view::npos) break;
+    } else if (ch == '/' && i + 1 < n && s[i + 1] == '*') {  // block comments nest
+      int depth = 0;
+      while (i < n) {
+        if (s.substr(i, 2) == "/*") {
+          ++depth;
+          i += 2;
+        } else if (s.substr(i, 2) == "*/") {
+          i += 2;
+          if (--depth == 0) break;
+        } else {
+          ++i;
+        }
+      }
+    } else if (ch == '$' && !(i > 0 && word(s[i - 1]))) {
+      std::size_t j = i + 1;
+      if (j < n && digit(s[j])) {
+        long v = 0;
+        while (j < n && digit(s[j])) {
+          if (v < 1000000) v = v * 10 + (s[j] - '0');
+          ++j;
+        }
+        highest = std::max(highest, static_cast<int>(v));
+        i = j;
+        continue;
+      }
+      while (j < n && word(s[j]) && s[j] != '$') ++j;
+      if (j < n && s[j] == '$') {  // $tag$ ... $tag$
+        const std::string_view tag = s.substr(i, j - i + 1);
+        const std::size_t end = s.find(tag, j + 1);
+        i = end == std::string_view::npos ? n : end + tag.size();
+        continue;
+      }
+      ++i;
+    } else {
+      ++i;
+    }
+  }
+  return highest;
+}
+
+void detail::check_argument_count(std::string_view sql, int takes, int given) {
+  if (given > takes)
+    throw interface_error("aw::pg: the statement takes " + std::to_string(takes) + " arguments, " + std::to_string(given) + " given (" +
+                          std::string(sql) + ")");
+}
+
 connection::connection(connection_options o) : opts_(o) {}
 connection::~connection() { finish_close(); }
 
@@ -458,6 +545,8 @@ task<result> connection::query(std::string_view sql, detail::encoder enc, prepar
       const int mode = PQpipelineStatus(conn_);
       if (alone ? mode != PQ_PIPELINE_OFF && !PQexitPipelineMode(conn_) : mode == PQ_PIPELINE_OFF && !PQenterPipelineMode(conn_))
         throw interface_error("aw::pg: cannot switch pipeline mode: " + trimmed(PQerrorMessage(conn_)));
+      if (st) detail::check_argument_count(sql, st->params, params_.size());
+      if (!named && !st) detail::check_argument_count(sql, detail::highest_placeholder(sql), params_.size());
       int sent;
       if (named || st) {
         name = named ? named->name_ : st->name;
@@ -735,7 +824,7 @@ task<const connection::statement*> connection::prepare_cached(std::string_view s
   if (!PQsendPrepare(conn_, name.c_str(), text.c_str(), params_.size(), params_.types())) throw_lost("sending the query");
   (void)co_await collect();
   lru_.push_front(key_);
-  const statement* st = &cache_.emplace(key_, statement{std::move(name), lru_.begin()}).first->second;
+  const statement* st = &cache_.emplace(key_, statement{std::move(name), lru_.begin(), detail::highest_placeholder(sql)}).first->second;
   if (cache_.size() > opts_.statement_cache_size) {
     std::string victim = lru_.back();
     evicted_.push_back(std::move(cache_.at(victim).name));
@@ -766,7 +855,9 @@ task<> connection::query_many(std::string_view sql, many_fn next, void* state) {
     params_.clear();
     if (!next(state, params_)) co_return;
     params_.finish();
-    std::string name = (co_await prepare_cached(sql))->name;
+    const statement* st = co_await prepare_cached(sql);
+    detail::check_argument_count(sql, st->params, params_.size());
+    std::string name = st->name;
     if (!PQenterPipelineMode(conn_)) throw interface_error("aw::pg: cannot enter pipeline mode");
     std::size_t in_flight = 0;
     bool more = true;
@@ -848,6 +939,7 @@ task<result> connection::query_unprepared(std::string sql, detail::params* p) {
 // is the session's, not PQTRANS_ACTIVE for statements in flight).
 task<result> connection::query_unprepared_held(std::string sql, detail::params* p) {
   check_open();
+  if (p) detail::check_argument_count(sql, detail::highest_placeholder(sql), p->size());
   std::exception_ptr cancel;
   try {
     if (!closing_.empty()) co_await close_cursors();

@@ -313,6 +313,7 @@ task<std::string> connection::copy_from_table(std::string_view table, byte_sink 
 // quoted literal (with a cast to the parameter's type when it has one) and the literals
 // replace $1..$n in the text, as asyncpg's copy_from_query does.
 task<std::string> connection::copy_out_query(std::string_view sql, detail::params& p, byte_sink& sink, const copy_options& o) {
+  detail::check_argument_count(sql, detail::highest_placeholder(sql), p.size());
   std::string text(sql);
   if (p.size() > 0) {
     std::string render = "SELECT ";

@@ -17,6 +17,9 @@
 // that does not answer raises aw::pg::connect_timeout_error. The server's notices and
 // warnings go to add_log_listener's callbacks, never to stderr.
 //
+// Arguments are checked before anything is sent: more of them than the statement's
+// highest $n raise aw::pg::interface_error.
+//
 // Statements with parameters ($1..$n) use the extended protocol with binary parameters
 // and results (see aw/pg/types.hpp for the types). They are prepared once per connection
 // and kept in a statement cache keyed by the SQL text and the parameter types (asyncpg's
@@ -331,6 +334,7 @@ class connection {
   struct statement {
     std::string name;
     std::list<std::string>::iterator lru;
+    int params = 0;  // the highest $n of its text: more arguments are refused
   };
   using many_fn = bool (*)(void* state, detail::params& out);
 

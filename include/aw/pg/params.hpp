@@ -4,6 +4,7 @@
 #include <aw/pg/types.hpp>
 
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -61,6 +62,11 @@ class params {
   std::vector<int> formats_;
   std::vector<const char*> values_;
 };
+
+// The highest $n a statement refers to (literals, quoted identifiers and comments left out).
+int highest_placeholder(std::string_view sql) noexcept;
+// Raises aw::pg::interface_error when more arguments are given than the statement takes.
+void check_argument_count(std::string_view sql, int takes, int given);
 }  // namespace detail
 
 }  // namespace aw::pg
