@@ -160,6 +160,13 @@ void detail::check_argument_count(std::string_view sql, int takes, int given) {
                           std::string(sql) + ")");
 }
 
+// PostgreSQL reads a statement's text up to a NUL: what follows one would be dropped.
+void detail::check_sql(std::string_view sql) {
+  if (auto nul = sql.find('\0'); nul != std::string_view::npos)
+    throw interface_error("aw::pg: the statement holds a NUL byte at offset " + std::to_string(nul) + ", where PostgreSQL would end it (" +
+                          std::string(sql.substr(0, nul)) + ")");
+}
+
 connection::connection(connection_options o) : opts_(o) {}
 connection::~connection() { finish_close(); }
 
@@ -475,6 +482,7 @@ task<std::string> connection::simple_query(std::string_view sql) {
 // simple_query with busy_ held by the caller (acquire_exclusive).
 task<std::string> connection::simple_query_held(std::string_view sql) {
   check_open();
+  detail::check_sql(sql);
   std::string text(sql);
   std::exception_ptr cancel;
   try {
@@ -504,6 +512,7 @@ task<> connection::deallocate_evicted() {
 // The statement cache's path, and a prepared statement's (`named`): both are sent by name
 // (or, with the cache off, as text), alone or pipelined behind what is in flight.
 task<result> connection::query(std::string_view sql, detail::encoder enc, prepared_statement* named) {
+  if (!named) detail::check_sql(sql);
   for (int attempt = 0;; ++attempt) {
     pipelined op;
     std::string name;  // the statement sent (a stale one is forgotten by name)
@@ -844,11 +853,13 @@ const connection::statement* connection::prepared(const std::string& key) {
 // executemany: one statement, prepared once, executed per row in pipeline mode (no round
 // trip per row); one Sync at the end makes it all or nothing.
 task<> connection::query_many(std::string_view sql, many_fn next, void* state) {
+  detail::check_sql(sql);
   co_await acquire_exclusive();
   busy_hold g{&busy_};
   check_open();
   std::exception_ptr cancel;
   std::exception_ptr failure;
+  std::exception_ptr unsendable;
   try {
     if (!closing_.empty()) co_await close_cursors();
     // Prepared with the first row's types.
@@ -888,7 +899,18 @@ task<> connection::query_many(std::string_view sql, many_fn next, void* state) {
         throw_lost("sending the query");
       ++in_flight;
       params_.clear();
-      more = next(state, params_);
+      try {
+        more = next(state, params_);
+      } catch (...) {
+        // A row that cannot be sent (a string holding NUL) after rows that were, without
+        // their Sync: a statement the server refuses fails the implicit transaction, so the
+        // Sync rolls them back (all or nothing), and the connection is read back to idle.
+        unsendable = std::current_exception();
+        more = false;
+        if (!PQsendQueryParams(conn_, "aw_executemany_row_not_sent", 0, nullptr, nullptr, nullptr, nullptr, 0))
+          throw_lost("sending the query");
+        ++in_flight;
+      }
       if (more) params_.finish();
       // Bound what is in flight so neither side's socket buffer fills while the other waits.
       if (in_flight >= 4096 || !more) {
@@ -925,6 +947,7 @@ task<> connection::query_many(std::string_view sql, many_fn next, void* state) {
     }
     std::rethrow_exception(cancel);
   }
+  if (unsendable) std::rethrow_exception(unsendable);
   if (failure) std::rethrow_exception(failure);
 }
 
@@ -939,6 +962,7 @@ task<result> connection::query_unprepared(std::string sql, detail::params* p) {
 // is the session's, not PQTRANS_ACTIVE for statements in flight).
 task<result> connection::query_unprepared_held(std::string sql, detail::params* p) {
   check_open();
+  detail::check_sql(sql);
   if (p) detail::check_argument_count(sql, detail::highest_placeholder(sql), p->size());
   std::exception_ptr cancel;
   try {

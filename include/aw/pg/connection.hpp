@@ -18,7 +18,9 @@
 // warnings go to add_log_listener's callbacks, never to stderr.
 //
 // Arguments are checked before anything is sent: more of them than the statement's
-// highest $n raise aw::pg::interface_error.
+// highest $n, or a string holding a NUL byte (PostgreSQL text cannot hold one; bytea
+// can), raise aw::pg::interface_error (aw::pg::type_error for the NUL, naming the
+// parameter), as does a statement whose text holds a NUL.
 //
 // Statements with parameters ($1..$n) use the extended protocol with binary parameters
 // and results (see aw/pg/types.hpp for the types). They are prepared once per connection
