@@ -83,6 +83,18 @@ TEST(PgLogListener, WithoutListenersNothingGoesToStderr) {
   });
 }
 
+TEST(PgLogListener, TheDebugModeLogsThem) {
+  with_connection([](aw::pg::connection& c) -> aw::task<> {
+    stderr_capture captured;
+    aw::set_debug(true);
+    co_await c.execute(raise_both);
+    aw::set_debug(false);
+    std::string err = captured.finish();
+    EXPECT_NE(err.find("aw: aw::pg: the server says NOTICE: hello 42 (SQLSTATE 00000)"), std::string::npos) << err;
+    EXPECT_NE(err.find("aw: aw::pg: the server says WARNING: careful (SQLSTATE 01007)"), std::string::npos) << err;
+  });
+}
+
 TEST(PgLogListener, APoolForgetsTheBorrowersListeners) {
   aw::run([]() -> aw::task<> {
     co_await aw::async_with(aw::pg::create_pool(pg_test::dsn(), {.min_size = 1, .max_size = 1}), [](aw::pg::pool& pool) -> aw::task<> {
