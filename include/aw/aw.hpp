@@ -23,6 +23,7 @@
 #include <aw/loop.hpp>
 #include <aw/memory_channel.hpp>
 #include <aw/process.hpp>
+#include <aw/redact.hpp>
 #include <aw/run.hpp>
 #include <aw/run_on_threads.hpp>
 #include <aw/semaphore.hpp>

@@ -3,6 +3,7 @@
 #include "internal.hpp"
 
 #include <aw/http/session.hpp>
+#include <aw/redact.hpp>
 
 #include <sys/socket.h>
 
@@ -33,26 +34,7 @@ bool is_redirect(int status) noexcept { return status >= 300 && status < 400; }
 
 }  // namespace
 
-std::string redact(const std::string& url) {
-  CURLU* u = curl_url();
-  std::string out = url;
-  if (u && curl_url_set(u, CURLUPART_URL, url.c_str(), CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK) {
-    char* pw = nullptr;
-    if (curl_url_get(u, CURLUPART_PASSWORD, &pw, 0) == CURLUE_OK) {
-      curl_free(pw);
-      curl_url_set(u, CURLUPART_PASSWORD, "***", 0);
-      char* s = nullptr;
-      if (curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK) {
-        out = s;
-        curl_free(s);
-      }
-    }
-  } else if (auto at = url.find('@'); at != std::string::npos) {
-    out = "<invalid URL with credentials>";
-  }
-  if (u) curl_url_cleanup(u);
-  return out;
-}
+std::string redact(const std::string& url) { return aw::redact_credentials(url); }
 
 transfer::transfer(session_state* st) : s(st), easy(curl_easy_init()) {
   if (!easy) throw std::bad_alloc();
@@ -207,7 +189,8 @@ void transfer::touch() noexcept {
 }
 
 std::exception_ptr transfer::make_error(CURLcode rc) {
-  std::string detail = errbuf[0] ? std::string(trim(errbuf)) : std::string(curl_easy_strerror(rc));
+  // libcurl's own text may quote a piece of the URL.
+  std::string detail = scrub_credentials(errbuf[0] ? std::string(trim(errbuf)) : std::string(curl_easy_strerror(rc)), request_url);
   std::string u = redact(url.empty() ? request_url : url);
   if (char* eff = nullptr; curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff) u = redact(eff);
   std::string what = "aw::http: " + method + " " + u + ": " + detail;

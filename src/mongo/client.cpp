@@ -1,6 +1,7 @@
 #include <aw/async_with.hpp>
 #include <aw/cancel_scope.hpp>
 #include <aw/mongo/client.hpp>
+#include <aw/redact.hpp>
 #include <aw/semaphore.hpp>
 #include <aw/to_thread.hpp>
 
@@ -31,20 +32,6 @@ void init_driver() {
     // errors reach the caller as exceptions instead.
     mongoc_log_set_handler(nullptr, nullptr);
   });
-}
-
-// "mongodb://user:secret@host" -> "mongodb://user:***@host"
-std::string redact(std::string_view uri) {
-  std::string s(uri);
-  auto scheme = s.find("://");
-  if (scheme == std::string::npos) return s;
-  auto start = scheme + 3;
-  auto at = s.find('@', start);
-  auto slash = s.find('/', start);
-  if (at == std::string::npos || (slash != std::string::npos && slash < at)) return s;
-  auto colon = s.find(':', start);
-  if (colon != std::string::npos && colon < at) s.replace(colon + 1, at - colon - 1, "***");
-  return s;
 }
 
 // A reply bson_t that libmongoc initialises (it always does, success or not).
@@ -94,11 +81,13 @@ struct client_state {
   bool entered = false;
   bool closed = false;
 
-  client_state(std::string_view uri_text, const client_options& opts) : redacted(redact(uri_text)) {
+  client_state(std::string_view uri_text, const client_options& opts) : redacted(redact_credentials(uri_text)) {
     init_driver();
     bson_error_t err;
     uri = mongoc_uri_new_with_error(std::string(uri_text).c_str(), &err);
-    if (!uri) throw configuration_error("aw::mongo: invalid connection string \"" + redacted + "\": " + err.message, err.domain, err.code);
+    if (!uri)
+      throw configuration_error("aw::mongo: invalid connection string \"" + redacted + "\": " + scrub_credentials(err.message, uri_text),
+                                err.domain, err.code);
     n_workers = std::max<std::size_t>(1, opts.max_workers());
     // The pool serves the workers (one client each while a call runs) and the open cursors
     // and sessions (one each while open).
@@ -108,7 +97,8 @@ struct client_state {
     pool = mongoc_client_pool_new_with_error(uri, &err);
     if (!pool) {
       mongoc_uri_destroy(uri);
-      throw configuration_error("aw::mongo: cannot create a client for \"" + redacted + "\": " + err.message, err.domain, err.code);
+      throw configuration_error("aw::mongo: cannot create a client for \"" + redacted + "\": " + scrub_credentials(err.message, uri_text),
+                                err.domain, err.code);
     }
     mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
     mongoc_client_pool_max_size(pool, static_cast<std::uint32_t>(pool_size));

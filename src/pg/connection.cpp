@@ -1,9 +1,11 @@
 // aw::pg::connection: libpq in non-blocking mode, driven by the loop's fd waits.
 #include <aw/async_with.hpp>
 #include <aw/cancel_scope.hpp>
+#include <aw/debug.hpp>
 #include <aw/pg/connection.hpp>
 #include <aw/pg/cursor.hpp>
 #include <aw/pg/prepared_statement.hpp>
+#include <aw/redact.hpp>
 #include <aw/to_thread.hpp>
 
 #include <libpq-fe.h>
@@ -12,6 +14,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -69,6 +72,100 @@ struct result_guard {
 };
 
 }  // namespace
+
+// The highest $n a statement refers to, outside string literals (E'' escapes, dollar
+// quoting), quoted identifiers and comments: a statement given more arguments than that
+// would run with the extra ones ignored.
+int detail::highest_placeholder(std::string_view s) noexcept {
+  auto word = [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '$' ||
+           static_cast<unsigned char>(ch) >= 0x80;
+  };
+  auto digit = [](char ch) { return ch >= '0' && ch <= '9'; };
+  int highest = 0;
+  const std::size_t n = s.size();
+  std::size_t i = 0;
+  while (i < n) {
+    const char ch = s[i];
+    if (ch == '\'') {
+      const bool escapes = i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') && (i < 2 || !word(s[i - 2]));
+      for (++i; i < n; ++i) {
+        if (escapes && s[i] == '\\') {
+          ++i;
+        } else if (s[i] == '\'') {
+          if (i + 1 < n && s[i + 1] == '\'') {
+            ++i;
+          } else {
+            ++i;
+            break;
+          }
+        }
+      }
+    } else if (ch == '"') {
+      for (++i; i < n; ++i)
+        if (s[i] == '"') {
+          if (i + 1 < n && s[i + 1] == '"') {
+            ++i;
+          } else {
+            ++i;
+            break;
+          }
+        }
+    } else if (ch == '-' && i + 1 < n && s[i + 1] == '-') {
+      i = s.find('\n', i);
+      if (i == std::string_view::npos) break;
+    } else if (ch == '/' && i + 1 < n && s[i + 1] == '*') {  // block comments nest
+      int depth = 0;
+      while (i < n) {
+        if (s.substr(i, 2) == "/*") {
+          ++depth;
+          i += 2;
+        } else if (s.substr(i, 2) == "*/") {
+          i += 2;
+          if (--depth == 0) break;
+        } else {
+          ++i;
+        }
+      }
+    } else if (ch == '$' && !(i > 0 && word(s[i - 1]))) {
+      std::size_t j = i + 1;
+      if (j < n && digit(s[j])) {
+        long v = 0;
+        while (j < n && digit(s[j])) {
+          if (v < 1000000) v = v * 10 + (s[j] - '0');
+          ++j;
+        }
+        highest = std::max(highest, static_cast<int>(v));
+        i = j;
+        continue;
+      }
+      while (j < n && word(s[j]) && s[j] != '$') ++j;
+      if (j < n && s[j] == '$') {  // $tag$ ... $tag$
+        const std::string_view tag = s.substr(i, j - i + 1);
+        const std::size_t end = s.find(tag, j + 1);
+        i = end == std::string_view::npos ? n : end + tag.size();
+        continue;
+      }
+      ++i;
+    } else {
+      ++i;
+    }
+  }
+  return highest;
+}
+
+void detail::check_argument_count(std::string_view sql, int takes, int given) {
+  if (given > takes)
+    throw interface_error("aw::pg: the statement takes " + std::to_string(takes) + " arguments, " + std::to_string(given) + " given (" +
+                          std::string(sql) + ")");
+}
+
+// PostgreSQL reads a statement's text up to a NUL: what follows one would be dropped.
+void detail::check_sql(std::string_view sql) {
+  if (auto nul = sql.find('\0'); nul != std::string_view::npos)
+    throw interface_error("aw::pg: the statement holds a NUL byte at offset " + std::to_string(nul) + ", where PostgreSQL would end it (" +
+                          std::string(sql.substr(0, nul)) + ")");
+}
 
 connection::connection(connection_options o) : opts_(o) {}
 connection::~connection() { finish_close(); }
@@ -137,31 +234,101 @@ void connection::throw_lost(const char* what) {
   throw connection_lost(msg);
 }
 
+namespace {
+// The DSN's connect_timeout (or PGCONNECT_TIMEOUT's), as libpq reads it: seconds, 0 or
+// unset for none, 1 taken as 2.
+std::chrono::milliseconds dsn_connect_timeout(PGconn* c) {
+  std::chrono::milliseconds t{0};
+  PQconninfoOption* opts = PQconninfo(c);
+  if (!opts) return t;
+  for (PQconninfoOption* o = opts; o->keyword; ++o)
+    if (std::strcmp(o->keyword, "connect_timeout") == 0 && o->val && *o->val) {
+      const int s = std::atoi(o->val);
+      if (s > 0) t = std::chrono::seconds(std::max(s, 2));
+    }
+  PQconninfoFree(opts);
+  return t;
+}
+}  // namespace
+
 task<> connection::open(std::string dsn) {
   if (conn_) throw interface_error("aw::pg::connection::open: already open");
   const char* keys[] = {"dbname", "fallback_application_name", nullptr};
   const char* values[] = {dsn.c_str(), "asyncwith", nullptr};
   conn_ = PQconnectStartParams(keys, values, 1);
   if (!conn_) throw std::bad_alloc();
+  // Instead of libpq's default, which prints to stderr.
+  PQsetNoticeReceiver(conn_, &connection::notice_received, this);
   auto fail = [&]() {
-    std::string msg = trimmed(PQerrorMessage(conn_));
+    std::string msg = scrub_credentials(trimmed(PQerrorMessage(conn_)), dsn);
     close();
-    throw connection_error("aw::pg::connect: " + msg + " (connecting with \"" + redact_dsn(dsn) + "\")");
+    throw connection_error("aw::pg::connect: " + msg + " (connecting with \"" + redact_credentials(dsn) + "\")");
+  };
+  auto timed_out = [&](std::chrono::milliseconds after) {
+    close();
+    throw connect_timeout_error("aw::pg::connect: the server did not answer within " + std::to_string(after.count()) +
+                                " ms (connecting with \"" + redact_credentials(dsn) + "\")");
   };
   if (PQstatus(conn_) == CONNECTION_BAD) fail();
+  // libpq enforces no timeout in non-blocking mode (PQconnectPoll): the loop does. The DSN's
+  // connect_timeout bounds each host or address libpq tries (it moves on by itself from one
+  // that refuses or fails; the time restarts with each new socket). One that accepts and
+  // then stays silent ends the attempt: libpq cannot be told to give up on it for the next.
+  const std::chrono::milliseconds per_attempt = dsn_connect_timeout(conn_);
+  const auto start = clock::now();
+  const auto deadline = opts_.connect_timeout.count() > 0 ? start + opts_.connect_timeout : clock::time_point::max();
+  auto attempt_deadline = per_attempt.count() > 0 ? start + per_attempt : clock::time_point::max();
+  int attempt_socket = PQsocket(conn_);
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
   for (;;) {
     if (st == PGRES_POLLING_OK) break;
     if (st == PGRES_POLLING_FAILED) fail();
     // The socket may change while connecting (another address, SSL retry): ask each time.
-    if (st == PGRES_POLLING_READING)
-      co_await socket_wait(*this, POLLIN);
-    else
-      co_await socket_wait(*this, POLLOUT);
+    const std::uint32_t events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+    const auto wake = std::min(deadline, attempt_deadline);
+    if (wake == clock::time_point::max()) {
+      co_await socket_wait(*this, events);
+    } else {
+      cancel_scope scope(wake);
+      co_await async_with(scope, [&](cancel_scope&) -> task<> { co_await socket_wait(*this, events); });
+      if (scope.cancelled_caught()) timed_out(clock::now() >= deadline ? opts_.connect_timeout : per_attempt);
+    }
     st = PQconnectPoll(conn_);
+    if (per_attempt.count() > 0 && PQsocket(conn_) != attempt_socket) {
+      attempt_socket = PQsocket(conn_);
+      attempt_deadline = clock::now() + per_attempt;
+    }
   }
   if (PQsetnonblocking(conn_, 1) != 0) fail();
   broken_ = false;
+}
+
+std::uint64_t connection::add_log_listener(log_listener f) {
+  log_listeners_.emplace_back(++next_log_listener_, std::move(f));
+  return next_log_listener_;
+}
+
+void connection::remove_log_listener(std::uint64_t id) noexcept {
+  std::erase_if(log_listeners_, [id](const auto& l) { return l.first == id; });
+}
+
+void connection::notice_received(void* self, const PGresult* r) noexcept {
+  auto& c = *static_cast<connection*>(self);
+  try {
+    error_fields f = fields_of(r);
+    if (aw::debug_enabled())
+      std::fprintf(stderr, "aw: aw::pg: the server says %s: %s (SQLSTATE %s)\n", f.severity.c_str(), f.message.c_str(), f.sqlstate.c_str());
+    if (c.log_listeners_.empty()) return;
+    // A copy: a listener may add or remove listeners.
+    auto listeners = c.log_listeners_;
+    for (auto& [id, fn] : listeners) {
+      try {
+        fn(c, f);
+      } catch (...) {
+      }
+    }
+  } catch (...) {  // out of memory: the message is lost
+  }
 }
 
 task<> connection::flush() {
@@ -315,6 +482,7 @@ task<std::string> connection::simple_query(std::string_view sql) {
 // simple_query with busy_ held by the caller (acquire_exclusive).
 task<std::string> connection::simple_query_held(std::string_view sql) {
   check_open();
+  detail::check_sql(sql);
   std::string text(sql);
   std::exception_ptr cancel;
   try {
@@ -344,6 +512,7 @@ task<> connection::deallocate_evicted() {
 // The statement cache's path, and a prepared statement's (`named`): both are sent by name
 // (or, with the cache off, as text), alone or pipelined behind what is in flight.
 task<result> connection::query(std::string_view sql, detail::encoder enc, prepared_statement* named) {
+  if (!named) detail::check_sql(sql);
   for (int attempt = 0;; ++attempt) {
     pipelined op;
     std::string name;  // the statement sent (a stale one is forgotten by name)
@@ -385,6 +554,8 @@ task<result> connection::query(std::string_view sql, detail::encoder enc, prepar
       const int mode = PQpipelineStatus(conn_);
       if (alone ? mode != PQ_PIPELINE_OFF && !PQexitPipelineMode(conn_) : mode == PQ_PIPELINE_OFF && !PQenterPipelineMode(conn_))
         throw interface_error("aw::pg: cannot switch pipeline mode: " + trimmed(PQerrorMessage(conn_)));
+      if (st) detail::check_argument_count(sql, st->params, params_.size());
+      if (!named && !st) detail::check_argument_count(sql, detail::highest_placeholder(sql), params_.size());
       int sent;
       if (named || st) {
         name = named ? named->name_ : st->name;
@@ -662,7 +833,7 @@ task<const connection::statement*> connection::prepare_cached(std::string_view s
   if (!PQsendPrepare(conn_, name.c_str(), text.c_str(), params_.size(), params_.types())) throw_lost("sending the query");
   (void)co_await collect();
   lru_.push_front(key_);
-  const statement* st = &cache_.emplace(key_, statement{std::move(name), lru_.begin()}).first->second;
+  const statement* st = &cache_.emplace(key_, statement{std::move(name), lru_.begin(), detail::highest_placeholder(sql)}).first->second;
   if (cache_.size() > opts_.statement_cache_size) {
     std::string victim = lru_.back();
     evicted_.push_back(std::move(cache_.at(victim).name));
@@ -682,18 +853,22 @@ const connection::statement* connection::prepared(const std::string& key) {
 // executemany: one statement, prepared once, executed per row in pipeline mode (no round
 // trip per row); one Sync at the end makes it all or nothing.
 task<> connection::query_many(std::string_view sql, many_fn next, void* state) {
+  detail::check_sql(sql);
   co_await acquire_exclusive();
   busy_hold g{&busy_};
   check_open();
   std::exception_ptr cancel;
   std::exception_ptr failure;
+  std::exception_ptr unsendable;
   try {
     if (!closing_.empty()) co_await close_cursors();
     // Prepared with the first row's types.
     params_.clear();
     if (!next(state, params_)) co_return;
     params_.finish();
-    std::string name = (co_await prepare_cached(sql))->name;
+    const statement* st = co_await prepare_cached(sql);
+    detail::check_argument_count(sql, st->params, params_.size());
+    std::string name = st->name;
     if (!PQenterPipelineMode(conn_)) throw interface_error("aw::pg: cannot enter pipeline mode");
     std::size_t in_flight = 0;
     bool more = true;
@@ -724,7 +899,18 @@ task<> connection::query_many(std::string_view sql, many_fn next, void* state) {
         throw_lost("sending the query");
       ++in_flight;
       params_.clear();
-      more = next(state, params_);
+      try {
+        more = next(state, params_);
+      } catch (...) {
+        // A row that cannot be sent (a string holding NUL) after rows that were, without
+        // their Sync: a statement the server refuses fails the implicit transaction, so the
+        // Sync rolls them back (all or nothing), and the connection is read back to idle.
+        unsendable = std::current_exception();
+        more = false;
+        if (!PQsendQueryParams(conn_, "aw_executemany_row_not_sent", 0, nullptr, nullptr, nullptr, nullptr, 0))
+          throw_lost("sending the query");
+        ++in_flight;
+      }
       if (more) params_.finish();
       // Bound what is in flight so neither side's socket buffer fills while the other waits.
       if (in_flight >= 4096 || !more) {
@@ -761,6 +947,7 @@ task<> connection::query_many(std::string_view sql, many_fn next, void* state) {
     }
     std::rethrow_exception(cancel);
   }
+  if (unsendable) std::rethrow_exception(unsendable);
   if (failure) std::rethrow_exception(failure);
 }
 
@@ -775,6 +962,8 @@ task<result> connection::query_unprepared(std::string sql, detail::params* p) {
 // is the session's, not PQTRANS_ACTIVE for statements in flight).
 task<result> connection::query_unprepared_held(std::string sql, detail::params* p) {
   check_open();
+  detail::check_sql(sql);
+  if (p) detail::check_argument_count(sql, detail::highest_placeholder(sql), p->size());
   std::exception_ptr cancel;
   try {
     if (!closing_.empty()) co_await close_cursors();

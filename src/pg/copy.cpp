@@ -201,6 +201,7 @@ constexpr std::size_t copy_chunk = 256 * 1024;
 // COPY is ended with CopyFail and a cancel request (abort_copy_in), or, before it started,
 // a cancelled statement is cancelled on the server; the connection stays usable.
 task<std::string> connection::copy_in(const std::string& sql, copy_feed feed) {
+  detail::check_sql(sql);
   co_await acquire_exclusive();
   busy_hold g{&busy_};
   check_open();
@@ -313,6 +314,8 @@ task<std::string> connection::copy_from_table(std::string_view table, byte_sink 
 // quoted literal (with a cast to the parameter's type when it has one) and the literals
 // replace $1..$n in the text, as asyncpg's copy_from_query does.
 task<std::string> connection::copy_out_query(std::string_view sql, detail::params& p, byte_sink& sink, const copy_options& o) {
+  detail::check_sql(sql);
+  detail::check_argument_count(sql, detail::highest_placeholder(sql), p.size());
   std::string text(sql);
   if (p.size() > 0) {
     std::string render = "SELECT ";
@@ -346,6 +349,7 @@ task<std::string> connection::copy_out_query(std::string_view sql, detail::param
 }
 
 task<std::string> connection::copy_out(std::string sql, byte_sink& sink) {
+  detail::check_sql(sql);
   co_await acquire_exclusive();
   busy_hold g{&busy_};
   check_open();

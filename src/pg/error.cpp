@@ -1,7 +1,7 @@
-// aw::pg errors: the SQLSTATE to class mapping and password redaction.
+// aw::pg errors: the SQLSTATE to class mapping.
 #include <aw/pg/error.hpp>
+#include <aw/redact.hpp>
 
-#include <cctype>
 #include <string>
 #include <utility>
 
@@ -73,45 +73,6 @@ void throw_error(error_fields f) {
   throw error(std::move(f));
 }
 
-std::string redact_dsn(const std::string& dsn) {
-  std::string s = dsn;
-  // URL form: scheme://user:password@host...
-  if (auto scheme = s.find("://"); scheme != std::string::npos) {
-    auto start = scheme + 3;
-    auto at = s.find('@', start);
-    auto slash = s.find('/', start);
-    if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
-      auto colon = s.find(':', start);
-      if (colon != std::string::npos && colon < at) s.replace(colon + 1, at - colon - 1, "***");
-    }
-    // ...?password=secret&...
-    for (std::size_t p = s.find("password=", start); p != std::string::npos; p = s.find("password=", p + 1)) {
-      if (p == 0 || (s[p - 1] != '?' && s[p - 1] != '&')) continue;
-      auto v = p + 9;
-      auto e = s.find('&', v);
-      s.replace(v, (e == std::string::npos ? s.size() : e) - v, "***");
-    }
-    return s;
-  }
-  // key=value form: password = 'quoted \' value' or password=plain
-  for (std::size_t p = 0; (p = s.find("password", p)) != std::string::npos; p += 8) {
-    if (p > 0 && !std::isspace(static_cast<unsigned char>(s[p - 1]))) continue;
-    std::size_t i = p + 8;
-    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-    if (i >= s.size() || s[i] != '=') continue;
-    ++i;
-    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-    std::size_t e = i;
-    if (e < s.size() && s[e] == '\'') {
-      ++e;
-      while (e < s.size() && s[e] != '\'') e += (s[e] == '\\' && e + 1 < s.size()) ? 2 : 1;
-      if (e < s.size()) ++e;
-    } else {
-      while (e < s.size() && !std::isspace(static_cast<unsigned char>(s[e]))) ++e;
-    }
-    s.replace(i, e - i, "***");
-  }
-  return s;
-}
+std::string redact_dsn(const std::string& dsn) { return aw::redact_credentials(dsn); }
 
 }  // namespace aw::pg

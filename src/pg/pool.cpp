@@ -94,14 +94,18 @@ task<> pool::aexit(std::exception_ptr) {
 
 task<std::unique_ptr<connection>> pool::take(std::optional<std::chrono::milliseconds> timeout) {
   if (closed_) throw interface_error("aw::pg::pool: the pool is closed");
-  if (!slots_.try_acquire()) {
-    if (timeout) {
-      bool got = co_await move_on_after(*timeout, [&]() -> task<> { co_await slots_.acquire(); });
-      if (!got) throw timeout_error();
-    } else {
-      co_await slots_.acquire();
-    }
-  }
+  if (!timeout) co_return co_await take_now();
+  // The timeout covers the whole acquisition, as asyncpg's does: the wait for a slot,
+  // opening a connection (a server that does not answer), setup.
+  std::unique_ptr<connection> c;
+  cancel_scope scope(clock::now() + *timeout);
+  co_await async_with(scope, [&](cancel_scope&) -> task<> { c = co_await take_now(); });
+  if (!c) throw timeout_error();
+  co_return c;
+}
+
+task<std::unique_ptr<connection>> pool::take_now() {
+  if (!slots_.try_acquire()) co_await slots_.acquire();
   // From here on we hold a slot: give it back on every failure.
   std::unique_ptr<connection> c;
   std::exception_ptr failure;
@@ -159,6 +163,7 @@ void pool::keep_idle(std::unique_ptr<connection> c) {
 
 task<> pool::release_shielded(std::unique_ptr<connection> c) {
   if (!c) co_return;
+  c->log_listeners_.clear();  // the borrower's, as asyncpg's pool does
   if (reusable(*c) && c->is_clean()) {
     // Nothing to reset, so nothing to wait for: no shield needed (the common case; the
     // shielded scope costs more than the rest of the release).

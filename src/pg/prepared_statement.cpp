@@ -30,6 +30,7 @@ task<> connection::prepare_named(prepared_statement& st) {
 }
 
 task<prepared_statement> connection::prepare(std::string sql) {
+  detail::check_sql(sql);
   co_await acquire_exclusive();
   busy_hold g{&busy_};
   check_open();

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../common/tricky_credentials.hpp"
 #include "common.hpp"
 
 #include <netinet/in.h>
@@ -499,6 +500,23 @@ TEST(Http, ConnectionRefused) {
     } catch (const http::connect_error& e) {
       EXPECT_EQ(std::string(e.what()).find("secret"), std::string::npos) << e.what();  // passwords are redacted
       EXPECT_EQ(e.url().find("secret"), std::string::npos);
+    }
+  });
+}
+
+// Every tricky URL and connection string of the shared table, requested: whatever fails
+// (a bad URL, another scheme, a refused port, an unknown host), neither the message nor
+// the error's url() holds the password.
+TEST(Http, NoPasswordInAnyRequestError) {
+  with_session({.timeout = {.connect = 20s}}, [](http::session& s) -> aw::task<> {
+    for (const auto& e : aw_test::tricky_credentials_table()) {
+      try {
+        co_await s.get(std::string(e.text));
+        ADD_FAILURE() << "no error for " << e.text;
+      } catch (const http::error& err) {
+        EXPECT_TRUE(aw_test::holds_no_secret(err.what(), e)) << err.what();
+        EXPECT_TRUE(aw_test::holds_no_secret(err.url(), e)) << err.url();
+      }
     }
   });
 }

@@ -1,6 +1,8 @@
 // Typed errors, the client's lifetime, cancellation of slow calls, sessions and transactions.
 #include "mongo_test.hpp"
 
+#include "../common/tricky_credentials.hpp"
+
 #include <aw/cancel_scope.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/sleep.hpp>
@@ -115,6 +117,20 @@ TEST(MongoErrors, BadUriIsAConfigurationErrorWithoutThePassword) {
   EXPECT_THROW((void)client("http://x"), configuration_error);
   client ok("mongodb://ada:s3cret@127.0.0.1:27117/");
   EXPECT_EQ(ok.redacted_uri(), "mongodb://ada:***@127.0.0.1:27117/");
+}
+
+// Every tricky connection string and URL of the shared table: a client is made (no server
+// is contacted) or refused with configuration_error; neither the message nor
+// redacted_uri() holds the password.
+TEST(MongoErrors, NoPasswordInAnyClientError) {
+  for (const auto& e : aw_test::tricky_credentials_table()) {
+    try {
+      client c{std::string(e.text)};
+      EXPECT_TRUE(aw_test::holds_no_secret(c.redacted_uri(), e)) << c.redacted_uri();
+    } catch (const configuration_error& err) {
+      EXPECT_TRUE(aw_test::holds_no_secret(err.what(), e)) << err.what();
+    }
+  }
 }
 
 TEST(MongoErrors, UseOutsideTheBlockIsClosedError) {

@@ -7,6 +7,7 @@
 #include <typeinfo>
 #include <vector>
 
+#include "../common/tricky_credentials.hpp"
 #include "pg_test.hpp"
 
 using namespace std::chrono_literals;
@@ -114,6 +115,22 @@ TEST(PgRedact, UrlAndKeyValue) {
   EXPECT_EQ(aw::pg::redact_dsn("host=h password=secret user=u"), "host=h password=*** user=u");
   EXPECT_EQ(aw::pg::redact_dsn("host=h password = 'se cr\\'et' user=u"), "host=h password = *** user=u");
   EXPECT_EQ(aw::pg::redact_dsn("host=h user=u"), "host=h user=u");
+}
+
+// Every tricky connection string of the shared table fails to connect (a refused port, an
+// unknown host, a malformed string) without its password in the message, libpq's part
+// included (it quotes what it cannot parse).
+TEST(PgRedact, NoPasswordInAnyConnectError) {
+  for (const auto& e : aw_test::tricky_credentials_table()) {
+    aw::run([&]() -> aw::task<> {
+      try {
+        co_await aw::async_with(aw::pg::connect(std::string(e.text)), [](aw::pg::connection&) -> aw::task<> { co_return; });
+        ADD_FAILURE() << "connected with " << e.text;
+      } catch (const aw::pg::connection_error& err) {
+        EXPECT_TRUE(aw_test::holds_no_secret(err.what(), e)) << err.what();
+      }
+    });
+  }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -12,6 +12,15 @@
 // wait is a cancellation point. The DSN is a URL or key=value string; libpq's PG*
 // environment variables fill in what it leaves out. (libpq resolves a host *name* with a
 // blocking getaddrinfo when connecting; an address or a socket directory does not block.)
+// Connecting is bounded by connection_options::connect_timeout (60 s) and by the DSN's
+// connect_timeout (per host), which libpq does not enforce in non-blocking mode: a server
+// that does not answer raises aw::pg::connect_timeout_error. The server's notices and
+// warnings go to add_log_listener's callbacks, never to stderr.
+//
+// Arguments are checked before anything is sent: more of them than the statement's
+// highest $n, or a string holding a NUL byte (PostgreSQL text cannot hold one; bytea
+// can), raise aw::pg::interface_error (aw::pg::type_error for the NUL, naming the
+// parameter), as does a statement whose text holds a NUL.
 //
 // Statements with parameters ($1..$n) use the extended protocol with binary parameters
 // and results (see aw/pg/types.hpp for the types). They are prepared once per connection
@@ -69,6 +78,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <list>
 #include <memory>
 #include <optional>
@@ -79,6 +89,7 @@
 #include <vector>
 
 struct pg_conn;
+struct pg_result;
 
 namespace aw::pg {
 
@@ -86,6 +97,13 @@ struct connection_options {
   std::size_t statement_cache_size = 100;  // prepared statements kept per connection; 0: none
   // How long a cancelled statement may take to give the connection back before it is closed.
   std::chrono::milliseconds cancel_timeout{5000};
+  // How long connecting may take in all (asyncpg.connect's timeout), every host and address
+  // the DSN names included; then aw::pg::connect_timeout_error. 0: no limit. The DSN's
+  // connect_timeout (libpq's: seconds, per host or address, 0 for none, at least 2) applies
+  // as well, to each host or address libpq tries (it moves on by itself from one that
+  // refuses); one that accepts and stays silent for that long ends the attempt with
+  // connect_timeout_error (libpq's blocking connect would try the next host there).
+  std::chrono::milliseconds connect_timeout{60000};
 };
 
 enum class isolation { default_level, read_committed, repeatable_read, serializable };
@@ -297,6 +315,18 @@ class connection {
   // How many statements ran on this connection (the pool's max_queries).
   std::uint64_t queries() const noexcept { return queries_; }
 
+  // The server's messages other than errors (NOTICE, WARNING, INFO, ...: RAISE NOTICE, a
+  // shutdown's goodbye) go to the log listeners (asyncpg's add_log_listener), called on the
+  // loop from inside the call that read the message, with its fields (severity, SQLSTATE,
+  // message, detail, hint, ...). A listener must not throw (what it throws is dropped); it
+  // may add or remove listeners. Without listeners a message is dropped, or with the debug
+  // mode on (aw/debug.hpp) logged; nothing is written to stderr otherwise. A pool removes
+  // the listeners when the connection is given back.
+  using log_listener = std::function<void(connection&, const error_fields&)>;
+  // Gives the id that remove_log_listener takes.
+  std::uint64_t add_log_listener(log_listener f);
+  void remove_log_listener(std::uint64_t id) noexcept;
+
  private:
   friend class aw::pg::transaction;
   friend class aw::pg::cursor;
@@ -306,6 +336,7 @@ class connection {
   struct statement {
     std::string name;
     std::list<std::string>::iterator lru;
+    int params = 0;  // the highest $n of its text: more arguments are refused
   };
   using many_fn = bool (*)(void* state, detail::params& out);
 
@@ -424,6 +455,7 @@ class connection {
   void deliver_notifications();
   task<> prepare_named(prepared_statement& st);
   void check_arguments(const prepared_statement& st) const;
+  static void notice_received(void* self, const pg_result* r) noexcept;
 
   pg_conn* conn_ = nullptr;
   connection_options opts_;
@@ -449,6 +481,8 @@ class connection {
   std::uint64_t queries_ = 0;
   bool dirty_ = false;
   bool broken_ = false;
+  std::vector<std::pair<std::uint64_t, log_listener>> log_listeners_;
+  std::uint64_t next_log_listener_ = 0;
   int socket_waits_ = 0;        // tasks waiting on the socket (socket_wait)
   bool close_pending_ = false;  // close() came while some did: the last one closes
 };

@@ -11,13 +11,15 @@
 //   what() is "message (SQLSTATE xxxxx)" plus the detail. Subclasses follow the SQLSTATE
 //   classes (integrity_constraint_violation > unique_violation, ...), so a handler can be
 //   as broad or as narrow as it likes; sqlstate() gives the code for the rest.
-// - aw::pg::connection_error: connecting failed (refused, bad password, no such database).
+// - aw::pg::connection_error: connecting failed (refused, bad password, no such database);
+//   aw::pg::connect_timeout_error, a subclass, is a server that did not answer in time.
 //   aw::pg::connection_lost, a subclass, is a connection that broke while in use; the
 //   statement it was running may or may not have taken effect.
 // - aw::pg::interface_error: the client was misused (a closed connection, fetchval of no
 //   row); aw::pg::type_error, a subclass, is a value that does not convert (a column's type
 //   that does not fit the C++ type, NULL into a non-optional); it names the column.
-// Messages never contain a password: connection strings in them are redacted.
+// Messages never contain a password: connection strings in them are redacted, and so are
+// libpq's own messages, which may quote a fragment of the string (aw/redact.hpp).
 #pragma once
 
 #include <memory>
@@ -105,6 +107,12 @@ class connection_lost : public connection_error {
  public:
   using connection_error::connection_error;
 };
+// Connecting took longer than connection_options::connect_timeout, or a host took longer
+// than the DSN's connect_timeout (asyncpg raises TimeoutError there).
+class connect_timeout_error : public connection_error {
+ public:
+  using connection_error::connection_error;
+};
 // The library was used wrongly, or a result was not what the call needs.
 class interface_error : public std::runtime_error {
  public:
@@ -119,7 +127,8 @@ class type_error : public interface_error {
 // Throws the subclass of aw::pg::error that f.sqlstate names.
 [[noreturn]] void throw_error(error_fields f);
 
-// `dsn` (a URL or key=value string) with any password replaced by "***".
+// `dsn` (a URL or key=value string) with any password replaced by "***"
+// (aw::redact_credentials, aw/redact.hpp).
 std::string redact_dsn(const std::string& dsn);
 
 }  // namespace aw::pg

@@ -3,7 +3,9 @@
 
 #include <aw/pg/types.hpp>
 
+#include <cstring>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -36,7 +38,12 @@ class params {
       types_.push_back(C::type_oid);
       offsets_.push_back(static_cast<int>(buf_.size()));
       C::encode(v, buf_);
-      if constexpr (C::text_param) buf_.push_back('\0');  // libpq reads text parameters up to a NUL
+      if constexpr (C::text_param) {
+        // libpq reads text parameters up to a NUL: one inside would cut the value short.
+        if (std::memchr(buf_.data() + offsets_.back(), 0, buf_.size() - static_cast<std::size_t>(offsets_.back())) != nullptr)
+          nul_in_text(types_.size());
+        buf_.push_back('\0');
+      }
       lengths_.push_back(static_cast<int>(buf_.size()) - offsets_.back() - (C::text_param ? 1 : 0));
       formats_.push_back(C::text_param ? 0 : 1);
     }
@@ -54,6 +61,10 @@ class params {
   const int* formats() const noexcept { return formats_.data(); }
 
  private:
+  [[noreturn]] static void nul_in_text(std::size_t parameter) {
+    throw type_error("aw::pg: parameter $" + std::to_string(parameter) +
+                     " holds a NUL byte, which PostgreSQL text cannot hold (send binary data as aw::pg::bytea)");
+  }
   std::string buf_;
   std::vector<oid> types_;
   std::vector<int> offsets_;
@@ -61,6 +72,14 @@ class params {
   std::vector<int> formats_;
   std::vector<const char*> values_;
 };
+
+// A statement's text with a NUL byte raises aw::pg::interface_error (PostgreSQL would end
+// the statement there).
+void check_sql(std::string_view sql);
+// The highest $n a statement refers to (literals, quoted identifiers and comments left out).
+int highest_placeholder(std::string_view sql) noexcept;
+// Raises aw::pg::interface_error when more arguments are given than the statement takes.
+void check_argument_count(std::string_view sql, int takes, int given);
 }  // namespace detail
 
 }  // namespace aw::pg

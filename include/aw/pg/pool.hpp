@@ -10,7 +10,9 @@
 //
 // Entering the pool opens min_size connections; leaving it closes them all. acquire()
 // gives a connection, opening one while fewer than max_size exist, else waiting (FIFO) for
-// one to be released; with a timeout, a wait that runs out raises aw::timeout_error.
+// one to be released; with a timeout, which covers the whole acquisition (the wait for a
+// connection, opening one, setup), one that runs out raises aw::timeout_error. Opening a
+// connection is bounded by connection_options::connect_timeout (60 s) in any case.
 // Waiting is a cancellation point, and a cancelled acquire never keeps a connection.
 //
 // A released connection is made clean before anyone else gets it (connection::reset: an
@@ -157,6 +159,7 @@ class [[nodiscard(
   void arm_reaper();
   void disarm_reaper() noexcept;
   task<std::unique_ptr<connection>> open_connection();
+  task<std::unique_ptr<connection>> take_now();
   // A connection lent to shortcuts together (multiplex).
   struct shared_connection {
     std::unique_ptr<connection> conn;
