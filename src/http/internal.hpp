@@ -99,7 +99,9 @@ struct transfer {
   aw::task<> read_upload();
   void resume_upload() noexcept;
   void apply_pause() noexcept;
-  std::exception_ptr make_error(CURLcode rc);
+  // The typed error for libcurl's result `rc` (`reason` replaces libcurl's message); for
+  // CURLE_OK, a protocol_error: a fault of the response that libcurl let through.
+  std::exception_ptr make_error(CURLcode rc, const char* reason = nullptr);
   std::string describe() const;  // "GET http://host/path" without a password
 
   static std::size_t on_header(char* data, std::size_t size, std::size_t n, void* p);

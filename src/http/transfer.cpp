@@ -167,9 +167,12 @@ void transfer::finish(CURLcode rc) noexcept {
   done = true;
   paused = false;
   if (up.scope) up.scope->cancel();  // nothing more will be sent: stop reading the source
-  if (rc != CURLE_OK && !failure) {
+  if (!failure && (rc != CURLE_OK || !headers_ready)) {
     try {
-      failure = make_error(rc);
+      // libcurl 7.88 reports success for a response cut before the end of its headers
+      // (with the status line's code): nothing of it can be trusted, as httpx and aiohttp
+      // judge too.
+      failure = rc == CURLE_OK ? make_error(CURLE_OK, "the response ended in its headers") : make_error(rc);
     } catch (...) {
       failure = std::current_exception();
     }
@@ -206,11 +209,12 @@ void transfer::touch() noexcept {
   if (timer.armed()) arm_read_timer();
 }
 
-std::exception_ptr transfer::make_error(CURLcode rc) {
-  std::string detail = errbuf[0] ? std::string(trim(errbuf)) : std::string(curl_easy_strerror(rc));
+std::exception_ptr transfer::make_error(CURLcode rc, const char* reason) {
+  std::string detail = reason ? std::string(reason) : errbuf[0] ? std::string(trim(errbuf)) : std::string(curl_easy_strerror(rc));
   std::string u = redact(url.empty() ? request_url : url);
   if (char* eff = nullptr; curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff) u = redact(eff);
   std::string what = "aw::http: " + method + " " + u + ": " + detail;
+  if (rc == CURLE_OK) return std::make_exception_ptr(protocol_error(what, u));  // a fault libcurl let through
   switch (rc) {
     case CURLE_URL_MALFORMAT:  // the URL was checked before: a redirect's Location is bad
       return std::make_exception_ptr(invalid_url(what, u));

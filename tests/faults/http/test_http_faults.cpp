@@ -218,6 +218,22 @@ std::string gzip_response(const std::string& body, std::string_view extra = "") 
 // ---------------------------------------------------------------------------------------
 // Responses cut short.
 
+TEST(HttpFaults, ResponseCutInItsHeadersIsAProtocolError) {
+  fault_server srv(answer("HTTP/1.1 200 OK\r\nContent-Type: text/pl"));
+  with_session([&](http::session& s) -> aw::task<> {
+    EXPECT_TRUE(contains(co_await raised<http::protocol_error>(s.get(srv.url())), "headers")) << "awaited";
+    EXPECT_TRUE(contains(co_await raised_streaming<http::protocol_error>(s.get(srv.url())), "headers")) << "entered";
+  });
+}
+
+TEST(HttpFaults, ResponseCutAfterItsStatusLineIsAProtocolError) {
+  fault_server srv(answer("HTTP/1.1 200 OK\r\n"));
+  with_session([&](http::session& s) -> aw::task<> {
+    EXPECT_FALSE((co_await raised<http::protocol_error>(s.get(srv.url()))).empty());
+    EXPECT_FALSE((co_await raised_streaming<http::protocol_error>(s.get(srv.url()))).empty());
+  });
+}
+
 TEST(HttpFaults, NoResponseAtAllIsAProtocolError) {
   fault_server srv(answer(""));
   with_session([&](http::session& s) -> aw::task<> { EXPECT_FALSE((co_await raised<http::protocol_error>(s.get(srv.url()))).empty()); });
