@@ -215,6 +215,12 @@ std::exception_ptr transfer::make_error(CURLcode rc, const char* reason) {
   if (char* eff = nullptr; curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff) u = redact(eff);
   std::string what = "aw::http: " + method + " " + u + ": " + detail;
   if (rc == CURLE_OK) return std::make_exception_ptr(protocol_error(what, u));  // a fault libcurl let through
+  if (rc == CURLE_OUT_OF_MEMORY && !headers_ready) {
+    // libcurl 7.88 keeps a header line in a buffer of at most 100 KiB (CURL_MAX_HTTP_HEADER)
+    // and reports a longer one as out of memory.
+    return std::make_exception_ptr(
+        protocol_error("aw::http: " + method + " " + u + ": a response header line is too large (libcurl's limit is 100 KiB)", u));
+  }
   switch (rc) {
     case CURLE_URL_MALFORMAT:  // the URL was checked before: a redirect's Location is bad
       return std::make_exception_ptr(invalid_url(what, u));
@@ -222,6 +228,7 @@ std::exception_ptr transfer::make_error(CURLcode rc, const char* reason) {
     case CURLE_COULDNT_RESOLVE_PROXY:
       return std::make_exception_ptr(dns_error(what, u));
     case CURLE_COULDNT_CONNECT:
+    case CURLE_PROXY:  // the proxy's handshake failed
       return std::make_exception_ptr(connect_error(what, u));
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
@@ -236,6 +243,7 @@ std::exception_ptr transfer::make_error(CURLcode rc, const char* reason) {
     case CURLE_SSL_ENGINE_SETFAILED:
     case CURLE_SSL_ENGINE_INITFAILED:
     case CURLE_USE_SSL_FAILED:
+    case CURLE_SSL_CLIENTCERT:
       return std::make_exception_ptr(tls_error(what, u));
     case CURLE_OPERATION_TIMEDOUT: {
       curl_off_t pre = 0;
@@ -279,7 +287,10 @@ std::size_t transfer::on_header(char* data, std::size_t size, std::size_t n, voi
       std::string_view rest = sp == std::string_view::npos ? std::string_view{} : line.substr(sp + 1);
       int code = 0;
       auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + std::min<std::size_t>(rest.size(), 3), code);
-      if (ec != std::errc() || code < 100 || code > 999) return 0;  // libcurl reports the write error
+      if (ec != std::errc() || code < 100 || code > 999) {
+        t->failure = t->make_error(CURLE_OK, "an invalid status line");  // finish() raises it
+        return 0;
+      }
       t->status = code;
       t->reason.assign(trim(rest.substr(ptr - rest.data())));
       char* eff = nullptr;

@@ -277,6 +277,16 @@ TEST(HttpFaults, InvalidChunkSizeIsAProtocolError) {
 // ---------------------------------------------------------------------------------------
 // Headers.
 
+TEST(HttpFaults, AHugeHeaderLineIsAProtocolErrorSayingSo) {
+  fault_server srv(answer("HTTP/1.1 200 OK\r\nX-Huge: " + std::string(1 << 20, 'a') + "\r\nContent-Length: 2\r\n\r\nok"));
+  with_session([&](http::session& s) -> aw::task<> {
+    std::string what = co_await raised<http::protocol_error>(s.get(srv.url()));
+    EXPECT_TRUE(contains(what, "too large")) << what;
+    what = co_await raised_streaming<http::protocol_error>(s.get(srv.url()));
+    EXPECT_TRUE(contains(what, "too large")) << what;
+  });
+}
+
 TEST(HttpFaults, EndlessHeadersAreAProtocolErrorSayingSo) {
   fault_server srv([](fault_server::conn& c) {
     if (!c.request() || !c.send("HTTP/1.1 200 OK\r\n")) return;
@@ -291,7 +301,8 @@ TEST(HttpFaults, EndlessHeadersAreAProtocolErrorSayingSo) {
 }
 
 TEST(HttpFaults, InvalidStatusLinesAreProtocolErrors) {
-  for (std::string line : {"HTTX/9 abc nonsense\r\n", "HTTP/1.1 abc OK\r\n", "HTTP/1.1 2000 OK\r\n", "HTTP/1.1\r\n", "garbage\r\n"}) {
+  for (std::string line :
+       {"HTTX/9 abc nonsense\r\n", "HTTP/1.1 abc OK\r\n", "HTTP/1.1 2000 OK\r\n", "HTTP/1.1\r\n", "garbage\r\n", "HTTP/1.1 099 Low\r\n"}) {
     fault_server srv(answer(line + "Content-Length: 2\r\n\r\nok"));
     with_session(
         [&](http::session& s) -> aw::task<> { EXPECT_FALSE((co_await raised<http::protocol_error>(s.get(srv.url()))).empty()) << line; });
