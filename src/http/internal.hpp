@@ -23,6 +23,16 @@
 //     read), then unpauses the send direction (curl_easy_pause)
 // The source read runs inside a cancel scope the transfer cancels when it ends (a timeout, an
 // early response, the session closing), so a silent source never holds a finished request.
+//
+// A coded body (Content-Encoding gzip or deflate) is decoded here, not by libcurl, whose
+// decoding inflates everything one read brings inside curl_multi_socket_action (a gzip bomb's
+// 64 KiB read became 64 MiB in one step of the loop, and a paused stream kept it all):
+//   libcurl --CURLOPT_WRITEFUNCTION--> on_write appends the coded bytes to `dec.coded`
+//     (a stream pauses libcurl when 256 KiB of them wait)
+//   the reader's wait, then the decode timer on later turns while it waits, inflate them into
+//     `buf`: at most decode_step bytes per step of the loop, and only as far as the reader
+//     needs (its chunk, the high-water mark, the whole body), checking max_body_size and the
+//     total timeout between steps.
 #pragma once
 
 #include <aw/byte_source.hpp>
@@ -34,6 +44,7 @@
 
 #include <curl/curl.h>
 #include <poll.h>
+#include <zlib.h>
 
 #include <coroutine>
 #include <cstddef>
@@ -79,6 +90,9 @@ struct transfer {
   struct read_timer : timer_node {
     transfer* t = nullptr;
   };
+  struct decode_timer : timer_node {
+    transfer* t = nullptr;
+  };
 
   explicit transfer(session_state* s);
   ~transfer();
@@ -99,6 +113,18 @@ struct transfer {
   aw::task<> read_upload();
   void resume_upload() noexcept;
   void apply_pause() noexcept;
+  // The coded body: begin_body() at the end of the final headers; decode() inflates until
+  // `target` bytes are buffered (at most decode_step per call) and sets what it finds (a
+  // corrupt or cut-short body, max_body_size, the total timeout) as the transfer's failure.
+  void begin_body() noexcept;
+  bool decode(std::size_t target) noexcept;  // false: nothing moved
+  bool decodable() const noexcept { return dec.active && !failure && !dec.finished && (dec.pending() > 0 || dec.more); }
+  void schedule_decode() noexcept;
+  void cancel_decode() noexcept;
+  // libcurl is done, and so is the decoding of a coded body.
+  bool complete() const noexcept { return done && (failure || !dec.active || dec.finished); }
+  void fail(std::exception_ptr e) noexcept;
+  std::exception_ptr too_large();
   // The typed error for libcurl's result `rc` (`reason` replaces libcurl's message); for
   // CURLE_OK, a protocol_error: a fault of the response that libcurl let through.
   std::exception_ptr make_error(CURLcode rc, const char* reason = nullptr);
@@ -124,6 +150,8 @@ struct transfer {
   http::timeouts timeout;
   bool follow = true;
   int max_redirects = 10;
+  std::size_t max_body = 0;                               // max_body_size; 0: none
+  clock::time_point deadline = clock::time_point::max();  // of the total timeout
 
   // The response.
   int status = 0;
@@ -144,6 +172,25 @@ struct transfer {
   std::exception_ptr failure;
   transfer_wait* waiter = nullptr;
   read_timer timer;
+
+  // The coded body on its way to `buf`.
+  struct decoder_state {
+    z_stream z{};
+    bool ready = false;    // inflateInit2 done (kept by spares, reset for each body)
+    bool active = false;   // this response's body is coded: on_write fills `coded`
+    bool deflate = false;  // "deflate": zlib-wrapped, or raw as some servers send it
+    bool raw_tried = false;
+    bool seen = false;      // coded bytes arrived
+    bool started = false;   // output came out (no going back to try raw deflate)
+    bool ended = false;     // the end of the coded stream
+    bool more = false;      // inflate may have output without more input
+    bool finished = false;  // the whole body is decoded
+    std::string coded;
+    std::size_t off = 0;  // coded[off, size) not inflated yet
+    std::size_t pending() const noexcept { return coded.size() - off; }
+  } dec;
+  decode_timer dtimer;
+  std::size_t decode_target = 0;  // what the waiter needs buffered
 
   // A streamed request body on its way to libcurl.
   struct upload_state {
@@ -166,6 +213,8 @@ struct transfer {
   transfer* next = nullptr;
 
   static constexpr std::size_t high_water = 256 * 1024;
+  // Decoded bytes per step of the loop: about 1 ms of inflate for text (0.3 ms for zeros).
+  static constexpr std::size_t decode_step = 512 * 1024;
   static constexpr std::size_t keep_buffer = 4 << 20;  // the largest body buffer a spare keeps
 };
 

@@ -83,13 +83,17 @@ aw::task<std::optional<std::string_view>> line_reader::next() {
       co_return line;
     }
     scanned = view.size();
-    if (t_->done) {
+    if (t_->complete()) {
       if (view.empty()) {
         if (t_->failure) std::rethrow_exception(t_->failure);
         co_return std::nullopt;
       }
       t_->lent = view.size();  // the last line, without a line break
       co_return view;
+    }
+    if (t_->max_body && view.size() >= t_->max_body) {  // a line without end (a gzip bomb's zeros)
+      t_->fail(t_->too_large());
+      std::rethrow_exception(t_->failure);
     }
     co_await detail::transfer_wait(t_, detail::wait_for::data, view.size() + 1);
   }

@@ -9,22 +9,16 @@
 #include <aw/task.hpp>
 
 #include <gtest/gtest.h>
-#include <zlib.h>
 
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-#include <atomic>
+#include "fault_server.hpp"
+
 #include <cctype>
 #include <chrono>
-#include <cstdint>
 #include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 
 using namespace std::chrono_literals;
@@ -32,113 +26,7 @@ namespace http = aw::http;
 
 namespace {
 
-// A server that hands each connection, one at a time, to a handler that writes exactly the
-// bytes of a scenario; the connection is closed when the handler returns. Destroying the
-// server ends a handler waiting in request(), send() or stall().
-class fault_server {
- public:
-  class conn {
-   public:
-    conn(int fd, int stop) noexcept : fd_(fd), stop_(stop) {}
-    // The next request's head (its body is not read), or nothing once the client closed.
-    std::optional<std::string> request() {
-      for (;;) {
-        if (auto end = pending_.find("\r\n\r\n"); end != std::string::npos) {
-          std::string head = pending_.substr(0, end + 4);
-          pending_.erase(0, end + 4);
-          return head;
-        }
-        if (!wait(POLLIN)) return std::nullopt;
-        char buf[4096];
-        ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-        if (n <= 0) return std::nullopt;
-        pending_.append(buf, static_cast<std::size_t>(n));
-      }
-    }
-    // False once the client is gone.
-    bool send(std::string_view bytes) {
-      while (!bytes.empty()) {
-        if (!wait(POLLOUT)) return false;
-        ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-        if (n <= 0) return false;
-        bytes.remove_prefix(static_cast<std::size_t>(n));
-      }
-      return true;
-    }
-    // Holds the connection open, silent, until the server is destroyed.
-    void stall() {
-      pollfd p{stop_, POLLIN, 0};
-      while (::poll(&p, 1, -1) < 0) {
-      }
-    }
-
-   private:
-    bool wait(short events) {
-      pollfd p[2] = {{fd_, events, 0}, {stop_, POLLIN, 0}};
-      while (::poll(p, 2, -1) < 0) {
-      }
-      return p[1].revents == 0;
-    }
-    int fd_, stop_;
-    std::string pending_;
-  };
-  using handler = std::function<void(conn&)>;
-
-  explicit fault_server(handler h) : h_(std::move(h)) {
-    if (::pipe(stop_) != 0) throw std::runtime_error("pipe");
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 64) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      throw std::runtime_error("listen");
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~fault_server() {
-    (void)::write(stop_[1], "x", 1);
-    thread_.join();
-    ::close(fd_);
-    ::close(stop_[0]);
-    ::close(stop_[1]);
-  }
-  fault_server(const fault_server&) = delete;
-  fault_server& operator=(const fault_server&) = delete;
-
-  std::string url(std::string_view path = "/") const { return "http://127.0.0.1:" + std::to_string(port_) + std::string(path); }
-  int connections() const noexcept { return accepted_; }
-
- private:
-  void serve() {
-    for (;;) {
-      pollfd p[2] = {{fd_, POLLIN, 0}, {stop_[0], POLLIN, 0}};
-      if (::poll(p, 2, -1) < 0) continue;
-      if (p[1].revents) return;
-      int c = ::accept(fd_, nullptr, nullptr);
-      if (c < 0) continue;
-      ++accepted_;
-      conn cn(c, stop_[0]);
-      h_(cn);
-      ::shutdown(c, SHUT_RDWR);
-      ::close(c);
-    }
-  }
-  handler h_;
-  int fd_ = -1;
-  int stop_[2] = {-1, -1};
-  int port_ = 0;
-  std::atomic<int> accepted_{0};
-  std::thread thread_;
-};
-
-// A handler that reads one request and answers with `bytes`, then closes.
-fault_server::handler answer(std::string bytes) {
-  return [bytes = std::move(bytes)](fault_server::conn& c) {
-    if (c.request()) c.send(bytes);
-  };
-}
+using namespace aw_http_faults;
 
 void with_session(http::session_options options, std::function<aw::task<>(http::session&)> body) {
   aw::run([&]() -> aw::task<> {
@@ -184,35 +72,6 @@ aw::task<std::string> raised_streaming(http::request r, std::string* got = nullp
 bool contains(std::string s, std::string_view part) {  // case-insensitive
   for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   return s.find(part) != std::string::npos;
-}
-
-// zlib's output for `in` with `flush`, until it has written everything.
-std::string deflate_some(z_stream& z, std::string_view in, int flush) {
-  std::string out;
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  char buf[64 * 1024];
-  for (;;) {
-    z.next_out = reinterpret_cast<Bytef*>(buf);
-    z.avail_out = sizeof buf;
-    int rc = deflate(&z, flush);
-    out.append(buf, sizeof buf - z.avail_out);
-    if (rc == Z_STREAM_END || (z.avail_out != 0 && z.avail_in == 0)) return out;
-    if (rc != Z_OK && rc != Z_BUF_ERROR) throw std::runtime_error("deflate");
-  }
-}
-
-std::string gzip(std::string_view data) {
-  z_stream z{};
-  deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-  std::string out = deflate_some(z, data, Z_FINISH);
-  deflateEnd(&z);
-  return out;
-}
-
-std::string gzip_response(const std::string& body, std::string_view extra = "") {
-  return "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\nContent-Length: " + std::to_string(body.size()) +
-         "\r\n" + std::string(extra) + "\r\n" + body;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -412,6 +271,90 @@ TEST(HttpFaults, NotGzipAtAllIsAProtocolError) {
       if (!c.send(gzip_response("this is not gzip"))) return;
   });
   with_session([&](http::session& s) -> aw::task<> { EXPECT_FALSE((co_await raised<http::protocol_error>(s.get(srv.url()))).empty()); });
+}
+
+TEST(HttpFaults, GzipCutShortIsAProtocolError) {
+  std::string body = gzip(std::string(200000, 'y') + "end");
+  body.resize(body.size() / 2);  // the HTTP framing is complete; the gzip stream is not
+  fault_server srv([&](fault_server::conn& c) {
+    while (c.request())
+      if (!c.send(gzip_response(body))) return;
+  });
+  with_session([&](http::session& s) -> aw::task<> {
+    EXPECT_FALSE((co_await raised<http::protocol_error>(s.get(srv.url()))).empty());
+    EXPECT_FALSE((co_await raised_streaming<http::protocol_error>(s.get(srv.url()))).empty());
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Gzip bombs: a small body that inflates to far more.
+
+fault_server::handler serve_bomb(const std::string& bomb) {
+  return [&bomb](fault_server::conn& c) {
+    while (c.request())
+      if (!c.send(gzip_response(bomb, "Content-Type: application/octet-stream\r\n"))) return;
+  };
+}
+
+TEST(HttpFaults, AGzipBombReadWholeRaisesBodyTooLarge) {
+  const std::string bomb = gzip_bomb(64);
+  fault_server srv(serve_bomb(bomb));
+  with_session({.max_body_size = std::size_t{8} << 20}, [&](http::session& s) -> aw::task<> {
+    std::string what = co_await raised<http::body_too_large>(s.get(srv.url()));
+    EXPECT_TRUE(contains(what, "8388608")) << what;
+    // bytes() inside the block, and a request's own limit.
+    co_await aw::async_with(s.get(srv.url()),
+                            [](http::response& r) -> aw::task<> { EXPECT_THROW(co_await r.bytes(), http::body_too_large); });
+    http::request_options o;
+    o.max_body_size = std::size_t{1} << 20;
+    EXPECT_FALSE((co_await raised<http::body_too_large>(s.get(srv.url(), std::move(o)))).empty());
+    // The session is still usable.
+    http::request_options big;
+    big.max_body_size = std::size_t{64} << 20;  // exactly the body's size
+    http::response r = co_await s.get(srv.url(), std::move(big));
+    EXPECT_EQ(r.body().size(), std::size_t{64} << 20);
+  });
+}
+
+TEST(HttpFaults, ABodyOverTheLimitWithoutEncodingRaisesBodyTooLarge) {
+  fault_server srv(answer("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'z')));
+  with_session({.max_body_size = 4096},
+               [&](http::session& s) -> aw::task<> { EXPECT_FALSE((co_await raised<http::body_too_large>(s.get(srv.url()))).empty()); });
+}
+
+TEST(HttpFaults, AGzipBombStreamsInChunksToItsEnd) {
+  const std::string bomb = gzip_bomb(128);
+  fault_server srv(serve_bomb(bomb));
+  with_session({.max_body_size = std::size_t{1} << 20}, [&](http::session& s) -> aw::task<> {  // the limit is for whole bodies
+    std::size_t total = 0;
+    bool all_zeros = true;
+    co_await aw::async_with(s.get(srv.url()), [&](http::response& r) -> aw::task<> {
+      auto chunks = r.chunks(64 * 1024);
+      while (auto c = co_await chunks.next()) {
+        total += c->size();
+        all_zeros = all_zeros && c->find_first_not_of('\0') == std::string_view::npos;
+      }
+    });
+    EXPECT_EQ(total, std::size_t{128} << 20);
+    EXPECT_TRUE(all_zeros);
+  });
+}
+
+TEST(HttpFaults, AGzipBombsOneLineRaisesBodyTooLarge) {
+  const std::string bomb = gzip_bomb(64);
+  fault_server srv(serve_bomb(bomb));
+  with_session({.max_body_size = std::size_t{4} << 20}, [&](http::session& s) -> aw::task<> {
+    co_await aw::async_with(s.get(srv.url()), [&](http::response& r) -> aw::task<> {
+      auto lines = r.lines();
+      EXPECT_THROW(co_await lines.next(), http::body_too_large);
+    });
+  });
+}
+
+TEST(HttpFaults, AGzipBombReadWholeHonoursTheTotalTimeout) {
+  const std::string bomb = gzip_bomb(4096);  // 4 GiB inflated: the timeout comes first
+  fault_server srv(serve_bomb(bomb));
+  EXPECT_EQ(phase_of(srv.url(), {.total = 300ms}, false), http::timeout_phase::total);
 }
 
 // ---------------------------------------------------------------------------------------
