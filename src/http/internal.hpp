@@ -28,7 +28,7 @@
 // decoding inflates everything one read brings inside curl_multi_socket_action (a gzip bomb's
 // 64 KiB read became 64 MiB in one step of the loop, and a paused stream kept it all):
 //   libcurl --CURLOPT_WRITEFUNCTION--> on_write appends the coded bytes to `dec.coded`
-//     (a stream pauses libcurl when 256 KiB of them wait)
+//     (and pauses libcurl when 256 KiB of them wait)
 //   the reader's wait, then the decode timer on later turns while it waits, inflate them into
 //     `buf`: at most decode_step bytes per step of the loop, and only as far as the reader
 //     needs (its chunk, the high-water mark, the whole body), checking max_body_size and the
@@ -46,13 +46,16 @@
 #include <poll.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -84,6 +87,52 @@ struct socket_record {
   bool closed = false;
   bool busy = false;  // inside curl_multi_socket_action on its behalf
   std::size_t index = 0;
+};
+
+// The response body's buffer. A large one (1 MiB and up) is a mapping of its own, grown with
+// mremap: its pages move, nothing is copied. A body read whole then grows to a gigabyte
+// without a step of the loop copying half of it, as std::string's doubling did (a 512 MiB
+// copy into fresh pages blocked the loop for a second; realloc copies too, below glibc's
+// mmap threshold, which rises to 32 MiB). Bytes are added without being zeroed first
+// (extend, then commit what was written).
+class body_buffer {
+ public:
+  body_buffer() = default;
+  ~body_buffer() { release(); }
+  body_buffer(const body_buffer&) = delete;
+  body_buffer& operator=(const body_buffer&) = delete;
+
+  std::size_t size() const noexcept { return n_; }
+  std::size_t capacity() const noexcept { return cap_; }
+  char* data() noexcept { return p_; }
+  const char* data() const noexcept { return p_; }
+  operator std::string_view() const noexcept { return {p_, n_}; }  // NOLINT: implicit on purpose
+  void clear() noexcept { n_ = 0; }
+  void erase_front(std::size_t k) noexcept {
+    std::memmove(p_, p_ + k, n_ - k);
+    n_ -= k;
+  }
+  void reserve(std::size_t c) {
+    if (c > cap_) grow_to(c);
+  }
+  // Room for `k` more bytes at the end; commit() counts those written.
+  char* extend(std::size_t k) {
+    if (k > cap_ - n_) grow_to(std::max(n_ + k, cap_ * 2));
+    return p_ + n_;
+  }
+  void commit(std::size_t k) noexcept { n_ += k; }
+  void append(const char* d, std::size_t k) {
+    if (k == 0) return;
+    std::memcpy(extend(k), d, k);
+    n_ += k;
+  }
+  void release() noexcept;
+
+ private:
+  void grow_to(std::size_t c);
+  static constexpr std::size_t mapped_from = std::size_t{1} << 20;
+  char* p_ = nullptr;
+  std::size_t n_ = 0, cap_ = 0;
 };
 
 struct transfer {
@@ -158,7 +207,7 @@ struct transfer {
   std::string reason, version, url;
   http::headers headers;
   std::vector<redirect> history;
-  std::string buf;
+  body_buffer buf;
   std::size_t off = 0;
   std::size_t lent = 0;       // handed to a reader as a view: consumed at the next read
   std::size_t need_hint = 0;  // a reader waits for this many bytes: do not pause below it
@@ -213,8 +262,8 @@ struct transfer {
   transfer* next = nullptr;
 
   static constexpr std::size_t high_water = 256 * 1024;
-  // Decoded bytes per step of the loop: about 1 ms of inflate for text (0.3 ms for zeros).
-  static constexpr std::size_t decode_step = 512 * 1024;
+  // Decoded bytes per step of the loop: about 1 ms of inflate for text.
+  static constexpr std::size_t decode_step = 256 * 1024;
   static constexpr std::size_t keep_buffer = 4 << 20;  // the largest body buffer a spare keeps
 };
 

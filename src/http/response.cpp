@@ -30,14 +30,14 @@ aw::task<std::string> response::bytes() {
   detail::transfer* t = get();
   t->settle();
   co_await detail::transfer_wait(t, detail::wait_for::done);
-  co_return std::string(t->buf, t->off);
+  co_return std::string(std::string_view(t->buf).substr(t->off));
 }
 
 aw::task<std::string> response::text() {
   detail::transfer* t = get();
   t->settle();
   co_await detail::transfer_wait(t, detail::wait_for::done);
-  co_return std::string(t->buf, t->off);
+  co_return std::string(std::string_view(t->buf).substr(t->off));
 }
 
 aw::task<nlohmann::json> response::json() {
@@ -45,7 +45,7 @@ aw::task<nlohmann::json> response::json() {
   t->settle();
   co_await detail::transfer_wait(t, detail::wait_for::done);
   try {
-    co_return nlohmann::json::parse(t->buf.begin() + static_cast<std::ptrdiff_t>(t->off), t->buf.end());
+    co_return nlohmann::json::parse(t->buf.data() + t->off, t->buf.data() + t->buf.size());
   } catch (const nlohmann::json::parse_error& e) {
     throw protocol_error("aw::http: " + t->describe() + ": the body is not JSON: " + e.what(), detail::redact(t->url));
   }

@@ -4,11 +4,13 @@
 
 #include <aw/http/session.hpp>
 
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -52,6 +54,39 @@ std::string redact(const std::string& url) {
   }
   if (u) curl_url_cleanup(u);
   return out;
+}
+
+void body_buffer::grow_to(std::size_t c) {
+  if (c < mapped_from) {
+    void* q = std::realloc(p_, c);
+    if (!q) throw std::bad_alloc();
+    p_ = static_cast<char*>(q);
+    cap_ = c;
+    return;
+  }
+  const std::size_t page = 4096;
+  c = (c + page - 1) / page * page;
+  void* q;
+  if (cap_ >= mapped_from) {
+    q = ::mremap(p_, cap_, c, MREMAP_MAYMOVE);
+    if (q == MAP_FAILED) throw std::bad_alloc();
+  } else {
+    q = ::mmap(nullptr, c, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (q == MAP_FAILED) throw std::bad_alloc();
+    if (n_) std::memcpy(q, p_, n_);
+    std::free(p_);
+  }
+  p_ = static_cast<char*>(q);
+  cap_ = c;
+}
+
+void body_buffer::release() noexcept {
+  if (cap_ >= mapped_from)
+    ::munmap(p_, cap_);
+  else
+    std::free(p_);
+  p_ = nullptr;
+  n_ = cap_ = 0;
 }
 
 transfer::transfer(session_state* st) : s(st), easy(curl_easy_init()) {
@@ -140,7 +175,7 @@ void transfer::consume(std::size_t n) noexcept {
     buf.clear();
     off = 0;
   } else if (off >= 64 * 1024 && off * 2 >= buf.size()) {
-    buf.erase(0, off);
+    buf.erase_front(off);
     off = 0;
   }
   if (paused && !dec.active && buffered() < high_water / 2) unpause();  // a coded body unpauses as it decodes
@@ -332,7 +367,10 @@ std::size_t transfer::on_header(char* data, std::size_t size, std::size_t n, voi
         if (auto cl = t->headers.get("content-length"); cl && !t->stream && t->method != "HEAD") {  // read whole: one allocation
           std::size_t n = 0;
           std::from_chars(cl->data(), cl->data() + cl->size(), n);
-          (t->dec.active ? t->dec.coded : t->buf).reserve(std::min<std::size_t>(n, 64 << 20));
+          if (t->dec.active)
+            t->dec.coded.reserve(std::min<std::size_t>(n, 64 << 20));
+          else
+            t->buf.reserve(std::min<std::size_t>(n, 64 << 20));
         }
         t->notify();
       }
@@ -363,7 +401,10 @@ std::size_t transfer::on_write(char* data, std::size_t size, std::size_t n, void
     t->begin_body();
   }
   if (t->dec.active) {
-    if (t->stream && t->dec.pending() >= high_water) {
+    // Paused once 256 KiB of coded bytes wait, read whole or streamed: decoding sets the pace,
+    // and one step of libcurl's reads no more than that (unpaused, it read what the 4 MiB
+    // receive buffer held: 20 ms of one step).
+    if (t->dec.pending() >= high_water) {
       t->paused = true;
       return CURL_WRITEFUNC_PAUSE;
     }
@@ -459,17 +500,16 @@ bool transfer::decode(std::size_t target) noexcept {
         }
       }
       const std::size_t room = std::min<std::size_t>(decode_step - produced, 64 * 1024);
-      const std::size_t old = buf.size();
       const std::size_t in = std::min<std::size_t>(dec.pending(), 1u << 30);
-      buf.resize(old + room);
+      char* to = buf.extend(room);
       dec.z.next_in = reinterpret_cast<Bytef*>(dec.coded.data() + dec.off);
       dec.z.avail_in = static_cast<uInt>(in);
-      dec.z.next_out = reinterpret_cast<Bytef*>(buf.data() + old);
+      dec.z.next_out = reinterpret_cast<Bytef*>(to);
       dec.z.avail_out = static_cast<uInt>(room);
       int rc = inflate(&dec.z, Z_NO_FLUSH);
       const std::size_t out = room - dec.z.avail_out;
       dec.off += in - dec.z.avail_in;
-      buf.resize(old + out);
+      buf.commit(out);
       produced += out;
       progressed = progressed || out > 0 || in != dec.z.avail_in;
       dec.more = dec.z.avail_out == 0;
@@ -1097,7 +1137,7 @@ void release(transfer* t) noexcept {
       // keep_buffer, and at most keep_buffers bytes over all the session's spares.
       const std::size_t cap = t->buf.capacity();
       if (cap > transfer::keep_buffer || s->kept + cap > session_state::keep_buffers)
-        std::string().swap(t->buf);
+        t->buf.release();
       else
         s->kept += cap;
       return;
