@@ -12,6 +12,8 @@
 
 #include "fault_server.hpp"
 
+#include <zlib.h>
+
 #include <cctype>
 #include <chrono>
 #include <functional>
@@ -249,6 +251,48 @@ TEST(HttpFaults, GzipBodiesAreDecoded) {
       while (auto l = co_await it.next()) lines += std::string(*l) + "\n";
     });
     EXPECT_EQ(lines, text);
+  });
+}
+
+// Content-Encoding deflate: zlib-wrapped as RFC 9110 says, or raw as some servers send it.
+TEST(HttpFaults, DeflateBodiesAreDecodedWrappedOrRaw) {
+  const std::string text(300000, 'd');
+  auto coded = [&](int bits) {
+    z_stream z{};
+    deflateInit2(&z, 6, Z_DEFLATED, bits, 8, Z_DEFAULT_STRATEGY);
+    std::string out = deflate_some(z, text, Z_FINISH);
+    deflateEnd(&z);
+    return out;
+  };
+  for (int bits : {15, -15}) {
+    const std::string body = coded(bits);
+    fault_server srv(
+        answer("HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body));
+    with_session([&](http::session& s) -> aw::task<> {
+      http::response r = co_await s.get(srv.url());
+      EXPECT_EQ(r.body(), text) << bits;
+    });
+  }
+}
+
+// A coded response without a body (204, HEAD) is no error, and gzip members follow each other.
+TEST(HttpFaults, CodedResponsesWithoutABodyAndGzipMembers) {
+  const std::string two = gzip("first ") + gzip("second");
+  fault_server srv([&](fault_server::conn& c) {
+    while (auto req = c.request()) {
+      std::string r = req->starts_with("HEAD")                   ? "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 20\r\n\r\n"
+                      : req->find("/empty") != std::string::npos ? "HTTP/1.1 204 No Content\r\nContent-Encoding: gzip\r\n\r\n"
+                                                                 : gzip_response(two);
+      if (!c.send(r)) return;
+    }
+  });
+  with_session([&](http::session& s) -> aw::task<> {
+    EXPECT_EQ((co_await s.get(srv.url("/empty"))).status(), 204);
+    http::response h = co_await s.head(srv.url());
+    EXPECT_EQ(h.status(), 200);
+    EXPECT_EQ(h.body(), "");
+    http::response r = co_await s.get(srv.url());
+    EXPECT_EQ(r.body(), "first second");
   });
 }
 
