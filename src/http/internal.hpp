@@ -23,6 +23,16 @@
 //     read), then unpauses the send direction (curl_easy_pause)
 // The source read runs inside a cancel scope the transfer cancels when it ends (a timeout, an
 // early response, the session closing), so a silent source never holds a finished request.
+//
+// A coded body (Content-Encoding gzip or deflate) is decoded here, not by libcurl, whose
+// decoding inflates everything one read brings inside curl_multi_socket_action (a gzip bomb's
+// 64 KiB read became 64 MiB in one step of the loop, and a paused stream kept it all):
+//   libcurl --CURLOPT_WRITEFUNCTION--> on_write appends the coded bytes to `dec.coded`
+//     (and pauses libcurl when 256 KiB of them wait)
+//   the reader's wait, then the decode timer on later turns while it waits, inflate them into
+//     `buf`: at most decode_step bytes per step of the loop, and only as far as the reader
+//     needs (its chunk, the high-water mark, the whole body), checking max_body_size and the
+//     total timeout between steps.
 #pragma once
 
 #include <aw/byte_source.hpp>
@@ -34,14 +44,18 @@
 
 #include <curl/curl.h>
 #include <poll.h>
+#include <zlib.h>
 
+#include <algorithm>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -75,8 +89,57 @@ struct socket_record {
   std::size_t index = 0;
 };
 
+// The response body's buffer. A large one (1 MiB and up) is a mapping of its own, grown with
+// mremap: its pages move, nothing is copied. A body read whole then grows to a gigabyte
+// without a step of the loop copying half of it, as std::string's doubling did (a 512 MiB
+// copy into fresh pages blocked the loop for a second; realloc copies too, below glibc's
+// mmap threshold, which rises to 32 MiB). Bytes are added without being zeroed first
+// (extend, then commit what was written).
+class body_buffer {
+ public:
+  body_buffer() = default;
+  ~body_buffer() { release(); }
+  body_buffer(const body_buffer&) = delete;
+  body_buffer& operator=(const body_buffer&) = delete;
+
+  std::size_t size() const noexcept { return n_; }
+  std::size_t capacity() const noexcept { return cap_; }
+  char* data() noexcept { return p_; }
+  const char* data() const noexcept { return p_; }
+  operator std::string_view() const noexcept { return {p_, n_}; }  // NOLINT: implicit on purpose
+  void clear() noexcept { n_ = 0; }
+  void erase_front(std::size_t k) noexcept {
+    std::memmove(p_, p_ + k, n_ - k);
+    n_ -= k;
+  }
+  void reserve(std::size_t c) {
+    if (c > cap_) grow_to(c);
+  }
+  // Room for `k` more bytes at the end; commit() counts those written.
+  char* extend(std::size_t k) {
+    if (k > cap_ - n_) grow_to(std::max(n_ + k, cap_ * 2));
+    return p_ + n_;
+  }
+  void commit(std::size_t k) noexcept { n_ += k; }
+  void append(const char* d, std::size_t k) {
+    if (k == 0) return;
+    std::memcpy(extend(k), d, k);
+    n_ += k;
+  }
+  void release() noexcept;
+
+ private:
+  void grow_to(std::size_t c);
+  static constexpr std::size_t mapped_from = std::size_t{1} << 20;
+  char* p_ = nullptr;
+  std::size_t n_ = 0, cap_ = 0;
+};
+
 struct transfer {
   struct read_timer : timer_node {
+    transfer* t = nullptr;
+  };
+  struct decode_timer : timer_node {
     transfer* t = nullptr;
   };
 
@@ -99,7 +162,21 @@ struct transfer {
   aw::task<> read_upload();
   void resume_upload() noexcept;
   void apply_pause() noexcept;
-  std::exception_ptr make_error(CURLcode rc);
+  // The coded body: begin_body() at the end of the final headers; decode() inflates until
+  // `target` bytes are buffered (at most decode_step per call) and sets what it finds (a
+  // corrupt or cut-short body, max_body_size, the total timeout) as the transfer's failure.
+  void begin_body() noexcept;
+  bool decode(std::size_t target) noexcept;  // false: nothing moved
+  bool decodable() const noexcept { return dec.active && !failure && !dec.finished && (dec.pending() > 0 || dec.more); }
+  void schedule_decode() noexcept;
+  void cancel_decode() noexcept;
+  // libcurl is done, and so is the decoding of a coded body.
+  bool complete() const noexcept { return done && (failure || !dec.active || dec.finished); }
+  void fail(std::exception_ptr e) noexcept;
+  std::exception_ptr too_large();
+  // The typed error for libcurl's result `rc` (`reason` replaces libcurl's message); for
+  // CURLE_OK, a protocol_error: a fault of the response that libcurl let through.
+  std::exception_ptr make_error(CURLcode rc, const char* reason = nullptr);
   std::string describe() const;  // "GET http://host/path" without a password
 
   static std::size_t on_header(char* data, std::size_t size, std::size_t n, void* p);
@@ -122,13 +199,15 @@ struct transfer {
   http::timeouts timeout;
   bool follow = true;
   int max_redirects = 10;
+  std::size_t max_body = 0;                               // max_body_size; 0: none
+  clock::time_point deadline = clock::time_point::max();  // of the total timeout
 
   // The response.
   int status = 0;
   std::string reason, version, url;
   http::headers headers;
   std::vector<redirect> history;
-  std::string buf;
+  body_buffer buf;
   std::size_t off = 0;
   std::size_t lent = 0;       // handed to a reader as a view: consumed at the next read
   std::size_t need_hint = 0;  // a reader waits for this many bytes: do not pause below it
@@ -142,6 +221,25 @@ struct transfer {
   std::exception_ptr failure;
   transfer_wait* waiter = nullptr;
   read_timer timer;
+
+  // The coded body on its way to `buf`.
+  struct decoder_state {
+    z_stream z{};
+    bool ready = false;    // inflateInit2 done (kept by spares, reset for each body)
+    bool active = false;   // this response's body is coded: on_write fills `coded`
+    bool deflate = false;  // "deflate": zlib-wrapped, or raw as some servers send it
+    bool raw_tried = false;
+    bool seen = false;      // coded bytes arrived
+    bool started = false;   // output came out (no going back to try raw deflate)
+    bool ended = false;     // the end of the coded stream
+    bool more = false;      // inflate may have output without more input
+    bool finished = false;  // the whole body is decoded
+    std::string coded;
+    std::size_t off = 0;  // coded[off, size) not inflated yet
+    std::size_t pending() const noexcept { return coded.size() - off; }
+  } dec;
+  decode_timer dtimer;
+  std::size_t decode_target = 0;  // what the waiter needs buffered
 
   // A streamed request body on its way to libcurl.
   struct upload_state {
@@ -164,6 +262,8 @@ struct transfer {
   transfer* next = nullptr;
 
   static constexpr std::size_t high_water = 256 * 1024;
+  // Decoded bytes per step of the loop: about 1 ms of inflate for text.
+  static constexpr std::size_t decode_step = 256 * 1024;
   static constexpr std::size_t keep_buffer = 4 << 20;  // the largest body buffer a spare keeps
 };
 

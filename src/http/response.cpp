@@ -30,14 +30,14 @@ aw::task<std::string> response::bytes() {
   detail::transfer* t = get();
   t->settle();
   co_await detail::transfer_wait(t, detail::wait_for::done);
-  co_return std::string(t->buf, t->off);
+  co_return std::string(std::string_view(t->buf).substr(t->off));
 }
 
 aw::task<std::string> response::text() {
   detail::transfer* t = get();
   t->settle();
   co_await detail::transfer_wait(t, detail::wait_for::done);
-  co_return std::string(t->buf, t->off);
+  co_return std::string(std::string_view(t->buf).substr(t->off));
 }
 
 aw::task<nlohmann::json> response::json() {
@@ -45,7 +45,7 @@ aw::task<nlohmann::json> response::json() {
   t->settle();
   co_await detail::transfer_wait(t, detail::wait_for::done);
   try {
-    co_return nlohmann::json::parse(t->buf.begin() + static_cast<std::ptrdiff_t>(t->off), t->buf.end());
+    co_return nlohmann::json::parse(t->buf.data() + t->off, t->buf.data() + t->buf.size());
   } catch (const nlohmann::json::parse_error& e) {
     throw protocol_error("aw::http: " + t->describe() + ": the body is not JSON: " + e.what(), detail::redact(t->url));
   }
@@ -83,13 +83,17 @@ aw::task<std::optional<std::string_view>> line_reader::next() {
       co_return line;
     }
     scanned = view.size();
-    if (t_->done) {
+    if (t_->complete()) {
       if (view.empty()) {
         if (t_->failure) std::rethrow_exception(t_->failure);
         co_return std::nullopt;
       }
       t_->lent = view.size();  // the last line, without a line break
       co_return view;
+    }
+    if (t_->max_body && view.size() >= t_->max_body) {  // a line without end (a gzip bomb's zeros)
+      t_->fail(t_->too_large());
+      std::rethrow_exception(t_->failure);
     }
     co_await detail::transfer_wait(t_, detail::wait_for::data, view.size() + 1);
   }

@@ -5,11 +5,13 @@
 #include <aw/http/session.hpp>
 #include <aw/redact.hpp>
 
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -36,8 +38,49 @@ bool is_redirect(int status) noexcept { return status >= 300 && status < 400; }
 
 std::string redact(const std::string& url) { return aw::redact_credentials(url); }
 
+void body_buffer::grow_to(std::size_t c) {
+  if (c < mapped_from) {
+    void* q = std::realloc(p_, c);
+    if (!q) throw std::bad_alloc();
+    p_ = static_cast<char*>(q);
+    cap_ = c;
+    return;
+  }
+  const std::size_t page = 4096;
+  c = (c + page - 1) / page * page;
+  void* q;
+  if (cap_ >= mapped_from) {
+    q = ::mremap(p_, cap_, c, MREMAP_MAYMOVE);
+    if (q == MAP_FAILED) throw std::bad_alloc();
+  } else {
+    q = ::mmap(nullptr, c, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (q == MAP_FAILED) throw std::bad_alloc();
+    if (n_) std::memcpy(q, p_, n_);
+    std::free(p_);
+  }
+  p_ = static_cast<char*>(q);
+  cap_ = c;
+}
+
+void body_buffer::release() noexcept {
+  if (cap_ >= mapped_from)
+    ::munmap(p_, cap_);
+  else
+    std::free(p_);
+  p_ = nullptr;
+  n_ = cap_ = 0;
+}
+
 transfer::transfer(session_state* st) : s(st), easy(curl_easy_init()) {
   if (!easy) throw std::bad_alloc();
+  dtimer.t = this;
+  dtimer.fire = [](timer_node* n) {
+    transfer* t = static_cast<decode_timer*>(n)->t;
+    if (!t->waiter) return;  // the reader went away: decode when it asks again
+    const bool progressed = t->decode(t->decode_target);
+    t->notify();
+    if (t->waiter && progressed && t->decodable()) t->schedule_decode();  // never a turn without progress
+  };
   timer.t = this;
   timer.fire = [](timer_node* n) {
     transfer* t = static_cast<read_timer*>(n)->t;
@@ -56,6 +99,8 @@ transfer::transfer(session_state* st) : s(st), easy(curl_easy_init()) {
 
 transfer::~transfer() {
   if (timer.armed() && s) s->lp->remove_timer(timer);
+  cancel_decode();
+  if (dec.ready) inflateEnd(&dec.z);
   if (added && s && s->multi) curl_multi_remove_handle(s->multi, easy);
   curl_easy_cleanup(easy);
   if (owns_header_list) curl_slist_free_all(header_list);
@@ -80,6 +125,16 @@ void transfer::reset_response() noexcept {
   failure = nullptr;
   waiter = nullptr;
   errbuf[0] = 0;
+  cancel_decode();
+  dec.active = dec.deflate = dec.raw_tried = dec.seen = dec.started = dec.ended = dec.more = dec.finished = false;
+  if (dec.coded.capacity() > keep_buffer)
+    std::string().swap(dec.coded);
+  else
+    dec.coded.clear();
+  dec.off = 0;
+  decode_target = 0;
+  max_body = 0;
+  deadline = clock::time_point::max();
   if (owns_header_list) curl_slist_free_all(header_list);
   header_list = nullptr;
   owns_header_list = true;
@@ -102,10 +157,10 @@ void transfer::consume(std::size_t n) noexcept {
     buf.clear();
     off = 0;
   } else if (off >= 64 * 1024 && off * 2 >= buf.size()) {
-    buf.erase(0, off);
+    buf.erase_front(off);
     off = 0;
   }
-  if (paused && buffered() < high_water / 2) unpause();
+  if (paused && !dec.active && buffered() < high_water / 2) unpause();  // a coded body unpauses as it decodes
 }
 
 void transfer::unpause() noexcept {
@@ -137,6 +192,7 @@ void transfer::start() noexcept {
     return;
   }
   added = true;
+  if (timeout.total.count() > 0) deadline = clock::now() + timeout.total;
 }
 
 void transfer::notify() noexcept {
@@ -149,12 +205,19 @@ void transfer::finish(CURLcode rc) noexcept {
   done = true;
   paused = false;
   if (up.scope) up.scope->cancel();  // nothing more will be sent: stop reading the source
-  if (rc != CURLE_OK && !failure) {
+  if (!failure && (rc != CURLE_OK || !headers_ready)) {
     try {
-      failure = make_error(rc);
+      // libcurl 7.88 reports success for a response cut before the end of its headers
+      // (with the status line's code): nothing of it can be trusted, as httpx and aiohttp
+      // judge too.
+      failure = rc == CURLE_OK ? make_error(CURLE_OK, "the response ended in its headers") : make_error(rc);
     } catch (...) {
       failure = std::current_exception();
     }
+  }
+  if (dec.active && !failure) {
+    decode(0);  // no decoding, only the checks of a body that ended
+    if (waiter && decodable()) schedule_decode();
   }
   notify();
 }
@@ -165,6 +228,7 @@ void transfer::abort(std::exception_ptr e) noexcept {
   if (added && s) curl_multi_remove_handle(s->multi, easy);
   added = false;
   paused = false;
+  cancel_decode();
   if (up.scope) up.scope->cancel();
   if (!done) {
     done = true;
@@ -188,12 +252,22 @@ void transfer::touch() noexcept {
   if (timer.armed()) arm_read_timer();
 }
 
-std::exception_ptr transfer::make_error(CURLcode rc) {
+std::exception_ptr transfer::make_error(CURLcode rc, const char* reason) {
   // libcurl's own text may quote a piece of the URL.
-  std::string detail = scrub_credentials(errbuf[0] ? std::string(trim(errbuf)) : std::string(curl_easy_strerror(rc)), request_url);
+  std::string detail = scrub_credentials(reason      ? std::string(reason)
+                                         : errbuf[0] ? std::string(trim(errbuf))
+                                                     : std::string(curl_easy_strerror(rc)),
+                                         request_url);
   std::string u = redact(url.empty() ? request_url : url);
   if (char* eff = nullptr; curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff) u = redact(eff);
   std::string what = "aw::http: " + method + " " + u + ": " + detail;
+  if (rc == CURLE_OK) return std::make_exception_ptr(protocol_error(what, u));  // a fault libcurl let through
+  if (rc == CURLE_OUT_OF_MEMORY && !headers_ready) {
+    // libcurl 7.88 keeps a header line in a buffer of at most 100 KiB (CURL_MAX_HTTP_HEADER)
+    // and reports a longer one as out of memory.
+    return std::make_exception_ptr(
+        protocol_error("aw::http: " + method + " " + u + ": a response header line is too large (libcurl's limit is 100 KiB)", u));
+  }
   switch (rc) {
     case CURLE_URL_MALFORMAT:  // the URL was checked before: a redirect's Location is bad
       return std::make_exception_ptr(invalid_url(what, u));
@@ -201,6 +275,7 @@ std::exception_ptr transfer::make_error(CURLcode rc) {
     case CURLE_COULDNT_RESOLVE_PROXY:
       return std::make_exception_ptr(dns_error(what, u));
     case CURLE_COULDNT_CONNECT:
+    case CURLE_PROXY:  // the proxy's handshake failed
       return std::make_exception_ptr(connect_error(what, u));
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
@@ -215,6 +290,7 @@ std::exception_ptr transfer::make_error(CURLcode rc) {
     case CURLE_SSL_ENGINE_SETFAILED:
     case CURLE_SSL_ENGINE_INITFAILED:
     case CURLE_USE_SSL_FAILED:
+    case CURLE_SSL_CLIENTCERT:
       return std::make_exception_ptr(tls_error(what, u));
     case CURLE_OPERATION_TIMEDOUT: {
       curl_off_t pre = 0;
@@ -258,7 +334,10 @@ std::size_t transfer::on_header(char* data, std::size_t size, std::size_t n, voi
       std::string_view rest = sp == std::string_view::npos ? std::string_view{} : line.substr(sp + 1);
       int code = 0;
       auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + std::min<std::size_t>(rest.size(), 3), code);
-      if (ec != std::errc() || code < 100 || code > 999) return 0;  // libcurl reports the write error
+      if (ec != std::errc() || code < 100 || code > 999) {
+        t->failure = t->make_error(CURLE_OK, "an invalid status line");  // finish() raises it
+        return 0;
+      }
       t->status = code;
       t->reason.assign(trim(rest.substr(ptr - rest.data())));
       char* eff = nullptr;
@@ -270,10 +349,14 @@ std::size_t transfer::on_header(char* data, std::size_t size, std::size_t n, voi
       bool followed = t->follow && is_redirect(t->status) && t->headers.contains("location");
       if (t->status >= 200 && !followed && !t->headers_ready) {
         t->headers_ready = true;
+        t->begin_body();
         if (auto cl = t->headers.get("content-length"); cl && !t->stream && t->method != "HEAD") {  // read whole: one allocation
           std::size_t n = 0;
           std::from_chars(cl->data(), cl->data() + cl->size(), n);
-          t->buf.reserve(std::min<std::size_t>(n, 64 << 20));
+          if (t->dec.active)
+            t->dec.coded.reserve(std::min<std::size_t>(n, 64 << 20));
+          else
+            t->buf.reserve(std::min<std::size_t>(n, 64 << 20));
         }
         t->notify();
       }
@@ -301,10 +384,37 @@ std::size_t transfer::on_write(char* data, std::size_t size, std::size_t n, void
   if (!t->headers_ready) {
     if (t->follow && is_redirect(t->status) && t->headers.contains("location")) return len;  // a redirect's body
     t->headers_ready = true;
+    t->begin_body();
+  }
+  if (t->dec.active) {
+    // Paused once 256 KiB of coded bytes wait, read whole or streamed: decoding sets the pace,
+    // and one step of libcurl's reads no more than that (unpaused, it read what the 4 MiB
+    // receive buffer held: 20 ms of one step).
+    if (t->dec.pending() >= high_water) {
+      t->paused = true;
+      return CURL_WRITEFUNC_PAUSE;
+    }
+    try {
+      if (t->dec.started && t->dec.off > 0 && t->dec.off * 2 >= t->dec.coded.size()) {  // before it grows: reuse the space read
+        t->dec.coded.erase(0, t->dec.off);
+        t->dec.off = 0;
+      }
+      t->dec.coded.append(data, len);
+    } catch (...) {
+      return 0;
+    }
+    t->dec.seen = true;
+    t->touch();
+    if (t->waiter) t->schedule_decode();  // not here: one call of libcurl's may bring many of these
+    return len;
   }
   if (t->stream && t->buffered() >= high_water && t->buffered() >= t->need_hint) {
     t->paused = true;
     return CURL_WRITEFUNC_PAUSE;  // libcurl keeps this data and hands it over again on unpause
+  }
+  if (!t->stream && t->max_body && t->buffered() + len > t->max_body) {
+    t->failure = t->too_large();  // finish() raises it
+    return 0;
   }
   try {
     t->buf.append(data, len);
@@ -314,6 +424,121 @@ std::size_t transfer::on_write(char* data, std::size_t size, std::size_t n, void
   t->touch();
   t->notify();
   return len;
+}
+
+void transfer::begin_body() noexcept {
+  dec.active = false;
+  auto coding = headers.get("content-encoding");
+  if (!coding || method == "HEAD") return;
+  std::string_view c = trim(*coding);
+  int bits;
+  if (headers::equal(c, "gzip") || headers::equal(c, "x-gzip"))
+    bits = 15 + 16;
+  else if (headers::equal(c, "deflate"))
+    bits = 15;
+  else
+    return;  // identity, or a coding we did not ask for: the bytes as they came (httpx does the same)
+  if (dec.ready ? inflateReset2(&dec.z, bits) != Z_OK : inflateInit2(&dec.z, bits) != Z_OK) {
+    failure = make_error(CURLE_OK, "cannot start zlib");
+    return;
+  }
+  dec.ready = true;
+  dec.active = true;
+  dec.deflate = bits == 15;
+}
+
+void transfer::schedule_decode() noexcept {
+  if (dtimer.armed() || !s) return;
+  dtimer.deadline = clock::now();
+  s->lp->add_timer(dtimer);
+}
+
+void transfer::cancel_decode() noexcept {
+  if (dtimer.armed() && s) s->lp->remove_timer(dtimer);
+}
+
+void transfer::fail(std::exception_ptr e) noexcept {
+  if (!failure) failure = std::move(e);
+  abort(nullptr);  // stops libcurl where it still runs, and wakes the reader
+}
+
+std::exception_ptr transfer::too_large() {
+  std::string u = redact(url.empty() ? request_url : url);
+  return std::make_exception_ptr(body_too_large(
+      "aw::http: " + method + " " + u + ": the body is larger than max_body_size (" + std::to_string(max_body) + " bytes)", u, max_body));
+}
+
+bool transfer::decode(std::size_t target) noexcept {
+  if (!dec.active || failure || dec.finished) return false;
+  bool progressed = false;
+  try {
+    std::size_t produced = 0;
+    while (buffered() < target && produced < decode_step && (dec.pending() > 0 || dec.more)) {
+      if (dec.ended) {
+        // Bytes after the end: another gzip member (as gunzip reads them), else ignored.
+        if (!dec.deflate && dec.pending() >= 2 && static_cast<unsigned char>(dec.coded[dec.off]) == 0x1f &&
+            static_cast<unsigned char>(dec.coded[dec.off + 1]) == 0x8b) {
+          inflateReset(&dec.z);
+          dec.ended = false;
+        } else {
+          dec.off = dec.coded.size();
+          break;
+        }
+      }
+      const std::size_t room = std::min<std::size_t>(decode_step - produced, 64 * 1024);
+      const std::size_t in = std::min<std::size_t>(dec.pending(), 1u << 30);
+      char* to = buf.extend(room);
+      dec.z.next_in = reinterpret_cast<Bytef*>(dec.coded.data() + dec.off);
+      dec.z.avail_in = static_cast<uInt>(in);
+      dec.z.next_out = reinterpret_cast<Bytef*>(to);
+      dec.z.avail_out = static_cast<uInt>(room);
+      int rc = inflate(&dec.z, Z_NO_FLUSH);
+      const std::size_t out = room - dec.z.avail_out;
+      dec.off += in - dec.z.avail_in;
+      buf.commit(out);
+      produced += out;
+      progressed = progressed || out > 0 || in != dec.z.avail_in;
+      dec.more = dec.z.avail_out == 0;
+      if (out > 0) dec.started = true;
+      if (rc == Z_STREAM_END) {
+        dec.ended = true;
+        dec.more = false;
+      } else if (rc == Z_DATA_ERROR && dec.deflate && !dec.started && !dec.raw_tried) {
+        inflateReset2(&dec.z, -15);  // not zlib-wrapped: try raw deflate from the start
+        dec.raw_tried = true;
+        dec.off = 0;
+      } else if (rc == Z_BUF_ERROR) {
+        dec.more = false;  // it needs more input
+        break;
+      } else if (rc != Z_OK) {
+        std::string why = std::string("the body does not decode (") + (dec.deflate ? "deflate" : "gzip") + ": " +
+                          (dec.z.msg ? dec.z.msg : "zlib error " + std::to_string(rc)) + ")";
+        throw protocol_error("aw::http: " + describe() + ": " + why, redact(url.empty() ? request_url : url));
+      }
+    }
+    if (dec.started && dec.off == dec.coded.size()) {
+      dec.coded.clear();
+      dec.off = 0;
+    }
+    if (produced > 0) touch();
+    if (!stream && max_body && buffered() > max_body) std::rethrow_exception(too_large());
+    if (done && dec.pending() == 0 && !dec.more) {
+      if (dec.seen && !dec.ended)
+        throw protocol_error(
+            "aw::http: " + describe() + ": the body ends before its " + (dec.deflate ? "deflate" : "gzip") + " stream does",
+            redact(url.empty() ? request_url : url));
+      dec.finished = true;
+    } else if (clock::now() >= deadline) {
+      auto ms = std::to_string(timeout.total.count());
+      throw timeout_error("aw::http: " + describe() + ": the total timeout of " + ms + " ms passed (decoding the body)",
+                          redact(url.empty() ? request_url : url), timeout_phase::total);
+    }
+  } catch (...) {
+    fail(std::current_exception());
+    return true;
+  }
+  if (paused && dec.pending() < high_water / 2) unpause();
+  return progressed;
 }
 
 std::size_t transfer::on_read(char* data, std::size_t size, std::size_t n, void* p) {
@@ -398,9 +623,9 @@ bool reached(const transfer* t, wait_for what, std::size_t need) noexcept {
     case wait_for::headers:
       return t->headers_ready || t->done;
     case wait_for::data:
-      return t->buffered() >= need || t->done;
+      return t->buffered() >= need || t->complete();
     case wait_for::done:
-      return t->done;
+      return t->complete();
   }
   return true;
 }
@@ -426,9 +651,22 @@ bool transfer_wait::await_ready() {
   if (what_ != wait_for::headers) {
     t_->need_hint = what_ == wait_for::data ? need_ : 0;
     if (what_ == wait_for::done) t_->stream = false;
-    t_->unpause();
+    // Decoded as far as this reader needs: a streamed body up to the high-water mark (no
+    // further: the rest waits coded, small), a whole one to its end, a step at a time, each
+    // on a turn of the loop of its own (the decode timer's). Not here: a reader of a gzip
+    // bomb would find data every time and never let the loop turn.
+    t_->decode_target = what_ == wait_for::done ? static_cast<std::size_t>(-1) : std::max(need_, transfer::high_water);
+    if (t_->dec.active) {
+      t_->decode(0);  // only the checks of a body whose coded bytes are all in
+    } else {
+      t_->unpause();
+    }
+    // A whole read of what a stream had buffered already.
+    if (what_ == wait_for::done && t_->max_body && t_->buffered() > t_->max_body && !t_->failure) t_->fail(t_->too_large());
   }
-  return satisfied();
+  if (satisfied()) return true;
+  if (what_ != wait_for::headers && t_->decodable()) t_->schedule_decode();  // the next step, on the next turn
+  return false;
 }
 
 bool transfer_wait::suspend(aw::detail::task_context* ctx, std::coroutine_handle<> h) {
@@ -685,21 +923,9 @@ void build_url(transfer* t, session_state* s, const session_options& opts, std::
   t->request_url = t->uh_full;
 }
 
-// The Accept-Encoding line libcurl would write for CURLOPT_ACCEPT_ENCODING "" (every coding
-// it decodes, in its order), or null without zlib. Sent as one of our headers, it spares
-// libcurl formatting its own per request (an aprintf and a longer request format in 7.88:
-// about 4% of a small GET); CURLOPT_ACCEPT_ENCODING stays set, so libcurl still decodes.
-const char* accept_encoding_line() {
-  static const std::string line = [] {
-    const curl_version_info_data* v = curl_version_info(CURLVERSION_NOW);
-    if (!v || !(v->features & CURL_VERSION_LIBZ)) return std::string();
-    std::string l = "Accept-Encoding: deflate, gzip";
-    if (v->features & CURL_VERSION_BROTLI) l += ", br";
-    if (v->features & CURL_VERSION_ZSTD) l += ", zstd";
-    return l;
-  }();
-  return line.empty() ? nullptr : line.c_str();
-}
+// The codings decode() reads, gzip and deflate (aiohttp's and httpx's default without their
+// optional brotli and zstd packages); a server that sends another gives its bytes as they came.
+const char* accept_encoding_line() { return "Accept-Encoding: gzip, deflate"; }
 
 void append_header(curl_slist*& list, const std::string& name, const std::string& value) {
   auto bad = [](char c) { return c == '\r' || c == '\n' || c == '\0'; };
@@ -723,6 +949,7 @@ void configure(transfer* t, const session_options& so, std::string_view method, 
   t->timeout = ro.timeout ? *ro.timeout : so.timeout;
   t->follow = ro.follow_redirects ? *ro.follow_redirects : so.follow_redirects;
   t->max_redirects = so.max_redirects;
+  t->max_body = ro.max_body_size ? *ro.max_body_size : so.max_body_size;
 
   // The session's options are set once per easy handle: a spare handle keeps them for its
   // next request (no curl_easy_reset), and only what a request may change is set again.
@@ -739,7 +966,9 @@ void configure(transfer* t, const session_options& so, std::string_view method, 
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, static_cast<long>(so.max_redirects));
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // every encoding libcurl decodes
+    // Content-Encoding is decoded by decode(), a step at a time (libcurl's decoding inflates
+    // a whole read at once); the Accept-Encoding header is ours (accept_encoding_line).
+    curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, so.verify ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, so.verify ? 2L : 0L);
     if (!so.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, so.ca_file.c_str());
@@ -894,7 +1123,7 @@ void release(transfer* t) noexcept {
       // keep_buffer, and at most keep_buffers bytes over all the session's spares.
       const std::size_t cap = t->buf.capacity();
       if (cap > transfer::keep_buffer || s->kept + cap > session_state::keep_buffers)
-        std::string().swap(t->buf);
+        t->buf.release();
       else
         s->kept += cap;
       return;

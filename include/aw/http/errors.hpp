@@ -6,6 +6,7 @@
 //   } catch (const aw::http::timeout_error& e) {     // e.phase(): connect, read or total
 //   } catch (const aw::http::connect_error& e) {     // refused, unreachable; dns_error too
 //   } catch (const aw::http::status_error& e) {      // e.status(), e.body_excerpt()
+//   } catch (const aw::http::body_too_large& e) {    // past max_body_size, e.limit()
 //   } catch (const aw::http::error& e) {             // everything else aw::http raises
 //   }
 //
@@ -13,6 +14,7 @@
 // Cancellation is not an http error: a cancelled request raises aw::cancelled.
 #pragma once
 
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -73,10 +75,24 @@ class too_many_redirects : public error {
 };
 
 // The server broke HTTP: a malformed status line or header, a body cut short by a disconnect,
-// a body that does not decode, a JSON body that does not parse.
+// a response cut in its headers, a header line too large, a body that does not decode (corrupt
+// or cut-short gzip), a JSON body that does not parse.
 class protocol_error : public error {
  public:
   using error::error;
+};
+
+// A body read whole (awaited, bytes(), text(), json()), or one line of lines(), grew past
+// `max_body_size` once decoded: a gzip bomb, or just more than the caller would hold in memory.
+// The transfer stops there (aiohttp and httpx users guard their reads the same way).
+class body_too_large : public error {
+ public:
+  body_too_large(const std::string& what, std::string url, std::size_t limit) : error(what, std::move(url)), limit_(limit) {}
+  // The max_body_size that was exceeded.
+  std::size_t limit() const noexcept { return limit_; }
+
+ private:
+  std::size_t limit_;
 };
 
 // raise_for_status() on a 4xx or 5xx response.

@@ -148,6 +148,12 @@ struct session_options {
   // less CPU per byte). The kernel caps it at net.core.rmem_max; the memory is used only
   // while data waits to be read. 0 leaves the size to the kernel's autotuning.
   std::size_t receive_buffer = std::size_t{4} << 20;
+  // The most bytes of a decoded body held in memory for a whole read (`co_await s.get(...)`,
+  // bytes(), text(), json()) and for one line of lines(); past it the read raises
+  // aw::http::body_too_large and the transfer stops. Streamed chunks() are not limited (they
+  // are handed over as they come). 0: no limit. A gzip body of a megabyte may inflate to a
+  // gigabyte: set one where the server is not yours (aiohttp and httpx users cap their reads).
+  std::size_t max_body_size = 0;
   // HTTP/2 where the server offers it over TLS (ALPN); HTTP/1.1 otherwise.
   bool http2 = true;
   // A proxy for every request ("http://host:port", "http://user:password@host:port";
@@ -169,6 +175,7 @@ struct request_options {
   // Replace the session's, where given.
   std::optional<http::timeouts> timeout{};
   std::optional<bool> follow_redirects{};
+  std::optional<std::size_t> max_body_size{};
   // The session's `proxy` for this request (aiohttp's request(proxy=)); "" goes direct.
   std::optional<std::string> proxy{};
 };

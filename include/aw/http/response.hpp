@@ -27,10 +27,21 @@
 //   while someone waits on the request, as a streamed response's download does.
 // - bytes(), text() and json() read the rest of the body (or give the body already read).
 //   A body cut short by the server raises aw::http::protocol_error, after what arrived was
-//   given to a streaming reader. text() is the bytes as they came (UTF-8 is assumed).
+//   given to a streaming reader; a response cut before the end of its headers raises it
+//   where the request is awaited or entered. text() is the bytes as they came (UTF-8 is assumed).
 // - chunks(n) gives views of at most n bytes, lines() views of one line without its "\n"
 //   or "\r\n" (httpx's aiter_lines). A view is valid until the next read of the response
 //   (next(), bytes(), text(), json()); what was handed out is not given again.
+// - A body with Content-Encoding gzip or deflate (what the session asks for) is decoded as
+//   it is read: a streamed one as far as the reader has asked (its next chunk, 256 KiB
+//   ahead at most), a whole one to its end, at most 256 KiB per turn of the loop, so a gzip
+//   bomb neither holds the loop nor fills memory unasked. headers() keep Content-Encoding and
+//   Content-Length as sent (httpx does the same). A coded body that does not decode, or that
+//   ends before its gzip stream does, raises aw::http::protocol_error.
+// - max_body_size (session or request option) bounds a whole read (awaited, bytes(), text(),
+//   json()) and one line of lines(), decoded: past it, aw::http::body_too_large, and the
+//   transfer stops. chunks() are not bounded.
+// - The total timeout covers the decoding of the body read whole too.
 // - status, headers and url are those of the final response; history() has the redirects
 //   that led to it, oldest first.
 #pragma once

@@ -11,9 +11,11 @@
 //     });
 //   });
 //
-// libcurl does the protocol work (HTTP/1.1 and 2, TLS, proxies, DNS, decompression); the
-// loop watches exactly the sockets and the one timer libcurl asks for (its multi-socket
-// interface), so a thousand concurrent requests cost one wait per busy socket.
+// libcurl does the protocol work (HTTP/1.1 and 2, TLS, proxies, DNS); the loop watches exactly
+// the sockets and the one timer libcurl asks for (its multi-socket interface), so a thousand
+// concurrent requests cost one wait per busy socket. gzip and deflate bodies are decoded by
+// the session itself, a bounded step per turn of the loop and only as far as the reader has
+// asked (see response.hpp).
 // Leaving the block closes every connection; a response still alive after it keeps what it
 // had read, and reading more raises aw::http::error. One block at a time enters a session.
 // Requests may run concurrently from many tasks of one aw::run; a session belongs to the
