@@ -83,24 +83,12 @@ struct scratch_dir {
 inline aw::task<> tls_echo() {
   scratch_dir dir;
   const std::string cert = (dir.path / "cert.pem").string(), key = (dir.path / "key.pem").string();
-  std::vector<std::string> make_cert{"openssl",
-                                     "req",
-                                     "-x509",
-                                     "-newkey",
-                                     "ec",
-                                     "-pkeyopt",
-                                     "ec_paramgen_curve:P-256",
-                                     "-nodes",
-                                     "-days",
-                                     "1",
-                                     "-subj",
-                                     "/CN=localhost",
-                                     "-addext",
-                                     "subjectAltName=DNS:localhost",
-                                     "-keyout",
-                                     key,
-                                     "-out",
-                                     cert};
+  // clang-format off
+  std::vector<std::string> make_cert{"openssl", "req", "-x509", "-nodes", "-days", "1",
+                                     "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                                     "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                                     "-keyout", key, "-out", cert};
+  // clang-format on
   co_await aw::run_process(make_cert);  // raises aw::process_error if openssl fails
   std::printf("  made a self-signed certificate for localhost\n");
 
@@ -109,11 +97,11 @@ inline aw::task<> tls_echo() {
     const std::uint16_t port = l.listener().local_address().port();
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon([&]() -> aw::task<> { co_await l.serve(echo<aw::net::tls_stream>); });
-      aw::net::tls_options o;  // named first (g++ 12)
-      o.context = aw::net::tls_context::client();
-      o.context.load_verify_locations(cert);  // trust our certificate, as a CA
-      o.server_hostname = "localhost";        // SNI, and the name the certificate must carry
-      aw::net::tls_stream s = co_await aw::net::tls_stream::wrap(co_await aw::net::connect_tcp("127.0.0.1", port), o);
+      aw::net::tls_connect_options o;  // named first (g++ 12)
+      o.tls.context = aw::net::tls_context::client();
+      o.tls.context.load_verify_locations(cert);  // trust our certificate, as a CA
+      o.tls.server_hostname = "localhost";        // SNI, and the name the certificate must carry
+      aw::net::tls_stream s = co_await aw::net::connect_tls("127.0.0.1", port, o);
       co_await aw::async_with(s, [](aw::net::tls_stream& s) -> aw::task<> { co_await talk(s, "tls client"); });
       tg.cancel();
     });
