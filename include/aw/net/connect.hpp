@@ -36,9 +36,9 @@
 //   o.tls.context = aw::net::tls_context::client().load_verify_locations("ca.pem");
 //   aw::net::tls_stream s = co_await aw::net::connect_tls("example.com", 443, o);
 //
-//   A function of its own, not a connect_tcp overload keyed on an option (anyio's tls=True
-//   changes the type returned, which C++ must know from the call): the name says what
-//   comes back, and trio has it so too (open_ssl_over_tcp_stream).
+// A function of its own, not a connect_tcp overload keyed on an option (anyio's tls=True
+// changes the type returned, which C++ must know from the call): the name says what comes
+// back, and trio has it so too (open_ssl_over_tcp_stream).
 #pragma once
 
 #include <aw/net/socket_options.hpp>
