@@ -1,3 +1,5 @@
+// Cancel scopes' cancellation: a cancel reaches every task of the scope's subtree, stopping
+// at shielded scopes (aw/detail/cancellation.hpp holds the tree).
 #include <aw/detail/cancellation.hpp>
 
 namespace aw::detail {

@@ -1,3 +1,5 @@
+// The debug mode (AW_DEBUG, aw/debug.hpp): the registry of open managers and tasks, the
+// enter/exit/slow-step lines, and the report of what was left open when the loop ends.
 #include <aw/debug.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/loop.hpp>

@@ -1,3 +1,5 @@
+// aw::exception_context: Python's __context__ kept beside the exception objects, which
+// have no room for it, in a bounded ring.
 #include <aw/exceptions.hpp>
 
 #include <cxxabi.h>

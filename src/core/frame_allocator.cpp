@@ -1,3 +1,4 @@
+// The per-thread cache of coroutine frames: released when its thread ends.
 #include <aw/detail/frame_allocator.hpp>
 
 namespace aw::detail {

@@ -1,3 +1,5 @@
+// aw::loop: choosing the backend (AW_BACKEND), the run queue, timers, and the run of one
+// loop to its end.
 #include "backend.hpp"
 
 #include <aw/detail/debug.hpp>

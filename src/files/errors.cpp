@@ -1,3 +1,4 @@
+// aw::files' errors: errno, the operation and the paths, as Python's OSError carries them.
 #include <aw/files/errors.hpp>
 
 #include <cerrno>

@@ -1,3 +1,5 @@
+// aw::files::file: the buffered file of aiofiles.open (reads, writes, seeks, lines), its
+// opening and its close on the block's exit.
 #include <aw/files/file.hpp>
 
 #include "sys.hpp"

@@ -1,3 +1,5 @@
+// aw::files::os: aiofiles.os (stat, rename, remove, mkdir, scandir, ...) on io_uring
+// operations where the kernel has them, on worker threads where it does not.
 #include <aw/files/os.hpp>
 
 #include "sys.hpp"

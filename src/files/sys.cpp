@@ -1,3 +1,5 @@
+// The system calls under aw::files: each an io_uring operation when the running kernel
+// supports it (probed once), else the blocking call on a worker thread.
 #include "sys.hpp"
 
 #include "worker.hpp"

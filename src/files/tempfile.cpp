@@ -1,3 +1,5 @@
+// aw::files' temporary files and directories (aiofiles.tempfile): created with random
+// names, removed on the block's exit.
 #include <aw/files/tempfile.hpp>
 
 #include <aw/files/os.hpp>

@@ -1,3 +1,5 @@
+// Text mode for aw::files: UTF-8 decoding with Python's error handlers and newline
+// translation, with an ASCII fast path.
 #include "text.hpp"
 
 #include <aw/files/errors.hpp>

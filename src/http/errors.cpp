@@ -1,3 +1,4 @@
+// aw::http's error helpers: the names of the timeout phases.
 #include <aw/http/errors.hpp>
 
 namespace aw::http {
