@@ -1,4 +1,4 @@
-// Structured-concurrency micro-benchmarks (issue 3): spawning and joining task group
+// Structured-concurrency micro-benchmarks: spawning and joining task group
 // children, a cancel scope with a deadline around a trivial body, hand-offs of a lock
 // between two tasks, a free lock taken and released (fair and fast), and items through a
 // memory channel. bench/compare runs the same
