@@ -14,7 +14,7 @@
 #include <aw/pg/connection.hpp>
 #include <aw/pg/copy.hpp>
 #include <aw/pg/cursor.hpp>
-#include <aw/pg/error.hpp>
+#include <aw/pg/errors.hpp>
 #include <aw/pg/listener.hpp>
 #include <aw/pg/pool.hpp>
 #include <aw/pg/prepared_statement.hpp>

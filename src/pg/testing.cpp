@@ -1,5 +1,5 @@
 // aw::pg::testing::temporary_cluster: initdb, pg_ctl start, and on exit stop and remove.
-#include <aw/pg/error.hpp>
+#include <aw/pg/errors.hpp>
 #include <aw/pg/testing.hpp>
 #include <aw/process.hpp>
 

@@ -65,7 +65,7 @@
 #include <aw/event.hpp>
 #include <aw/pg/copy.hpp>
 #include <aw/pg/cursor.hpp>
-#include <aw/pg/error.hpp>
+#include <aw/pg/errors.hpp>
 #include <aw/pg/listener.hpp>
 #include <aw/pg/params.hpp>
 #include <aw/pg/result.hpp>

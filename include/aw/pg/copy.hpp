@@ -33,7 +33,7 @@
 // aw::pg::invalid_text_representation, ...).
 #pragma once
 
-#include <aw/pg/error.hpp>
+#include <aw/pg/errors.hpp>
 #include <aw/pg/types.hpp>
 
 #include <cstddef>

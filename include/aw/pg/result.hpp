@@ -14,7 +14,7 @@
 // the result they come from.
 #pragma once
 
-#include <aw/pg/error.hpp>
+#include <aw/pg/errors.hpp>
 #include <aw/pg/types.hpp>
 
 #include <cstddef>

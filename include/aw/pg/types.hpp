@@ -26,7 +26,7 @@
 // A type of your own: specialise aw::pg::codec<T> with the members of the ones below.
 #pragma once
 
-#include <aw/pg/error.hpp>
+#include <aw/pg/errors.hpp>
 
 #include <array>
 #include <bit>

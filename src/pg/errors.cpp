@@ -1,5 +1,5 @@
 // aw::pg errors: the SQLSTATE to class mapping.
-#include <aw/pg/error.hpp>
+#include <aw/pg/errors.hpp>
 #include <aw/redact.hpp>
 
 #include <string>
