@@ -56,45 +56,52 @@ class error : public std::runtime_error {
   std::shared_ptr<const error_fields> f_;  // shared: exceptions are copied
 };
 
-#define AW_PG_ERROR(name, base)                           \
+// The SQLSTATEs with a class of their own, X(class, base class, SQLSTATE), bases first: a
+// class ending in "000" stands for its whole SQLSTATE class (the first two characters). The
+// classes below and throw_error's mapping both come from this one list. A code not listed
+// raises its class's error, or aw::pg::error; asyncpg's exceptions follow the same tree.
+#define AW_PG_SQLSTATE_ERRORS(X)                                            \
+  X(feature_not_supported, error, "0A000")                                  \
+  X(data_exception, error, "22000")                                         \
+  X(numeric_value_out_of_range, data_exception, "22003")                    \
+  X(division_by_zero, data_exception, "22012")                              \
+  X(invalid_text_representation, data_exception, "22P02")                   \
+  X(integrity_constraint_violation, error, "23000")                         \
+  X(not_null_violation, integrity_constraint_violation, "23502")            \
+  X(foreign_key_violation, integrity_constraint_violation, "23503")         \
+  X(unique_violation, integrity_constraint_violation, "23505")              \
+  X(check_violation, integrity_constraint_violation, "23514")               \
+  X(invalid_transaction_state, error, "25000")                              \
+  X(in_failed_sql_transaction, invalid_transaction_state, "25P02")          \
+  X(read_only_sql_transaction, invalid_transaction_state, "25006")          \
+  X(invalid_authorization_specification, error, "28000")                    \
+  X(invalid_catalog_name, error, "3D000")                                   \
+  X(transaction_rollback, error, "40000")                                   \
+  X(serialization_failure, transaction_rollback, "40001")                   \
+  X(deadlock_detected, transaction_rollback, "40P01")                       \
+  X(syntax_error_or_access_rule_violation, error, "42000")                  \
+  X(insufficient_privilege, syntax_error_or_access_rule_violation, "42501") \
+  X(syntax_error, syntax_error_or_access_rule_violation, "42601")           \
+  X(undefined_column, syntax_error_or_access_rule_violation, "42703")       \
+  X(undefined_function, syntax_error_or_access_rule_violation, "42883")     \
+  X(undefined_table, syntax_error_or_access_rule_violation, "42P01")        \
+  X(duplicate_table, syntax_error_or_access_rule_violation, "42P07")        \
+  X(insufficient_resources, error, "53000")                                 \
+  X(object_not_in_prerequisite_state, error, "55000")                       \
+  X(lock_not_available, object_not_in_prerequisite_state, "55P03")          \
+  X(operator_intervention, error, "57000")                                  \
+  X(query_canceled, operator_intervention, "57014")                         \
+  X(admin_shutdown, operator_intervention, "57P01")
+
+#define AW_PG_ERROR(name, base, sqlstate)                 \
   class name : public base {                              \
    public:                                                \
     explicit name(error_fields f) : base(std::move(f)) {} \
-  }
-
-// SQLSTATE classes 0A, 22, 23, 25, 28, 3D, 40, 42, 53, 55 and 57, and their common members.
-AW_PG_ERROR(feature_not_supported, error);                                   // 0A000
-AW_PG_ERROR(invalid_cached_statement, feature_not_supported);                // 0A000 "cached plan must not change result type"
-AW_PG_ERROR(data_exception, error);                                          // 22xxx
-AW_PG_ERROR(numeric_value_out_of_range, data_exception);                     // 22003
-AW_PG_ERROR(division_by_zero, data_exception);                               // 22012
-AW_PG_ERROR(invalid_text_representation, data_exception);                    // 22P02
-AW_PG_ERROR(integrity_constraint_violation, error);                          // 23xxx
-AW_PG_ERROR(not_null_violation, integrity_constraint_violation);             // 23502
-AW_PG_ERROR(foreign_key_violation, integrity_constraint_violation);          // 23503
-AW_PG_ERROR(unique_violation, integrity_constraint_violation);               // 23505
-AW_PG_ERROR(check_violation, integrity_constraint_violation);                // 23514
-AW_PG_ERROR(invalid_transaction_state, error);                               // 25xxx
-AW_PG_ERROR(in_failed_sql_transaction, invalid_transaction_state);           // 25P02
-AW_PG_ERROR(read_only_sql_transaction, invalid_transaction_state);           // 25006
-AW_PG_ERROR(invalid_authorization_specification, error);                     // 28xxx
-AW_PG_ERROR(invalid_catalog_name, error);                                    // 3D000
-AW_PG_ERROR(transaction_rollback, error);                                    // 40xxx
-AW_PG_ERROR(serialization_failure, transaction_rollback);                    // 40001
-AW_PG_ERROR(deadlock_detected, transaction_rollback);                        // 40P01
-AW_PG_ERROR(syntax_error_or_access_rule_violation, error);                   // 42xxx
-AW_PG_ERROR(insufficient_privilege, syntax_error_or_access_rule_violation);  // 42501
-AW_PG_ERROR(syntax_error, syntax_error_or_access_rule_violation);            // 42601
-AW_PG_ERROR(undefined_column, syntax_error_or_access_rule_violation);        // 42703
-AW_PG_ERROR(undefined_function, syntax_error_or_access_rule_violation);      // 42883
-AW_PG_ERROR(undefined_table, syntax_error_or_access_rule_violation);         // 42P01
-AW_PG_ERROR(duplicate_table, syntax_error_or_access_rule_violation);         // 42P07
-AW_PG_ERROR(insufficient_resources, error);                                  // 53xxx
-AW_PG_ERROR(object_not_in_prerequisite_state, error);                        // 55xxx
-AW_PG_ERROR(lock_not_available, object_not_in_prerequisite_state);           // 55P03
-AW_PG_ERROR(operator_intervention, error);                                   // 57xxx
-AW_PG_ERROR(query_canceled, operator_intervention);                          // 57014 (a statement timeout)
-AW_PG_ERROR(admin_shutdown, operator_intervention);                          // 57P01
+  };
+AW_PG_SQLSTATE_ERRORS(AW_PG_ERROR)
+// 0A000 "cached plan must not change result type": a statement cached before the schema
+// changed (see connection.hpp).
+AW_PG_ERROR(invalid_cached_statement, feature_not_supported, "0A000")
 #undef AW_PG_ERROR
 
 // Connecting failed. The message is libpq's, with the connection string (redacted) appended.
