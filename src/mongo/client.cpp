@@ -10,12 +10,15 @@
 #include <mongoc/mongoc.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <new>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 namespace aw::mongo {
@@ -78,10 +81,12 @@ struct client_state {
   std::unique_ptr<workers> w;
   semaphore lease_slots{fast_acquire, 0};  // internal: no yield on a free slot
   std::size_t open_leases = 0;
+  std::chrono::milliseconds close_timeout;
   bool entered = false;
   bool closed = false;
 
-  client_state(std::string_view uri_text, const client_options& opts) : redacted(redact_credentials(uri_text)) {
+  client_state(std::string_view uri_text, const client_options& opts)
+      : redacted(redact_credentials(uri_text)), close_timeout(opts.close_timeout()) {
     init_driver();
     bson_error_t err;
     uri = mongoc_uri_new_with_error(std::string(uri_text).c_str(), &err);
@@ -320,17 +325,33 @@ task<> client::aexit(std::exception_ptr) {
   if (s_->closed) co_return;
   s_->closed = true;
   // Destroying the workers waits for every job, the calls cancelled tasks abandoned too
-  // (they use the pool's clients; the driver's timeouts bound them), and destroying the pool
-  // joins its monitor threads: both block, so they run on a to_thread worker.
+  // (they use the pool's clients; only the driver's socket timeout bounds a call to a silent
+  // server), and destroying the pool joins its monitor threads and ends the server sessions.
+  // Both block: they run on a thread of their own, which the exit waits for close_timeout at
+  // most (motor's close() does not wait at all). What is left finishes there, its results
+  // dropped: the jobs own what they use, and the pool goes only after the last of them.
   mongoc_client_pool_t* pool = s_->open_leases == 0 ? std::exchange(s_->pool, nullptr) : nullptr;
-  auto stop = [w = std::move(s_->w), pool]() mutable {
+  struct closing {
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+  };
+  auto state = std::make_shared<closing>();
+  std::thread([w = std::move(s_->w), pool, state]() mutable {
     w.reset();
     if (pool) mongoc_client_pool_destroy(pool);  // closes the connections and the monitors
+    std::lock_guard g(state->m);
+    state->done = true;
+    state->cv.notify_all();
+  }).detach();
+  auto wait = [state, timeout = s_->close_timeout] {
+    std::unique_lock g(state->m);
+    state->cv.wait_for(g, timeout, [&] { return state->done; });
   };
-  // Shielded (an exit is, inside async_with; this holds when called directly too): the pool
-  // must not be destroyed on the loop by a cancelled wait.
+  // Shielded (an exit is, inside async_with; this holds when called directly too): the
+  // wait is bounded by close_timeout itself.
   cancel_scope shield(clock::time_point::max(), true);
-  co_await async_with(shield, [&](cancel_scope&) -> task<> { co_await aw::to_thread(std::move(stop)); });
+  co_await async_with(shield, [&](cancel_scope&) -> task<> { co_await aw::to_thread(std::move(wait)); });
 }
 
 const std::string& client::redacted_uri() const noexcept { return s_->redacted; }

@@ -117,6 +117,29 @@ TEST_F(MongoFaults, CallsToAStoppedServerTimeOut) {
   });
 }
 
+// Issue 16, item 10: leaving the client used to wait for the calls stuck on its workers until
+// the socket timed out (600 s here). With the default close_timeout it returns.
+TEST_F(MongoFaults, LeavingTheClientDoesNotWaitForStuckCalls) {
+  pid_t pid = 0;
+  with_client(patient_uri(), client_options(), [&](client& c) -> aw::task<> {
+    auto coll = co_await fresh(c, "leaving", 1);
+    pid = server_pid();
+    ::kill(pid, SIGSTOP);
+    // Two calls left behind on the workers, a read and a write.
+    bool done = co_await aw::move_on_after(300ms, [&]() -> aw::task<> {
+      co_await aw::async_with(aw::task_group{}, [&](aw::task_group& g) -> aw::task<> {
+        g.start_soon([&]() -> aw::task<> { (void)co_await coll.find_one(); });
+        g.start_soon([&]() -> aw::task<> { (void)co_await coll.insert_one(doc("i", 1)); });
+        co_return;
+      });
+    });
+    EXPECT_FALSE(done);
+  });
+  ::kill(pid, SIGCONT);
+  // The abandoned calls finish on their own now; a new client works meanwhile.
+  with_client(quick_uri(), client_options(), [](client& c) -> aw::task<> { co_await c.ping(); });
+}
+
 TEST_F(MongoFaults, AServerKilledMidCallRaisesAndTheClientRecovers) {
   with_client(quick_uri(), client_options(), [](client& c) -> aw::task<> {
     auto coll = co_await fresh(c, "killed", 2);
