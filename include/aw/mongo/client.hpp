@@ -32,7 +32,9 @@
 //   every MongoDB driver: the server cannot know the client gave up. Use idempotent writes
 //   or a transaction when that matters.
 // - A cursor fetches batch by batch on the workers; leaving its block early kills the
-//   server-side cursor (killCursors).
+//   server-side cursor (killCursors). When a fetch the block abandoned still runs (a silent
+//   server), leaving does not wait for it: that fetch kills the cursor when it ends and
+//   gives the cursor's connection back to the pool.
 // - start_transaction() commits when its block succeeds and aborts on an exception or a
 //   cancellation (the exit is shielded, so the abort is sent even then).
 #pragma once

@@ -117,6 +117,36 @@ TEST_F(MongoFaults, CallsToAStoppedServerTimeOut) {
   });
 }
 
+// Issue 16, item 9: the cursor's exit used to send its close on the cursor's connection, behind
+// the fetch the block abandoned, which holds it until the socket times out (600 s here).
+TEST_F(MongoFaults, ACursorBlockEndsUnderItsScopeOnAStoppedServer) {
+  client_options opts;
+  opts.close_timeout(500ms);
+  with_client(patient_uri(), opts, [](client& c) -> aw::task<> {
+    auto coll = co_await fresh(c, "cursor", 10);
+    stopped_server stopped(false);
+    int seen = 0;
+    bool done = co_await aw::move_on_after(1s, [&]() -> aw::task<> {
+      co_await aw::async_with(coll.find(document(), find_options().batch_size(2)), [&](cursor& cur) -> aw::task<> {
+        while (co_await cur.next()) {
+          if (++seen == 2) stopped.stop();  // the next fetch meets a silent server
+        }
+      });
+    });
+    EXPECT_FALSE(done);
+    EXPECT_EQ(seen, 2);
+    // The server resumes: the abandoned fetch ends, closes the cursor and gives its connection
+    // back; the client goes on (cursors included) meanwhile.
+    stopped.resume();
+    EXPECT_EQ(co_await coll.count_documents(), 10);
+    int n = 0;
+    co_await aw::async_with(coll.find(), [&](cursor& cur) -> aw::task<> {
+      while (co_await cur.next()) ++n;
+    });
+    EXPECT_EQ(n, 10);
+  });
+}
+
 // Issue 16, item 10: leaving the client used to wait for the calls stuck on its workers until
 // the socket timed out (600 s here). With the default close_timeout it returns.
 TEST_F(MongoFaults, LeavingTheClientDoesNotWaitForStuckCalls) {
