@@ -30,11 +30,21 @@ std::string quick_uri() { return "mongodb://" + host() + "/?serverSelectionTimeo
 // bounds can end a wait on a silent server.
 std::string patient_uri() { return "mongodb://" + host() + "/?serverSelectionTimeoutMS=2000&connectTimeoutMS=2000&socketTimeoutMS=600000"; }
 
+// The server's pid, or -1: signal it with signal_server only (kill(0 or -1, SIGSTOP) would
+// stop this process's group or every process).
 pid_t server_pid() {
   std::ifstream f(std::string(AW_MONGO_FAULT_DIR) + "/congodb.pid");
   pid_t pid = 0;
   f >> pid;
+  if (pid <= 0) {
+    ADD_FAILURE() << "no server pid in " << AW_MONGO_FAULT_DIR;
+    return -1;
+  }
   return pid;
+}
+
+void signal_server(pid_t pid, int sig) {
+  if (pid > 0) ::kill(pid, sig);
 }
 
 // SIGSTOP to the server (stop()) until resume() or the guard's end: the kernel still accepts
@@ -45,9 +55,9 @@ struct stopped_server {
     if (now) stop();
   }
   ~stopped_server() { resume(); }
-  void stop() { EXPECT_EQ(::kill(pid, SIGSTOP), 0); }
+  void stop() { signal_server(pid, SIGSTOP); }
   void resume() {
-    if (pid > 0) ::kill(pid, SIGCONT);
+    signal_server(pid, SIGCONT);
     pid = 0;
   }
 };
@@ -90,7 +100,7 @@ class MongoFaults : public testing::Test {
   void TearDown() override {
     pid_t pid = server_pid();
     if (pid > 0 && ::kill(pid, 0) == 0) {
-      ::kill(pid, SIGCONT);
+      signal_server(pid, SIGCONT);
       return;
     }
     ASSERT_EQ(std::system(AW_MONGO_FAULT_START), 0);
@@ -154,7 +164,7 @@ TEST_F(MongoFaults, LeavingTheClientDoesNotWaitForStuckCalls) {
   with_client(patient_uri(), client_options(), [&](client& c) -> aw::task<> {
     auto coll = co_await fresh(c, "leaving", 1);
     pid = server_pid();
-    ::kill(pid, SIGSTOP);
+    signal_server(pid, SIGSTOP);
     // Two calls left behind on the workers, a read and a write.
     bool done = co_await aw::move_on_after(300ms, [&]() -> aw::task<> {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& g) -> aw::task<> {
@@ -165,7 +175,7 @@ TEST_F(MongoFaults, LeavingTheClientDoesNotWaitForStuckCalls) {
     });
     EXPECT_FALSE(done);
   });
-  ::kill(pid, SIGCONT);
+  signal_server(pid, SIGCONT);
   // The abandoned calls finish on their own now; a new client works meanwhile.
   with_client(quick_uri(), client_options(), [](client& c) -> aw::task<> { co_await c.ping(); });
 }
@@ -174,7 +184,7 @@ TEST_F(MongoFaults, AServerKilledMidCallRaisesAndTheClientRecovers) {
   with_client(quick_uri(), client_options(), [](client& c) -> aw::task<> {
     auto coll = co_await fresh(c, "killed", 2);
     // SIGSTOP first so that the call is surely in flight when the server dies.
-    ::kill(server_pid(), SIGSTOP);
+    signal_server(server_pid(), SIGSTOP);
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& g) -> aw::task<> {
       g.start_soon([&]() -> aw::task<> { EXPECT_THROW((void)co_await coll.find_one(doc("i", 1)), connection_error); });
       co_await aw::sleep(100ms);  // lets the call reach its worker and send
