@@ -10,12 +10,16 @@
 #include <mongoc/mongoc.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <new>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 namespace aw::mongo {
@@ -78,10 +82,16 @@ struct client_state {
   std::unique_ptr<workers> w;
   semaphore lease_slots{fast_acquire, 0};  // internal: no yield on a free slot
   std::size_t open_leases = 0;
+  // Leases whose owner left while an abandoned job held them: their last job gives them back
+  // to the pool from its worker and counts them in `returned`, which the loop then collects.
+  std::size_t orphaned_leases = 0;
+  std::shared_ptr<std::atomic<std::size_t>> returned = std::make_shared<std::atomic<std::size_t>>(0);
+  std::chrono::milliseconds close_timeout;
   bool entered = false;
   bool closed = false;
 
-  client_state(std::string_view uri_text, const client_options& opts) : redacted(redact_credentials(uri_text)) {
+  client_state(std::string_view uri_text, const client_options& opts)
+      : redacted(redact_credentials(uri_text)), close_timeout(opts.close_timeout()) {
     init_driver();
     bson_error_t err;
     uri = mongoc_uri_new_with_error(std::string(uri_text).c_str(), &err);
@@ -108,6 +118,7 @@ struct client_state {
     w.reset();  // an entered client that was never exited (a misuse): waits for its jobs
     // A cursor or session still open would hold a pooled client: leak the pool rather
     // than free it under them (only a misuse gets here).
+    collect_returned();
     if (open_leases == 0 && pool) mongoc_client_pool_destroy(pool);
     mongoc_uri_destroy(uri);
   }
@@ -125,6 +136,7 @@ struct client_state {
 
   task<std::shared_ptr<lease>> acquire_lease() {
     check_open();
+    collect_returned();
     co_await lease_slots.acquire();
     mongoc_client_t* c = mongoc_client_pool_try_pop(pool);
     if (!c) {
@@ -134,6 +146,8 @@ struct client_state {
     ++open_leases;
     auto l = std::make_shared<lease>();
     l->client = c;
+    l->pool = pool;
+    l->returned = returned;
     co_return l;
   }
   // Cursor buffers kept for the next cursor (cursor_core::pending): in steady state a find
@@ -164,6 +178,17 @@ struct client_state {
     l.client = nullptr;
     --open_leases;
     lease_slots.release();
+    collect_returned();
+  }
+  // On the loop: the owner of `l` leaves without waiting for the job that holds it, which
+  // gives the lease back itself (lease::give_back_from_worker).
+  void orphan_lease(lease&) noexcept { ++orphaned_leases; }
+  void collect_returned() noexcept {
+    for (std::size_t n = returned->exchange(0, std::memory_order_acquire); n > 0; --n) {
+      --orphaned_leases;
+      --open_leases;
+      lease_slots.release();
+    }
   }
 };
 
@@ -203,6 +228,43 @@ struct cursor_core {
   // the safe side). With none, and the cursor already closed by the fetch that exhausted it,
   // leaving needs no trip to a worker.
   int in_flight = 0;
+  // The cursor's block was left while a fetch job still ran: the last such job closes the
+  // cursor and gives the lease back.
+  bool orphaned = false;
+};
+
+// A fetch job's place in cursor_core::in_flight: given back by the job when it runs
+// (end_fetch), or when the job is dropped unrun (the closure is destroyed).
+struct fetch_flight {
+  std::shared_ptr<cursor_core> core;
+  explicit fetch_flight(std::shared_ptr<cursor_core> c) : core(std::move(c)) {}
+  fetch_flight(fetch_flight&& o) noexcept = default;
+  fetch_flight(const fetch_flight&) = delete;
+  fetch_flight& operator=(const fetch_flight&) = delete;
+  fetch_flight& operator=(fetch_flight&&) = delete;
+  ~fetch_flight() {
+    if (!core) return;
+    std::lock_guard g(core->pm);
+    --core->in_flight;
+  }
+  // On the worker, under the lease's lock, at the end of the job. The last job of an
+  // orphaned cursor closes it (killCursors, on this connection: the server answers it or
+  // the socket timeout ends it, on this worker either way) and gives the lease back.
+  void end(lease& l) {
+    auto c = std::move(core);
+    bool last;
+    {
+      std::lock_guard g(c->pm);
+      last = --c->in_flight == 0 && c->orphaned;
+      if (last) c->more = false;
+    }
+    if (!last) return;
+    if (c->cur) mongoc_cursor_destroy(c->cur);
+    if (c->coll) mongoc_collection_destroy(c->coll);
+    c->cur = nullptr;
+    c->coll = nullptr;
+    l.give_back_from_worker();
+  }
 };
 
 struct cursor_state {
@@ -319,18 +381,36 @@ task<client&> client::aenter() {
 task<> client::aexit(std::exception_ptr) {
   if (s_->closed) co_return;
   s_->closed = true;
+  s_->collect_returned();
   // Destroying the workers waits for every job, the calls cancelled tasks abandoned too
-  // (they use the pool's clients; the driver's timeouts bound them), and destroying the pool
-  // joins its monitor threads: both block, so they run on a to_thread worker.
-  mongoc_client_pool_t* pool = s_->open_leases == 0 ? std::exchange(s_->pool, nullptr) : nullptr;
-  auto stop = [w = std::move(s_->w), pool]() mutable {
+  // (they use the pool's clients; only the driver's socket timeout bounds a call to a silent
+  // server), and destroying the pool joins its monitor threads and ends the server sessions.
+  // Both block: they run on a thread of their own, which the exit waits for close_timeout at
+  // most (motor's close() does not wait at all). What is left finishes there, its results
+  // dropped: the jobs own what they use, and the pool goes only after the last of them. The
+  // leases still open then are orphaned ones, which their jobs give back first.
+  mongoc_client_pool_t* pool = s_->open_leases == s_->orphaned_leases ? std::exchange(s_->pool, nullptr) : nullptr;
+  struct closing {
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+  };
+  auto state = std::make_shared<closing>();
+  std::thread([w = std::move(s_->w), pool, state]() mutable {
     w.reset();
     if (pool) mongoc_client_pool_destroy(pool);  // closes the connections and the monitors
+    std::lock_guard g(state->m);
+    state->done = true;
+    state->cv.notify_all();
+  }).detach();
+  auto wait = [state, timeout = s_->close_timeout] {
+    std::unique_lock g(state->m);
+    state->cv.wait_for(g, timeout, [&] { return state->done; });
   };
-  // Shielded (an exit is, inside async_with; this holds when called directly too): the pool
-  // must not be destroyed on the loop by a cancelled wait.
+  // Shielded (an exit is, inside async_with; this holds when called directly too): the
+  // wait is bounded by close_timeout itself.
   cancel_scope shield(clock::time_point::max(), true);
-  co_await async_with(shield, [&](cancel_scope&) -> task<> { co_await aw::to_thread(std::move(stop)); });
+  co_await async_with(shield, [&](cancel_scope&) -> task<> { co_await aw::to_thread(std::move(wait)); });
 }
 
 const std::string& client::redacted_uri() const noexcept { return s_->redacted; }
@@ -687,10 +767,21 @@ task<> cursor::aexit(std::exception_ptr) {
   auto l = s_->l;
   // Destroying the cursor sends killCursors when the server still holds it open.
   auto core = s_->core;
-  bool closed;
+  bool closed, orphaned = false;
   {
     std::lock_guard g(core->pm);
     closed = core->in_flight == 0 && !core->cur;
+    if (core->in_flight > 0 && s_->own_lease) {
+      // A fetch the body abandoned still runs (on a silent server, until the socket times
+      // out): the exit does not queue behind it. That job closes the cursor and gives the
+      // lease back when it ends.
+      core->orphaned = orphaned = true;
+    }
+  }
+  if (orphaned) {
+    s_->c->orphan_lease(*l);
+    s_->l.reset();
+    co_return;
   }
   if (!closed) {
     auto close = [core](mongoc_client_t*) {
@@ -753,14 +844,19 @@ task<bool> cursor::fetch() {
     ++core->in_flight;
     if (core->spare.capacity() == 0) core->spare = s_->c->take_buffer();
   }
-  auto fetch_batch = [core](mongoc_client_t* c) {
+  auto fetch_batch = [core, l = s_->l, flight = detail::fetch_flight(core)](mongoc_client_t* c) mutable {
+    // Gives the job's place in in_flight back on every path, an error's included.
+    struct ender {
+      detail::fetch_flight& f;
+      detail::lease& l;
+      ~ender() { f.end(l); }
+    } end{flight, *l};
     std::vector<std::uint8_t> got;
     {
       std::lock_guard g(core->pm);
       if (!core->more) {
         // Only a job the caller abandoned gets here: the one before it (also abandoned)
         // exhausted the cursor, or the cursor's exit closed it meanwhile.
-        --core->in_flight;
         return;
       }
       got.swap(core->spare);
@@ -795,7 +891,6 @@ task<bool> cursor::fetch() {
         core->cur = nullptr;
         core->coll = nullptr;
       }
-      --core->in_flight;
     }
     if (failed) throw_error(err, r ? r->native() : nullptr, core->what);
   };

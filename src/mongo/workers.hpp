@@ -18,7 +18,10 @@
 //
 // A *lease* is a mongoc_client_t taken out of the pool for the lifetime of a cursor or a
 // session (libmongoc binds both to one client). Jobs on a lease run on any worker but lock
-// the lease, so an abandoned job and the next one on the same cursor never overlap.
+// the lease, so an abandoned job and the next one on the same cursor never overlap. A cursor
+// left while an abandoned job still holds its lease (a fetch stuck on a silent server) does
+// not wait behind it: the job gives the lease back itself (give_back_from_worker) and the
+// loop counts it as returned the next time it takes or returns a lease.
 #pragma once
 
 #include <aw/task.hpp>
@@ -26,6 +29,7 @@
 
 #include <mongoc/mongoc.h>
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -38,6 +42,16 @@ struct lease {
   std::mutex m;
   mongoc_client_t* client = nullptr;
   mongoc_client_session_t* session = nullptr;  // when the lease belongs to a session
+  mongoc_client_pool_t* pool = nullptr;
+  // Leases given back by a worker, not yet counted by the loop (shared with the client).
+  std::shared_ptr<std::atomic<std::size_t>> returned;
+
+  // On a worker, under m, by the last job of a lease whose owner left without it.
+  void give_back_from_worker() noexcept {
+    mongoc_client_pool_push(pool, client);
+    client = nullptr;
+    returned->fetch_add(1, std::memory_order_release);
+  }
 };
 
 class workers {

@@ -21,17 +21,20 @@
 // there; see <aw/mongo/bson.hpp>.)
 //
 // Guarantees:
-// - Leaving the client's block shuts its workers down and waits for them (a call a
-//   cancelled task abandoned finishes first: it is bounded by the driver's socket and
-//   server-selection timeouts), then closes the connections. Cursors and sessions must be
-//   left before their client (structured code does); a client is entered once.
+// - Leaving the client's block shuts its workers down and closes the connections, waiting
+//   client_options::close_timeout (2 s) at most: a call a cancelled task abandoned, stuck on
+//   a silent server until the driver's socket timeout, is left to finish on a thread of its
+//   own and its result dropped. Cursors and sessions must be left before their client
+//   (structured code does); a client is entered once.
 // - Every call is a cancellation point. A cancelled call returns at once; its job either
 //   never starts (still queued) or finishes on its worker with its own copies of the
 //   documents, and is dropped. A cancelled *write* may still have been applied, as with
 //   every MongoDB driver: the server cannot know the client gave up. Use idempotent writes
 //   or a transaction when that matters.
 // - A cursor fetches batch by batch on the workers; leaving its block early kills the
-//   server-side cursor (killCursors).
+//   server-side cursor (killCursors). When a fetch the block abandoned still runs (a silent
+//   server), leaving does not wait for it: that fetch kills the cursor when it ends and
+//   gives the cursor's connection back to the pool.
 // - start_transaction() commits when its block succeeds and aborts on an exception or a
 //   cancellation (the exit is shielded, so the abort is sent even then).
 #pragma once
@@ -41,6 +44,7 @@
 #include <aw/mongo/options.hpp>
 #include <aw/task.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -73,9 +77,19 @@ class client_options {
     return *this;
   }
   std::size_t max_workers() const noexcept { return max_workers_; }
+  // How long leaving the client waits (default 2 s) for the calls still running on its
+  // workers (calls cancelled tasks abandoned, stuck on a silent server until the socket
+  // times out) and for closing its connections. After that the exit returns; what is left
+  // finishes on a thread of its own and its results are dropped.
+  client_options& close_timeout(std::chrono::milliseconds t) {
+    close_timeout_ = t;
+    return *this;
+  }
+  std::chrono::milliseconds close_timeout() const noexcept { return close_timeout_; }
 
  private:
   std::size_t max_workers_ = 8;
+  std::chrono::milliseconds close_timeout_{2000};
 };
 
 // A cursor over the results of find, aggregate or list_indexes: an async context manager.
