@@ -1,3 +1,5 @@
+// aw::mongo::document and array over libbson: building, typed access, iteration, and
+// canonical extended JSON both ways.
 #include <aw/mongo/bson.hpp>
 
 #include <cstring>

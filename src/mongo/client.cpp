@@ -1,3 +1,6 @@
+// aw::mongo's client, database, collection, cursor, session and transaction: each call
+// handed to a worker thread running libmongoc and awaited on the loop (the split into one
+// file per class is still to do).
 #include <aw/async_with.hpp>
 #include <aw/cancel_scope.hpp>
 #include <aw/mongo/client.hpp>

@@ -1,3 +1,5 @@
+// aw::mongo's errors: libmongoc's error domains and codes, and the server's reply, mapped
+// to the typed exceptions of errors.hpp.
 #include <aw/mongo/errors.hpp>
 
 #include <mongoc/mongoc.h>
