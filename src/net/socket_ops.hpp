@@ -3,6 +3,8 @@
 // epoll. Internal.
 #pragma once
 
+#include <unistd.h>
+
 #include <aw/detail/cancellation.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/net/address.hpp>
@@ -11,10 +13,34 @@
 
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <utility>
 
 namespace aw::net::detail {
+
+// One operation waiting on a socket's descriptor, for the socket's close(): close() from
+// another task must not close a descriptor an operation still waits on (an io_uring
+// operation would wait for ever, the ring holding the file; epoll would keep a
+// registration for a number the next socket may get). close() marks the socket closing and
+// wakes the operations; the last one to leave closes the descriptor.
+class fd_in_use {
+ public:
+  fd_in_use(int& fd, std::uint8_t& in_flight, bool& closing) noexcept : fd_(fd), in_flight_(in_flight), closing_(closing) { ++in_flight_; }
+  fd_in_use(const fd_in_use&) = delete;
+  fd_in_use& operator=(const fd_in_use&) = delete;
+  ~fd_in_use() {
+    if (--in_flight_ == 0 && closing_) {
+      ::close(std::exchange(fd_, -1));
+      closing_ = false;
+    }
+  }
+
+ private:
+  int& fd_;
+  std::uint8_t& in_flight_;
+  bool& closing_;
+};
 
 // A descriptor owned until released: every path out of a connect or a listen closes it.
 class fd_guard {

@@ -23,24 +23,9 @@
 
 namespace aw::net {
 
-// Counts an operation that waits on fd_, so a close() from another task shuts the socket
-// down (which ends the wait) instead of closing a descriptor still in use: closing it would
-// leave an io_uring operation waiting on the socket for ever (the ring holds the file), and
-// the epoll backend with a registration for a number the next socket may get.
-class socket_stream::in_flight {
+class socket_stream::in_flight : public detail::fd_in_use {
  public:
-  explicit in_flight(socket_stream& s) noexcept : s_(s) { ++s_.in_flight_; }
-  in_flight(const in_flight&) = delete;
-  in_flight& operator=(const in_flight&) = delete;
-  ~in_flight() {
-    if (--s_.in_flight_ == 0 && s_.closing_) {
-      ::close(std::exchange(s_.fd_, -1));
-      s_.closing_ = false;
-    }
-  }
-
- private:
-  socket_stream& s_;
+  explicit in_flight(socket_stream& s) noexcept : fd_in_use(s.fd_, s.in_flight_, s.closing_) {}
 };
 
 namespace {

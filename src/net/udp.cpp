@@ -25,22 +25,9 @@
 namespace aw::net {
 namespace detail {
 
-// As socket_stream's: close() from another task must not close a descriptor an operation
-// still waits on; it wakes the operations and the last one to leave closes it.
-class datagram_socket::in_flight {
+class datagram_socket::in_flight : public detail::fd_in_use {
  public:
-  explicit in_flight(datagram_socket& s) noexcept : s_(s) { ++s_.in_flight_; }
-  in_flight(const in_flight&) = delete;
-  in_flight& operator=(const in_flight&) = delete;
-  ~in_flight() {
-    if (--s_.in_flight_ == 0 && s_.closing_) {
-      ::close(std::exchange(s_.fd_, -1));
-      s_.closing_ = false;
-    }
-  }
-
- private:
-  datagram_socket& s_;
+  explicit in_flight(datagram_socket& s) noexcept : fd_in_use(s.fd_, s.in_flight_, s.closing_) {}
 };
 
 namespace {
