@@ -10,34 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "../common/stderr_capture.hpp"
 #include "pg_test.hpp"
 
 using pg_test::with_connection;
 
 namespace {
-
-// What the program writes to stderr while the guard lives.
-struct stderr_capture {
-  int saved = ::dup(2);
-  std::string path = "/tmp/aw_pg_log_listener_stderr_" + std::to_string(::getpid());
-  stderr_capture() {
-    int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0600);
-    ::dup2(fd, 2);
-    ::close(fd);
-  }
-  std::string finish() {
-    if (saved >= 0) {
-      ::dup2(saved, 2);
-      ::close(saved);
-      saved = -1;
-    }
-    std::ifstream f(path);
-    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    ::unlink(path.c_str());
-    return s;
-  }
-  ~stderr_capture() { finish(); }
-};
 
 constexpr const char* raise_both =
     "DO $$ BEGIN RAISE NOTICE 'hello %', 42 USING HINT = 'a hint'; RAISE WARNING 'careful' USING ERRCODE = '01007'; END $$";

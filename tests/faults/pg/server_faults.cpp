@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "../../common/stderr_capture.hpp"
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -48,29 +50,6 @@ struct stopped_server {
     if (pid > 0) ::kill(pid, SIGCONT);
     pid = 0;
   }
-};
-
-// What the program writes to stderr while the guard lives.
-struct stderr_capture {
-  int saved = ::dup(2);
-  std::string path = "/tmp/aw_pg_fault_stderr_" + std::to_string(::getpid());
-  stderr_capture() {
-    int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0600);
-    ::dup2(fd, 2);
-    ::close(fd);
-  }
-  std::string finish() {
-    if (saved >= 0) {
-      ::dup2(saved, 2);
-      ::close(saved);
-      saved = -1;
-    }
-    std::ifstream f(path);
-    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    ::unlink(path.c_str());
-    return s;
-  }
-  ~stderr_capture() { finish(); }
 };
 
 // All of the pool's connections at once, each running a query: every slot came back.
