@@ -16,7 +16,7 @@ std::string message(const std::string& operation, const std::filesystem::path& p
 }  // namespace
 
 os_error::os_error(int err, std::string operation, std::filesystem::path path, std::filesystem::path path2)
-    : std::system_error(err, std::generic_category(), message(operation, path, path2)),
+    : error(std::error_code(err, std::generic_category()), message(operation, path, path2) + ": " + std::generic_category().message(err)),
       operation_(std::move(operation)),
       path_(std::move(path)),
       path2_(std::move(path2)) {}

@@ -184,6 +184,37 @@ TEST_F(Open, OsErrorIsASystemError) {
   });
 }
 
+// One handler catches the module: every error it raises is an aw::files::error, whose
+// code() is the errno (EBADF for a closed file, EILSEQ for text that is not UTF-8).
+TEST_F(Open, EveryErrorIsAFilesError) {
+  put(at("bad.txt"), "ab\xff");
+  auto code_of = [](auto body) {
+    std::error_code got;
+    aw::run([&]() -> aw::task<> {
+      try {
+        co_await body();
+        ADD_FAILURE() << "no error";
+      } catch (const aw::files::error& e) {
+        got = e.code();
+      }
+    });
+    return got;
+  };
+  EXPECT_EQ(code_of([&]() -> aw::task<> { co_await aw::async_with(aw::files::open(at("nope")), [](file&) -> aw::task<> { co_return; }); }),
+            std::errc::no_such_file_or_directory);
+  EXPECT_EQ(code_of([&]() -> aw::task<> {
+              co_await aw::async_with(aw::files::open(at("bad.txt")), [](file& f) -> aw::task<> { (void)co_await f.read(); });
+            }),
+            std::errc::illegal_byte_sequence);
+  EXPECT_EQ(code_of([&]() -> aw::task<> {
+              co_await aw::async_with(aw::files::open(at("bad.txt"), "rb"), [](file& f) -> aw::task<> {
+                co_await f.close();
+                (void)co_await f.read();
+              });
+            }),
+            std::errc::bad_file_descriptor);
+}
+
 TEST_F(Open, UsingAClosedFileIsAnError) {
   put(at("f"), "data");
   aw::run([&]() -> aw::task<> {

@@ -6,15 +6,21 @@
 //     std::printf("%s: %s\n", e.path().c_str(), e.strerror().c_str());   // errno is e.code().value()
 //   }
 //
-// Every failed system call raises os_error, or the subclass that Python raises for its
-// errno (FileNotFoundError for ENOENT, FileExistsError for EEXIST, PermissionError for
-// EACCES/EPERM, IsADirectoryError, NotADirectoryError). A full disk is os_error with
-// ENOSPC. Using a file after close raises closed_file_error (Python's ValueError).
-//
-// Text mode is UTF-8, strict by default: bytes read that are not UTF-8 raise
-// unicode_decode_error, a string written that is not raises unicode_encode_error (Python's
-// UnicodeDecodeError and UnicodeEncodeError with errors="strict"; both derive from
-// unicode_error, a std::runtime_error, where Python's derive from ValueError).
+// aw::files::error is the root of every error the module raises, a std::system_error whose
+// code() is the errno (so a handler can catch the whole module, or one errno):
+// - Every failed system call raises os_error, or the subclass that Python raises for its
+//   errno (FileNotFoundError for ENOENT, FileExistsError for EEXIST, PermissionError for
+//   EACCES/EPERM, IsADirectoryError, NotADirectoryError). A full disk is os_error with
+//   ENOSPC.
+// - Using a file after close raises closed_file_error (Python's ValueError; EBADF).
+// - Text mode is UTF-8, strict by default: bytes read that are not UTF-8 raise
+//   unicode_decode_error, a string written that is not raises unicode_encode_error (Python's
+//   UnicodeDecodeError and UnicodeEncodeError with errors="strict"; both derive from
+//   unicode_error, EILSEQ, where Python's derive from ValueError). Their what() is Python's
+//   message, word for word.
+// Misuse (two operations at once on one file, a block entered twice) raises std::logic_error
+// and bad arguments std::invalid_argument, as the standard library does (Python's TypeError
+// and ValueError): those are bugs to fix, not conditions to handle.
 #pragma once
 
 #include <cstdint>
@@ -26,7 +32,17 @@
 
 namespace aw::files {
 
-class os_error : public std::system_error {
+class error : public std::system_error {
+ public:
+  error(std::error_code code, const std::string& message) : std::system_error(code), what_(message) {}
+  // The message alone: std::system_error would append code().message() to it.
+  const char* what() const noexcept override { return what_.what(); }
+
+ private:
+  std::runtime_error what_;  // a string whose copies cannot throw, as exceptions need
+};
+
+class os_error : public error {
  public:
   // `operation` names the call ("open", "read", "rename", ...); `path2` is the second path
   // of a two-path call (rename, link, copy), empty otherwise.
@@ -65,18 +81,18 @@ class not_a_directory_error : public os_error {
 };
 
 // An operation on a file that was closed (or never opened).
-class closed_file_error : public std::logic_error {
+class closed_file_error : public error {
  public:
-  closed_file_error() : std::logic_error("I/O operation on closed file") {}
+  closed_file_error() : error(std::make_error_code(std::errc::bad_file_descriptor), "I/O operation on closed file") {}
 };
 
 // Text that is not UTF-8. bytes() is the offending sequence (the "maximal subpart" of the
 // Unicode standard: 1 to 3 bytes, what Python reports as object[start:end]), reason() Python's
 // words: "invalid start byte", "invalid continuation byte", "unexpected end of data".
-class unicode_error : public std::runtime_error {
+class unicode_error : public error {
  public:
-  unicode_error(std::string message, std::int64_t position, std::string bytes, std::string reason, std::filesystem::path path)
-      : std::runtime_error(std::move(message)),
+  unicode_error(const std::string& message, std::int64_t position, std::string bytes, std::string reason, std::filesystem::path path)
+      : error(std::make_error_code(std::errc::illegal_byte_sequence), message),
         position_(position),
         bytes_(std::move(bytes)),
         reason_(std::move(reason)),
