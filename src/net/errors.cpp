@@ -1,4 +1,4 @@
-// The error types of aw::net and the error categories of c-ares and OpenSSL.
+// The error types of aw::net and the error categories of c-ares, OpenSSL and buffered reading.
 #include <aw/net/errors.hpp>
 
 #include <ares.h>
@@ -36,6 +36,21 @@ class tls_category_impl : public std::error_category {
   }
 };
 
+class buffered_category_impl : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "aw::net::buffered"; }
+  std::string message(int code) const override {
+    switch (code) {
+      case 1:
+        return "incomplete read";
+      case 2:
+        return "delimiter not found";
+      default:
+        return "unknown buffered-reading error";
+    }
+  }
+};
+
 }  // namespace
 
 error::error(std::error_code ec, const std::string& operation, std::string address)
@@ -48,6 +63,10 @@ tls_error::tls_error(std::error_code ec, const std::string& operation, std::stri
       verify_result_(verify_result),
       verify_message_(std::move(verify_message)) {}
 
+incomplete_read::incomplete_read(const std::string& what) : error(std::error_code(1, buffered_category()), composed{what}, {}) {}
+
+delimiter_not_found::delimiter_not_found(const std::string& what) : error(std::error_code(2, buffered_category()), composed{what}, {}) {}
+
 const std::error_category& resolver_category() noexcept {
   static const resolver_category_impl c;
   return c;
@@ -55,6 +74,11 @@ const std::error_category& resolver_category() noexcept {
 
 const std::error_category& tls_category() noexcept {
   static const tls_category_impl c;
+  return c;
+}
+
+const std::error_category& buffered_category() noexcept {
+  static const buffered_category_impl c;
   return c;
 }
 

@@ -1,4 +1,5 @@
-// aw::net's error types: what they say, and the categories of c-ares and OpenSSL codes.
+// aw::net's error types: what they say, and the categories of c-ares, OpenSSL and
+// buffered-reading codes.
 #include <aw/net/errors.hpp>
 
 #include <ares.h>
@@ -39,6 +40,17 @@ TEST(NetErrors, TlsErrorCarriesTheVerificationResult) {
   EXPECT_NE(e.code().message().find("certificate verify failed"), std::string::npos);
   EXPECT_EQ(e.address(), "localhost:8443");
   EXPECT_EQ(std::string(e.what()), "TLS handshake with localhost:8443 (self-signed certificate): " + e.code().message());
+}
+
+TEST(NetErrors, BufferedReadingErrorsAreNetErrors) {
+  aw::net::incomplete_read r("receive_exactly: the stream ended after 3 of 5 bytes");
+  const aw::net::error& root = r;
+  EXPECT_EQ(root.code(), std::error_code(1, aw::net::buffered_category()));
+  EXPECT_EQ(std::string(r.what()), "receive_exactly: the stream ended after 3 of 5 bytes: incomplete read");
+  aw::net::delimiter_not_found d("receive_until: not within 5 bytes");
+  EXPECT_EQ(d.code(), std::error_code(2, aw::net::buffered_category()));
+  EXPECT_STREQ(d.code().category().name(), "aw::net::buffered");
+  EXPECT_EQ(d.code().message(), "delimiter not found");
 }
 
 }  // namespace

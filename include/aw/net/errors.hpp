@@ -18,10 +18,11 @@
 //   aw::closed_resource_error. Those three are core's, shared with aw::memory_channel.
 // - Buffered reading raises incomplete_read (the stream ended before the bytes asked for)
 //   and delimiter_not_found (not within max_bytes), anyio's IncompleteRead and
-//   DelimiterNotFound.
+//   DelimiterNotFound, both aw::net::errors.
+// Bad arguments raise std::invalid_argument and misuse std::logic_error, as the standard
+// library does (Python's ValueError and TypeError): bugs to fix, not conditions to handle.
 #pragma once
 
-#include <stdexcept>
 #include <string>
 #include <system_error>
 
@@ -78,19 +79,23 @@ class tls_error : public error {
 };
 
 // The stream ended before receive_exactly() got every byte asked for (anyio's IncompleteRead).
-class incomplete_read : public std::runtime_error {
+// code() is buffered_category()'s 1.
+class incomplete_read : public error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit incomplete_read(const std::string& what);
 };
 
 // receive_until() did not find the delimiter within max_bytes (anyio's DelimiterNotFound).
-class delimiter_not_found : public std::runtime_error {
+// code() is buffered_category()'s 2.
+class delimiter_not_found : public error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit delimiter_not_found(const std::string& what);
 };
 
-// The categories of c-ares's status codes and of OpenSSL's packed error codes.
+// The categories of c-ares's status codes, of OpenSSL's packed error codes, and of the two
+// errors of buffered reading, which have no errno.
 const std::error_category& resolver_category() noexcept;
 const std::error_category& tls_category() noexcept;
+const std::error_category& buffered_category() noexcept;
 
 }  // namespace aw::net
