@@ -17,7 +17,7 @@ namespace {
 void global_init() {
   static std::once_flag once;
   std::call_once(once, [] {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw std::runtime_error("aw::http: curl_global_init failed");
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw error("aw::http: curl_global_init failed", {});
   });
 }
 
@@ -175,7 +175,7 @@ void session_state::open() {
     s->action(CURL_SOCKET_TIMEOUT, 0);
   };
   multi = curl_multi_init();
-  if (!multi) throw std::runtime_error("aw::http: curl_multi_init failed");
+  if (!multi) throw error("aw::http: curl_multi_init failed", {});
   curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &session_state::on_socket);
   curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
   curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &session_state::on_timer);
@@ -186,7 +186,7 @@ void session_state::open() {
   curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(opts.limit ? opts.limit : 1000));
   curl_multi_setopt(multi, CURLMOPT_PIPELINING, static_cast<long>(CURLPIPE_MULTIPLEX));
   share = curl_share_init();
-  if (!share) throw std::runtime_error("aw::http: curl_share_init failed");
+  if (!share) throw error("aw::http: curl_share_init failed", {});
   curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   if (opts.cookies) curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
   for (const char* var : {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
