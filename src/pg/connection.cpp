@@ -505,7 +505,7 @@ task<> connection::deallocate_evicted() {
   if (!PQsendQuery(conn_, sql.c_str())) throw_lost("sending the query");
   try {
     (void)co_await collect();
-  } catch (const error&) {  // already gone (a DEALLOCATE the cache did not see): nothing to free
+  } catch (const postgres_error&) {  // already gone (a DEALLOCATE the cache did not see): nothing to free
   }
 }
 
@@ -991,7 +991,7 @@ task<> connection::close_cursors() {
   if (!PQsendQuery(conn_, sql.c_str())) throw_lost("sending the query");
   try {
     (void)co_await collect();
-  } catch (const error&) {
+  } catch (const postgres_error&) {
   }
 }
 

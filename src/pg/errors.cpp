@@ -17,7 +17,7 @@ std::string describe(const error_fields& f) {
 }
 }  // namespace
 
-error::error(error_fields f) : std::runtime_error(describe(f)), f_(std::make_shared<const error_fields>(std::move(f))) {}
+postgres_error::postgres_error(error_fields f) : error(describe(f)), f_(std::make_shared<const error_fields>(std::move(f))) {}
 
 void throw_error(error_fields f) {
   const std::string& c = f.sqlstate;
@@ -35,7 +35,7 @@ void throw_error(error_fields f) {
 #undef AW_PG_THROW_IF_CLASS
   }
 #undef AW_PG_THROW_IF
-  throw error(std::move(f));
+  throw postgres_error(std::move(f));
 }
 
 std::string redact_dsn(const std::string& dsn) { return aw::redact_credentials(dsn); }

@@ -176,7 +176,7 @@ TEST(PgErrors, ClassFollowsSqlstate) {
   expect_sqlstate<aw::pg::lock_not_available>("55P03");
   expect_sqlstate<aw::pg::query_canceled>("57014");
   expect_sqlstate<aw::pg::feature_not_supported>("0A000");
-  expect_sqlstate<aw::pg::error>("P0001");
+  expect_sqlstate<aw::pg::postgres_error>("P0001");
 }
 
 TEST(PgErrors, RealConstraintViolationsNameTheirObjects) {

@@ -1,10 +1,11 @@
 // The SQLSTATE to class mapping (aw/pg/errors.hpp): a listed code raises its own class, an
-// unlisted one its SQLSTATE class's, an unknown class aw::pg::error itself.
+// unlisted one its SQLSTATE class's, an unknown class aw::pg::postgres_error itself.
 #include <aw/pg.hpp>
 
 #include <gtest/gtest.h>
 
 #include <string>
+#include <type_traits>
 #include <typeinfo>
 
 namespace {
@@ -39,9 +40,19 @@ TEST(PgErrors, AnUnlistedCodeRaisesItsSqlstateClass) {
   EXPECT_EQ(raised(with_code("53200")), typeid(aw::pg::insufficient_resources));                 // out_of_memory
 }
 
-TEST(PgErrors, AnUnknownClassIsThePlainError) {
-  EXPECT_EQ(raised(with_code("XX000")), typeid(aw::pg::error));  // internal_error
-  EXPECT_EQ(raised(with_code("")), typeid(aw::pg::error));
+// One handler catches the module: the server's errors, connecting's and the client's.
+static_assert(std::is_base_of_v<aw::pg::error, aw::pg::postgres_error>);
+static_assert(std::is_base_of_v<aw::pg::error, aw::pg::unique_violation>);
+static_assert(std::is_base_of_v<aw::pg::error, aw::pg::connection_error>);
+static_assert(std::is_base_of_v<aw::pg::error, aw::pg::connect_timeout_error>);
+static_assert(std::is_base_of_v<aw::pg::error, aw::pg::connection_lost>);
+static_assert(std::is_base_of_v<aw::pg::error, aw::pg::interface_error>);
+static_assert(std::is_base_of_v<aw::pg::error, aw::pg::type_error>);
+static_assert(!std::is_base_of_v<aw::pg::postgres_error, aw::pg::connection_error>);
+
+TEST(PgErrors, AnUnknownClassIsThePlainServerError) {
+  EXPECT_EQ(raised(with_code("XX000")), typeid(aw::pg::postgres_error));  // internal_error
+  EXPECT_EQ(raised(with_code("")), typeid(aw::pg::postgres_error));
 }
 
 TEST(PgErrors, AStaleCachedPlanIsInvalidCachedStatement) {

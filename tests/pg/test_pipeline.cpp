@@ -172,7 +172,7 @@ TEST(PgPipeline, AnErrorFailsOnlyItsOwnStatement) {
       tg.start_soon([&]() -> aw::task<> {
         try {
           co_await c.fetchval<std::int32_t>("SELECT 1 / $1::int", 0);
-        } catch (const aw::pg::error& e) {
+        } catch (const aw::pg::postgres_error& e) {
           sqlstate = e.sqlstate();
         }
       });
@@ -202,7 +202,7 @@ TEST(PgPipeline, InsideATransactionAFailureAbortsTheRestAndRollsBack) {
             tg.start_soon([&, i]() -> aw::task<> {
               try {
                 co_await c.execute(i == 0 ? "INSERT INTO t VALUES (1 / $1::int)" : "INSERT INTO t VALUES ($1)", i == 0 ? 0 : i);
-              } catch (const aw::pg::error& e) {
+              } catch (const aw::pg::postgres_error& e) {
                 states.push_back(e.sqlstate());
               }
             });

@@ -6,11 +6,13 @@
 //     std::printf("%s is taken (%s on %s)\n", email.c_str(), e.constraint_name().c_str(), e.table_name().c_str());
 //   }
 //
-// - aw::pg::error: the server refused a statement. It carries the fields of the server's
-//   error report (SQLSTATE, message, detail, hint, schema/table/column/constraint names);
-//   what() is "message (SQLSTATE xxxxx)" plus the detail. Subclasses follow the SQLSTATE
-//   classes (integrity_constraint_violation > unique_violation, ...), so a handler can be
-//   as broad or as narrow as it likes; sqlstate() gives the code for the rest.
+// aw::pg::error is the root: every error aw::pg raises derives from it.
+// - aw::pg::postgres_error (asyncpg's PostgresError): the server refused a statement. It
+//   carries the fields of the server's error report (SQLSTATE, message, detail, hint,
+//   schema/table/column/constraint names); what() is "message (SQLSTATE xxxxx)" plus the
+//   detail. Subclasses follow the SQLSTATE classes (integrity_constraint_violation >
+//   unique_violation, ...), so a handler can be as broad or as narrow as it likes;
+//   sqlstate() gives the code for the rest.
 // - aw::pg::connection_error: connecting failed (refused, bad password, no such database);
 //   aw::pg::connect_timeout_error, a subclass, is a server that did not answer in time.
 //   aw::pg::connection_lost, a subclass, is a connection that broke while in use; the
@@ -18,6 +20,9 @@
 // - aw::pg::interface_error: the client was misused (a closed connection, fetchval of no
 //   row); aw::pg::type_error, a subclass, is a value that does not convert (a column's type
 //   that does not fit the C++ type, NULL into a non-optional); it names the column.
+// Until 2026-12 aw::pg::error was the server's error: a handler for it that reads the
+// report (sqlstate(), ...) now names postgres_error; one that only catches now catches
+// connection and interface errors too.
 // Messages never contain a password: connection strings in them are redacted, and so are
 // libpq's own messages, which may quote a fragment of the string (aw/redact.hpp).
 #pragma once
@@ -37,7 +42,12 @@ struct error_fields {
 
 class error : public std::runtime_error {
  public:
-  explicit error(error_fields f);
+  using std::runtime_error::runtime_error;
+};
+
+class postgres_error : public error {
+ public:
+  explicit postgres_error(error_fields f);
   const std::string& sqlstate() const noexcept { return f_->sqlstate; }
   const std::string& severity() const noexcept { return f_->severity; }
   const std::string& message() const noexcept { return f_->message; }
@@ -59,37 +69,38 @@ class error : public std::runtime_error {
 // The SQLSTATEs with a class of their own, X(class, base class, SQLSTATE), bases first: a
 // class ending in "000" stands for its whole SQLSTATE class (the first two characters). The
 // classes below and throw_error's mapping both come from this one list. A code not listed
-// raises its class's error, or aw::pg::error; asyncpg's exceptions follow the same tree.
+// raises its class's error, or aw::pg::postgres_error; asyncpg's exceptions follow the same
+// tree.
 #define AW_PG_SQLSTATE_ERRORS(X)                                            \
-  X(feature_not_supported, error, "0A000")                                  \
-  X(data_exception, error, "22000")                                         \
+  X(feature_not_supported, postgres_error, "0A000")                         \
+  X(data_exception, postgres_error, "22000")                                \
   X(numeric_value_out_of_range, data_exception, "22003")                    \
   X(division_by_zero, data_exception, "22012")                              \
   X(invalid_text_representation, data_exception, "22P02")                   \
-  X(integrity_constraint_violation, error, "23000")                         \
+  X(integrity_constraint_violation, postgres_error, "23000")                \
   X(not_null_violation, integrity_constraint_violation, "23502")            \
   X(foreign_key_violation, integrity_constraint_violation, "23503")         \
   X(unique_violation, integrity_constraint_violation, "23505")              \
   X(check_violation, integrity_constraint_violation, "23514")               \
-  X(invalid_transaction_state, error, "25000")                              \
+  X(invalid_transaction_state, postgres_error, "25000")                     \
   X(in_failed_sql_transaction, invalid_transaction_state, "25P02")          \
   X(read_only_sql_transaction, invalid_transaction_state, "25006")          \
-  X(invalid_authorization_specification, error, "28000")                    \
-  X(invalid_catalog_name, error, "3D000")                                   \
-  X(transaction_rollback, error, "40000")                                   \
+  X(invalid_authorization_specification, postgres_error, "28000")           \
+  X(invalid_catalog_name, postgres_error, "3D000")                          \
+  X(transaction_rollback, postgres_error, "40000")                          \
   X(serialization_failure, transaction_rollback, "40001")                   \
   X(deadlock_detected, transaction_rollback, "40P01")                       \
-  X(syntax_error_or_access_rule_violation, error, "42000")                  \
+  X(syntax_error_or_access_rule_violation, postgres_error, "42000")         \
   X(insufficient_privilege, syntax_error_or_access_rule_violation, "42501") \
   X(syntax_error, syntax_error_or_access_rule_violation, "42601")           \
   X(undefined_column, syntax_error_or_access_rule_violation, "42703")       \
   X(undefined_function, syntax_error_or_access_rule_violation, "42883")     \
   X(undefined_table, syntax_error_or_access_rule_violation, "42P01")        \
   X(duplicate_table, syntax_error_or_access_rule_violation, "42P07")        \
-  X(insufficient_resources, error, "53000")                                 \
-  X(object_not_in_prerequisite_state, error, "55000")                       \
+  X(insufficient_resources, postgres_error, "53000")                        \
+  X(object_not_in_prerequisite_state, postgres_error, "55000")              \
   X(lock_not_available, object_not_in_prerequisite_state, "55P03")          \
-  X(operator_intervention, error, "57000")                                  \
+  X(operator_intervention, postgres_error, "57000")                         \
   X(query_canceled, operator_intervention, "57014")                         \
   X(admin_shutdown, operator_intervention, "57P01")
 
@@ -105,9 +116,9 @@ AW_PG_ERROR(invalid_cached_statement, feature_not_supported, "0A000")
 #undef AW_PG_ERROR
 
 // Connecting failed. The message is libpq's, with the connection string (redacted) appended.
-class connection_error : public std::runtime_error {
+class connection_error : public error {
  public:
-  using std::runtime_error::runtime_error;
+  using error::error;
 };
 // The connection broke while in use (the server went away, the network failed).
 class connection_lost : public connection_error {
@@ -121,9 +132,9 @@ class connect_timeout_error : public connection_error {
   using connection_error::connection_error;
 };
 // The library was used wrongly, or a result was not what the call needs.
-class interface_error : public std::runtime_error {
+class interface_error : public error {
  public:
-  using std::runtime_error::runtime_error;
+  using error::error;
 };
 // A value does not convert between PostgreSQL and C++; the message names the column.
 class type_error : public interface_error {
@@ -131,7 +142,7 @@ class type_error : public interface_error {
   using interface_error::interface_error;
 };
 
-// Throws the subclass of aw::pg::error that f.sqlstate names.
+// Throws the subclass of aw::pg::postgres_error that f.sqlstate names.
 [[noreturn]] void throw_error(error_fields f);
 
 // `dsn` (a URL or key=value string) with any password replaced by "***"
