@@ -87,10 +87,10 @@ document sub_document(const bson_iter_t& it) {
 }  // namespace
 
 field_error::field_error(std::string path, std::string expected, std::string actual)
-    : std::runtime_error(actual == "missing"
-                             ? "aw::mongo: field \"" + path + "\" is missing (expected " + expected + ")"
-                             : "aw::mongo: field \"" + path + "\" is " + (actual == "int32" || actual == "int64" ? "an " : "a ") + actual +
-                                   ", not " + (expected == "int32" || expected == "int64" ? "an " : "a ") + expected),
+    : error(actual == "missing" ? "aw::mongo: field \"" + path + "\" is missing (expected " + expected + ")"
+                                : "aw::mongo: field \"" + path + "\" is " + (actual == "int32" || actual == "int64" ? "an " : "a ") +
+                                      actual + ", not " + (expected == "int32" || expected == "int64" ? "an " : "a ") + expected,
+            0, 0),
       path_(std::move(path)),
       expected_(std::move(expected)),
       actual_(std::move(actual)) {}
@@ -204,7 +204,7 @@ bson_t* document::release() noexcept { return std::exchange(b_, nullptr); }
 document document::from_json(std::string_view json) {
   bson_error_t err;
   bson_t* b = bson_new_from_json(reinterpret_cast<const std::uint8_t*>(json.data()), static_cast<ssize_t>(json.size()), &err);
-  if (!b) throw json_error(std::string("aw::mongo: invalid JSON: ") + err.message);
+  if (!b) throw json_error(std::string("aw::mongo: invalid JSON: ") + err.message, err.domain, err.code);
   return document(b);
 }
 

@@ -95,6 +95,24 @@ TEST(MongoBson, CanonicalJsonRoundTrip) {
   EXPECT_THROW(document::from_json("{not json"), json_error);
 }
 
+// The BSON errors are aw::mongo errors: one handler catches the module.
+TEST(MongoBson, ErrorsDeriveFromTheModulesRoot) {
+  try {
+    (void)document::from_json("{not json");
+    ADD_FAILURE() << "no error";
+  } catch (const aw::mongo::error& e) {
+    EXPECT_NE(dynamic_cast<const json_error*>(&e), nullptr);
+    EXPECT_EQ(e.domain(), static_cast<std::uint32_t>(BSON_ERROR_JSON)) << e.what();
+  }
+  try {
+    (void)document{{"a", 1}}.get<std::string>("a");
+    ADD_FAILURE() << "no error";
+  } catch (const aw::mongo::error& e) {
+    EXPECT_NE(dynamic_cast<const field_error*>(&e), nullptr);
+    EXPECT_EQ(e.code(), 0);
+  }
+}
+
 TEST(MongoBson, IterationInOrder) {
   document d{{"b", 1}, {"a", "x"}, {"c", nullptr}};
   std::vector<std::string> keys;

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <bson/bson.h>
+#include <aw/mongo/root_error.hpp>
 
 #include <array>
 #include <chrono>
@@ -45,8 +46,9 @@ namespace aw::mongo {
 class value;
 class array;
 
-// A missing field, or a field of another type than the one asked for.
-class field_error : public std::runtime_error {
+// A missing field, or a field of another type than the one asked for (domain() and code()
+// are 0: no libmongoc error).
+class field_error : public error {
  public:
   field_error(std::string path, std::string expected, std::string actual);
   const std::string& path() const noexcept { return path_; }
@@ -59,9 +61,10 @@ class field_error : public std::runtime_error {
 };
 
 // Text that is not valid (extended) JSON, or a document libbson rejects.
-class json_error : public std::runtime_error {
+// domain() and code() are libbson's when it gave them, else 0.
+class json_error : public error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit json_error(const std::string& message, std::uint32_t domain = 0, std::uint32_t code = 0) : error(message, domain, code) {}
 };
 
 // A 12-byte MongoDB ObjectId.

@@ -18,12 +18,15 @@
 //   │   ├── write_error          a write failed (WriteError; BulkWriteError for insert_many)
 //   │   │   └── duplicate_key_error  code 11000 (DuplicateKeyError)
 //   │   └── write_concern_error  the write concern was not met (WriteConcernError)
-//   └── closed_error             the client was used after it was closed
+//   ├── closed_error             the client was used after it was closed
+//   ├── field_error              a missing field or one of another type (bson.hpp; KeyError, TypeError)
+//   └── json_error               text that is not (extended) JSON (bson.hpp; bson.errors.InvalidBSON)
 //
 // Messages never contain the password of the connection string.
 #pragma once
 
 #include <aw/mongo/bson.hpp>
+#include <aw/mongo/root_error.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -32,18 +35,6 @@
 #include <vector>
 
 namespace aw::mongo {
-
-class error : public std::runtime_error {
- public:
-  // domain/code: libmongoc's bson_error_t (for command errors, code is the server's).
-  error(const std::string& message, std::uint32_t domain, std::uint32_t code) : std::runtime_error(message), domain_(domain), code_(code) {}
-  std::uint32_t domain() const noexcept { return domain_; }
-  std::int32_t code() const noexcept { return static_cast<std::int32_t>(code_); }
-
- private:
-  std::uint32_t domain_;
-  std::uint32_t code_;
-};
 
 class configuration_error : public error {
  public:
