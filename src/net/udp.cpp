@@ -187,6 +187,11 @@ task<std::pair<std::string, socket_address>> udp_socket::receive(std::size_t max
   co_return std::pair<std::string, socket_address>(std::move(data), from);
 }
 
+task<std::size_t> udp_socket::receive_into(std::span<char> buf, socket_address& from) {
+  if (buf.empty()) throw std::invalid_argument("aw::net: UDP receive_into: the buffer is empty");
+  return receive_datagram(buf, &from);
+}
+
 task<> udp_socket::send(std::string_view data, const socket_address& to) { return send_datagram(data, &to); }
 
 task<> udp_socket::sendto(std::string_view data, std::string host, std::uint16_t port) {
@@ -197,6 +202,11 @@ task<> udp_socket::sendto(std::string_view data, std::string host, std::uint16_t
 }
 
 task<std::string> connected_udp_socket::receive(std::size_t max) { return receive_string(max, nullptr); }
+
+task<std::size_t> connected_udp_socket::receive_into(std::span<char> buf) {
+  if (buf.empty()) throw std::invalid_argument("aw::net: UDP receive_into: the buffer is empty");
+  return receive_datagram(buf, nullptr);
+}
 
 task<> connected_udp_socket::send(std::string_view data) { return send_datagram(data, nullptr); }
 

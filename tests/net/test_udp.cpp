@@ -15,6 +15,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <span>
+#include <stdexcept>
 #include <string>
 
 namespace {
@@ -81,6 +83,28 @@ TEST_P(Udp, ConnectedSocketsTalkToTheirPeerOnly) {
       co_await server.send("pong", from);
       EXPECT_EQ(co_await c.receive(), "pong");
     });
+  });
+}
+
+TEST_P(Udp, ReceiveIntoFillsTheCallersBuffer) {
+  aw::run([&]() -> aw::task<> {
+    net::udp_socket server = co_await net::create_udp_socket(bound());
+    co_await aw::async_with(co_await net::create_connected_udp_socket(loopback(), server.local_address().port()),
+                            [&](net::connected_udp_socket& c) -> aw::task<> {
+                              char buf[8];
+                              net::socket_address from;
+                              co_await c.send("ping");
+                              EXPECT_EQ(co_await server.receive_into(buf, from), 4u);
+                              EXPECT_EQ(std::string(buf, 4), "ping");
+                              EXPECT_EQ(from, c.local_address());
+                              co_await server.send("a datagram longer than 8 bytes", from);
+                              EXPECT_EQ(co_await c.receive_into(buf), 8u);  // cut, the rest dropped
+                              EXPECT_EQ(std::string(buf, 8), "a datagr");
+                              co_await server.send("", from);
+                              EXPECT_EQ(co_await c.receive_into(buf), 0u);  // an empty datagram
+                              EXPECT_THROW(co_await c.receive_into(std::span<char>()), std::invalid_argument);
+                              EXPECT_THROW(co_await server.receive_into(std::span<char>(), from), std::invalid_argument);
+                            });
   });
 }
 

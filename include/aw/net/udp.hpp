@@ -140,6 +140,10 @@ class udp_socket : public detail::datagram_socket {
 
   // The next datagram (up to `max` bytes of it) and its sender. std::invalid_argument for max 0.
   task<std::pair<std::string, socket_address>> receive(std::size_t max = default_receive_size);
+  // The next datagram into `buf`, without a copy or an allocation (socket.recvfrom_into):
+  // its size, cut at buf.size() as receive(max) cuts; the sender in `from`.
+  // std::invalid_argument for an empty buffer.
+  task<std::size_t> receive_into(std::span<char> buf, socket_address& from);
   // One datagram to `to` (anyio's send((data, (host, port)))).
   task<> send(std::string_view data, const socket_address& to);
   // One datagram to host:port, the host resolved (numeric without I/O).
@@ -160,6 +164,9 @@ class connected_udp_socket : public detail::datagram_socket {
 
   // The next datagram from the peer (up to `max` bytes of it).
   task<std::string> receive(std::size_t max = default_receive_size);
+  // The next datagram from the peer into `buf` (socket.recv_into): its size, cut at
+  // buf.size(). std::invalid_argument for an empty buffer.
+  task<std::size_t> receive_into(std::span<char> buf);
   // One datagram to the peer.
   task<> send(std::string_view data);
 
