@@ -311,4 +311,11 @@ struct session_state {
 
 std::string redact(const std::string& url);
 
+// Without the blanks before it and the blanks and line ends after it (header lines and values).
+inline std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
+  return s;
+}
+
 }  // namespace aw::http::detail

@@ -1,0 +1,113 @@
+// The reader's wait: a task awaiting a transfer's headers, data or end (pumping a streamed
+// request body meanwhile), and how it is cancelled.
+#include "internal.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace aw::http::detail {
+
+namespace {
+bool reached(const transfer* t, wait_for what, std::size_t need) noexcept {
+  switch (what) {
+    case wait_for::headers:
+      return t->headers_ready || t->done;
+    case wait_for::data:
+      return t->buffered() >= need || t->complete();
+    case wait_for::done:
+      return t->complete();
+  }
+  return true;
+}
+}  // namespace
+
+bool transfer_wait::satisfied() const noexcept {
+  return reached(t_, what_, need_) || (mode_ == mode::upload && t_->up.wanted && !t_->up.reading);
+}
+
+bool transfer_wait::pumping() const noexcept { return t_ && t_->up.active && !t_->done; }
+
+aw::task<> transfer_wait::pump(transfer* t, wait_for what, std::size_t need) {
+  while (!reached(t, what, need)) {
+    if (t->up.wanted && !t->up.reading)
+      co_await t->read_upload();
+    else
+      co_await transfer_wait(t, what, need, mode::upload);
+  }
+}
+
+bool transfer_wait::await_ready() {
+  if (!t_) return true;
+  if (what_ != wait_for::headers) {
+    t_->need_hint = what_ == wait_for::data ? need_ : 0;
+    if (what_ == wait_for::done) t_->stream = false;
+    // Decoded as far as this reader needs: a streamed body up to the high-water mark (no
+    // further: the rest waits coded, small), a whole one to its end, a step at a time, each
+    // on a turn of the loop of its own (the decode timer's). Not here: a reader of a gzip
+    // bomb would find data every time and never let the loop turn.
+    t_->decode_target = what_ == wait_for::done ? static_cast<std::size_t>(-1) : std::max(need_, transfer::high_water);
+    if (t_->dec.active) {
+      t_->decode(0);  // only the checks of a body whose coded bytes are all in
+    } else {
+      t_->unpause();
+    }
+    // A whole read of what a stream had buffered already.
+    if (what_ == wait_for::done && t_->max_body && t_->buffered() > t_->max_body && !t_->failure) t_->fail(t_->too_large());
+  }
+  if (satisfied()) return true;
+  if (what_ != wait_for::headers && t_->decodable()) t_->schedule_decode();  // the next step, on the next turn
+  return false;
+}
+
+bool transfer_wait::suspend(aw::detail::task_context* ctx, std::coroutine_handle<> h) {
+  ctx_ = ctx;
+  if (ctx_ && ctx_->cancelled()) {  // a cancellation point: raise without waiting
+    cancelled_ = true;
+    return false;
+  }
+  h_ = h;
+  t_->waiter = this;
+  interrupt = [](aw::detail::cancellable* c) noexcept {
+    auto* self = static_cast<transfer_wait*>(c);
+    self->cancelled_ = true;
+    transfer* t = self->t_;
+    t->waiter = nullptr;
+    t->disarm_read_timer();
+    t->abort(std::make_exception_ptr(error("aw::http: " + t->describe() + ": the request was cancelled", redact(t->request_url))));
+    loop::current().schedule(self->h_);
+  };
+  if (ctx_) ctx_->waiting = this;
+  t_->arm_read_timer();
+  return true;
+}
+
+void transfer_wait::wake() noexcept {
+  t_->waiter = nullptr;
+  t_->disarm_read_timer();
+  if (ctx_ && ctx_->waiting == this) ctx_->waiting = nullptr;
+  loop::current().schedule(h_);
+}
+
+transfer_wait::~transfer_wait() {
+  if (t_ && t_->waiter == this) {  // the waiting frame was destroyed
+    t_->waiter = nullptr;
+    t_->disarm_read_timer();
+    if (ctx_ && ctx_->waiting == this) ctx_->waiting = nullptr;
+  }
+}
+
+void transfer_wait::await_resume() {
+  // Forget the transfer: the response the caller gets may be destroyed before this awaiter.
+  transfer* t = std::exchange(t_, nullptr);
+  if (!t) throw error("aw::http: the response was closed", "");
+  if (pump_) pump_awaiter_.await_resume();  // the pump's aw::cancelled or failure
+  t->need_hint = 0;
+  if (cancelled_) throw cancelled{};
+  if (t->failure) {
+    bool short_of_it =
+        what_ == wait_for::done || (what_ == wait_for::headers && !t->headers_ready) || (what_ == wait_for::data && t->buffered() < need_);
+    if (short_of_it) std::rethrow_exception(t->failure);
+  }
+}
+
+}  // namespace aw::http::detail
