@@ -336,25 +336,32 @@ int main(int argc, char** argv) {
     if (def) return def;
     usage();
   };
-  if (mode == "echo-server") {
-    echo_server(port, std::stoul(arg(3, "1")));
-  } else if (mode == "echo-client") {
-    echo_client(port, std::stoul(arg(3, nullptr)), std::stod(arg(4, nullptr)), std::stoul(arg(5, "1")), std::stoul(arg(6, "64")));
-  } else if (mode == "bulk-server") {
-    bulk_server(port);
-  } else if (mode == "bulk-client") {
-    bulk_client(port, std::stoull(arg(3, nullptr)));
-  } else if (mode == "tls-server") {
-    tls_server(port, arg(3, nullptr), arg(4, nullptr));
-  } else if (mode == "tls-handshakes") {
-    tls_handshakes(port, arg(3, nullptr), std::stod(arg(4, nullptr)));
-  } else if (mode == "tls-bulk-client") {
-    tls_bulk_client(port, arg(3, nullptr), std::stoull(arg(4, nullptr)));
-  } else if (mode == "ssl-bulk-server") {
-    ssl_bulk_server(port, arg(3, nullptr), arg(4, nullptr));
-  } else if (mode == "ssl-bulk-client") {
-    ssl_bulk_client(port, arg(3, nullptr), std::stoull(arg(4, nullptr)));
-  } else {
-    usage();
+  // A run that fails (a peer that reset the connection, a refused connect) says why and
+  // exits 1 for bench/net/compare to report, rather than aborting on an uncaught exception.
+  try {
+    if (mode == "echo-server") {
+      echo_server(port, std::stoul(arg(3, "1")));
+    } else if (mode == "echo-client") {
+      echo_client(port, std::stoul(arg(3, nullptr)), std::stod(arg(4, nullptr)), std::stoul(arg(5, "1")), std::stoul(arg(6, "64")));
+    } else if (mode == "bulk-server") {
+      bulk_server(port);
+    } else if (mode == "bulk-client") {
+      bulk_client(port, std::stoull(arg(3, nullptr)));
+    } else if (mode == "tls-server") {
+      tls_server(port, arg(3, nullptr), arg(4, nullptr));
+    } else if (mode == "tls-handshakes") {
+      tls_handshakes(port, arg(3, nullptr), std::stod(arg(4, nullptr)));
+    } else if (mode == "tls-bulk-client") {
+      tls_bulk_client(port, arg(3, nullptr), std::stoull(arg(4, nullptr)));
+    } else if (mode == "ssl-bulk-server") {
+      ssl_bulk_server(port, arg(3, nullptr), arg(4, nullptr));
+    } else if (mode == "ssl-bulk-client") {
+      ssl_bulk_client(port, arg(3, nullptr), std::stoull(arg(4, nullptr)));
+    } else {
+      usage();
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "net_bench %s: %s\n", argv[1], e.what());
+    return 1;
   }
 }
