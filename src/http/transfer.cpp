@@ -192,7 +192,7 @@ void transfer::start() noexcept {
     return;
   }
   added = true;
-  if (timeout.total.count() > 0) deadline = clock::now() + timeout.total;
+  if (timeout.total.count() > 0) deadline = aw::now() + timeout.total;
 }
 
 void transfer::notify() noexcept {
@@ -240,7 +240,7 @@ void transfer::abort(std::exception_ptr e) noexcept {
 void transfer::arm_read_timer() noexcept {
   if (timeout.read.count() <= 0 || !s) return;
   s->lp->remove_timer(timer);
-  timer.deadline = clock::now() + timeout.read;
+  timer.deadline = aw::now() + timeout.read;
   s->lp->add_timer(timer);
 }
 
@@ -449,7 +449,7 @@ void transfer::begin_body() noexcept {
 
 void transfer::schedule_decode() noexcept {
   if (dtimer.armed() || !s) return;
-  dtimer.deadline = clock::now();
+  dtimer.deadline = aw::now();
   s->lp->add_timer(dtimer);
 }
 
@@ -528,7 +528,7 @@ bool transfer::decode(std::size_t target) noexcept {
             "aw::http: " + describe() + ": the body ends before its " + (dec.deflate ? "deflate" : "gzip") + " stream does",
             redact(url.empty() ? request_url : url));
       dec.finished = true;
-    } else if (clock::now() >= deadline) {
+    } else if (aw::now() >= deadline) {
       auto ms = std::to_string(timeout.total.count());
       throw timeout_error("aw::http: " + describe() + ": the total timeout of " + ms + " ms passed (decoding the body)",
                           redact(url.empty() ? request_url : url), timeout_phase::total);
