@@ -18,10 +18,11 @@
 //   has been waiting for that much real time with nothing delivered, time jumps to the
 //   earliest pending deadline, which then fires. Precisely: when no task is ready, the loop
 //   waits for I/O (io_uring completions, fd readiness, wake-ups from worker threads,
-//   from_thread calls, signals) for at most the threshold, in real time; if that wait
-//   delivered nothing and still no task is ready, the clock jumps. Threshold 0 polls I/O
-//   without waiting, so time jumps as soon as everything waits and nothing is ready at
-//   that instant.
+//   from_thread calls, signals) for at most the threshold, in real time; if that wait ran
+//   its whole length (a signal that cuts it short starts it again), delivered nothing, and
+//   still no task is ready, the clock jumps. Threshold 0 polls I/O without waiting, so time
+//   jumps as soon as everything waits and nothing is ready at that instant. A deadline that
+//   the rate brings sooner than the threshold is simply waited for.
 // - What runs outside the loop is not seen to be running: a worker thread (aw::to_thread),
 //   a child process, a peer across a socket or pipe, the kernel finishing an io_uring
 //   operation. With threshold 0, a virtual 1 h timeout around a to_thread call that takes
