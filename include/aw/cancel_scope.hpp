@@ -147,7 +147,7 @@ class cancel_scope {
   void arm() {
     disarm();
     if (state_.cancel_called || state_.deadline == clock::time_point::max()) return;
-    if (state_.deadline <= clock::now()) {
+    if (state_.deadline <= aw::now()) {
       state_.cancel();
       return;
     }
@@ -186,7 +186,7 @@ using move_on_result_t = std::conditional_t<std::is_void_v<T>, bool, typename wi
 // The deadline is taken when the task starts (tasks are lazy), not when it is made.
 template <class Body>
 task<move_on_result_t<body_value_t<Body>>> move_on_after_task(clock::duration d, Body body) {
-  cancel_scope scope(clock::now() + d);
+  cancel_scope scope(aw::now() + d);
   if constexpr (std::is_void_v<body_value_t<Body>>) {
     co_await async_with(scope, [&](cancel_scope&) { return body(); });
     co_return !scope.cancelled_caught();
@@ -197,7 +197,7 @@ task<move_on_result_t<body_value_t<Body>>> move_on_after_task(clock::duration d,
 
 template <class Body>
 task<body_value_t<Body>> fail_after_task(clock::duration d, Body body) {
-  cancel_scope scope(clock::now() + d);
+  cancel_scope scope(aw::now() + d);
   if constexpr (std::is_void_v<body_value_t<Body>>) {
     co_await async_with(scope, [&](cancel_scope&) { return body(); });
     if (scope.cancelled_caught()) throw timeout_error{};

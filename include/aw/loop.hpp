@@ -36,6 +36,9 @@ using clock = std::chrono::steady_clock;
 namespace detail {
 class backend;
 }
+namespace testing {
+class virtual_clock;
+}
 
 // A pending kernel operation. `complete` is called on the loop's thread with the result
 // (io_uring's cqe->res: a count, or -errno; for fd waits, the poll events).
@@ -91,6 +94,13 @@ class loop {
   static loop* current_or_null() noexcept { return current_; }
 
   backend_kind kind() const noexcept { return kind_; }
+
+  // The loop's time, which every deadline reads (aw::now()): CLOCK_MONOTONIC, or the
+  // virtual clock of aw/testing/virtual_clock.hpp when the loop runs on one.
+  clock::time_point now() const noexcept { return vclock_ ? virtual_now() : clock::now(); }
+  // Puts the loop on `c` (null: the real clock) for as long as it runs; aw::run does this
+  // for loop_options::clock. A clock serves one loop at a time (std::logic_error otherwise).
+  void set_clock(testing::virtual_clock* c);
   const char* backend_name() const noexcept;
 
   // Runs `h` on a later turn of the loop, after the coroutines already scheduled (FIFO).
@@ -158,6 +168,7 @@ class loop {
     return a->deadline < b->deadline || (a->deadline == b->deadline && a->sequence < b->sequence);
   }
 
+  clock::time_point virtual_now() const noexcept;
   [[noreturn]] static void no_running_loop();
   void on_wakeup();
   friend class detail::backend;
@@ -176,6 +187,8 @@ class loop {
   void (*wakeup_hook_)(void*) = nullptr;
   void* wakeup_arg_ = nullptr;
   unsigned turns_since_poll_ = 0;
+  testing::virtual_clock* vclock_ = nullptr;
+  std::uint64_t wakeups_ = 0;  // wake-ups seen, so an idle poll can tell it saw none
   std::uint64_t id_;
   std::mutex posted_mutex_;  // guards the list of posted calls, the one state other threads touch
   posted_call* posted_head_ = nullptr;
@@ -185,5 +198,12 @@ class loop {
   // Bookkeeping for backends: an operation completed.
   void note_completed() noexcept { --in_flight_; }
 };
+
+// The running loop's time (loop.time() in asyncio, trio.current_time()), the clock of every
+// deadline; outside a loop (a worker thread, before aw::run) the real monotonic clock.
+inline clock::time_point now() noexcept {
+  const loop* l = loop::current_or_null();
+  return l ? l->now() : clock::now();
+}
 
 }  // namespace aw

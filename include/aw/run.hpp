@@ -12,6 +12,11 @@
 // The backend is io_uring where the kernel allows it, epoll otherwise; AW_BACKEND=epoll
 // or AW_BACKEND=io_uring forces one. AW_DEBUG=1 turns on the debug mode (aw/debug.hpp).
 // Only one loop runs on a thread at a time; running aw::run inside a coroutine is an error.
+//
+// aw::run(main, aw::loop_options{...}) sets up the loop it creates (trio.run's keyword
+// arguments): `.clock = &c` runs it on a virtual clock for tests (aw/testing/virtual_clock.hpp,
+// trio.run(main, clock=MockClock())). The name is loop_options, not run_options, because
+// aw::run_options (aw/thread_pool.hpp) is what a thread pool's run() takes.
 #pragma once
 
 #include <aw/detail/cancellation.hpp>
@@ -26,6 +31,17 @@
 
 namespace aw {
 
+namespace testing {
+class virtual_clock;
+}
+
+// How aw::run sets up its loop.
+struct loop_options {
+  // The loop's clock for every deadline: null for the real one (CLOCK_MONOTONIC). The clock
+  // must outlive the run and serve no other loop meanwhile.
+  testing::virtual_clock* clock = nullptr;
+};
+
 namespace detail {
 // The loop runs this wrapper, not the main task itself: a task is done() as soon as it
 // reaches its final suspend point, but the exits aw::enter registered run after that
@@ -37,10 +53,11 @@ task<T> main_wrapper(task<T> main) {
 }  // namespace detail
 
 template <class T>
-T run(task<T> main) {
+T run(task<T> main, loop_options options = {}) {
   if (loop::current_or_null()) throw std::logic_error("aw::run: a loop is already running on this thread (await the task instead)");
   if (!main) throw std::invalid_argument("aw::run: the task is empty (moved from)");
   loop l;
+  l.set_clock(options.clock);
   // The main task's context, inside a root scope (what SIGINT will cancel).
   detail::scope_state root_scope;
   detail::task_context root;
@@ -60,9 +77,9 @@ T run(task<T> main) {
 
 template <class F>
   requires std::invocable<F&> && detail::is_task_v<std::invoke_result_t<F&>>
-auto run(F&& make_main) {
+auto run(F&& make_main, loop_options options = {}) {
   // The callable outlives its coroutine: a lambda's captures live in the lambda object.
-  return run(std::invoke(make_main));
+  return run(std::invoke(make_main), options);
 }
 
 }  // namespace aw

@@ -19,8 +19,8 @@
 
 namespace aw {
 
-// The loop's clock (CLOCK_MONOTONIC), the clock of every deadline in asyncwith.
-inline clock::time_point now() noexcept { return clock::now(); }
+// aw::now() (aw/loop.hpp) is the loop's clock, the clock of every deadline in asyncwith:
+// CLOCK_MONOTONIC, or a virtual clock in tests (aw/testing/virtual_clock.hpp).
 
 namespace detail {
 

@@ -5,6 +5,7 @@
 #include <aw/detail/debug.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/loop.hpp>
+#include <aw/testing/virtual_clock.hpp>
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -81,6 +82,7 @@ void loop::call_soon_threadsafe(posted_call& c) noexcept {
 }
 
 void loop::on_wakeup() {
+  ++wakeups_;
   std::uint64_t count;
   while (::read(wake_fd_, &count, sizeof count) > 0) {
   }
@@ -99,12 +101,24 @@ void loop::on_wakeup() {
 }
 
 loop::~loop() {
+  if (vclock_) vclock_->running_ = nullptr;
   backend_.reset();  // before the eventfd it watches
   if (wake_fd_ >= 0) ::close(wake_fd_);
   if (detail::debug_on) detail::debug_shutdown_report();
 }
 
 void loop::no_running_loop() { throw std::logic_error("asyncwith: no running loop on this thread (call this inside aw::run)"); }
+
+void loop::set_clock(testing::virtual_clock* c) {
+  if (c == vclock_) return;
+  if (c && c->running_)
+    throw std::logic_error("aw::testing::virtual_clock: the clock of another loop already (a clock serves one loop at a time)");
+  if (vclock_) vclock_->running_ = nullptr;
+  vclock_ = c;
+  if (c) c->running_ = this;
+}
+
+clock::time_point loop::virtual_now() const noexcept { return vclock_->now(); }
 
 const char* loop::backend_name() const noexcept { return backend_->name(); }
 ::io_uring* loop::uring() noexcept { return backend_->uring(); }
@@ -210,10 +224,10 @@ void loop::run_ready() {
 void loop::turn(std::coroutine_handle<> main) {
   run_ready();
   if (main.done()) return;
-  clock::time_point now{};
+  clock::time_point t{};
   if (!timers_.empty()) {
-    now = clock::now();
-    fire_timers(now);
+    t = now();
+    fire_timers(t);
   }
   if (ready_count_ != 0) {
     // Busy: look at I/O without waiting. io_uring completions are read from shared memory,
@@ -228,15 +242,41 @@ void loop::turn(std::coroutine_handle<> main) {
   }
   if (timers_.empty() && in_flight_ == 0 && external_refs_ == 0)
     throw deadlock_error("aw::run: the main task waits, but no task is ready and no timer or I/O is pending: nothing can wake it");
-  timespec ts;
-  timespec* timeout = nullptr;
+  // Every task waits: wait for I/O until the next deadline, in real time.
+  clock::duration wait = testing::virtual_clock::never;
+  bool primed = false;  // the wait is the autojump threshold's, not the deadline's
   if (!timers_.empty()) {
-    ts = to_timespec(timers_.front()->deadline - now);
-    timeout = &ts;
+    if (!vclock_) {
+      wait = timers_.front()->deadline - t;
+    } else {
+      wait = vclock_->real_wait_until(timers_.front()->deadline);
+      if (vclock_->threshold_ < wait) {
+        wait = vclock_->threshold_;
+        primed = true;
+      }
+      if (wait == testing::virtual_clock::never && in_flight_ == 0 && external_refs_ == 0)
+        throw deadlock_error(
+            "aw::run: every task waits for a deadline, but the virtual clock stands still (rate 0, no autojump) and no I/O is "
+            "pending: call jump() from a task, or set an autojump threshold");
+    }
   }
-  backend_->poll(timeout);
+  timespec ts;
+  if (wait != testing::virtual_clock::never) ts = to_timespec(wait);
+  const std::uint64_t wakeups_before = wakeups_;
+  const clock::time_point idle_since = primed ? clock::now() : clock::time_point{};
+  std::size_t delivered = backend_->poll(wait != testing::virtual_clock::never ? &ts : nullptr);
   turns_since_poll_ = 0;
-  if (!timers_.empty()) fire_timers(clock::now());
+  if (timers_.empty()) return;
+  fire_timers(now());
+  // trio's autojump: the wait ran its whole length (not cut short by a signal) with nothing
+  // delivered, and still no task is ready.
+  if (primed && delivered == 0 && wakeups_ == wakeups_before && ready_count_ == 0 && !timers_.empty() &&
+      clock::now() - idle_since >= wait) {
+    clock::time_point next = timers_.front()->deadline;
+    clock::time_point at = vclock_->now();
+    if (next > at) vclock_->jump(next - at);
+    fire_timers(now());
+  }
 }
 
 void loop::run(std::coroutine_handle<> main) {

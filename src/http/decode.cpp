@@ -31,7 +31,7 @@ void transfer::begin_body() noexcept {
 
 void transfer::schedule_decode() noexcept {
   if (dtimer.armed() || !s) return;
-  dtimer.deadline = clock::now();
+  dtimer.deadline = aw::now();
   s->lp->add_timer(dtimer);
 }
 
@@ -99,7 +99,7 @@ bool transfer::decode(std::size_t target) noexcept {
             "aw::http: " + describe() + ": the body ends before its " + (dec.deflate ? "deflate" : "gzip") + " stream does",
             redact(url.empty() ? request_url : url));
       dec.finished = true;
-    } else if (clock::now() >= deadline) {
+    } else if (aw::now() >= deadline) {
       auto ms = std::to_string(timeout.total.count());
       throw timeout_error("aw::http: " + describe() + ": the total timeout of " + ms + " ms passed (decoding the body)",
                           redact(url.empty() ? request_url : url), timeout_phase::total);

@@ -128,7 +128,7 @@ int session_state::on_timer(CURLM*, long timeout_ms, void* userp) {
   auto* s = static_cast<session_state*>(userp);
   s->lp->remove_timer(s->timer);
   if (timeout_ms >= 0) {
-    s->timer.deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+    s->timer.deadline = aw::now() + std::chrono::milliseconds(timeout_ms);
     s->lp->add_timer(s->timer);
   }
   return 0;

@@ -180,7 +180,7 @@ void transfer::start() noexcept {
     return;
   }
   added = true;
-  if (timeout.total.count() > 0) deadline = clock::now() + timeout.total;
+  if (timeout.total.count() > 0) deadline = aw::now() + timeout.total;
 }
 
 void transfer::notify() noexcept {
@@ -228,7 +228,7 @@ void transfer::abort(std::exception_ptr e) noexcept {
 void transfer::arm_read_timer() noexcept {
   if (timeout.read.count() <= 0 || !s) return;
   s->lp->remove_timer(timer);
-  timer.deadline = clock::now() + timeout.read;
+  timer.deadline = aw::now() + timeout.read;
   s->lp->add_timer(timer);
 }
 

@@ -278,7 +278,7 @@ void ares_request::arm_timer() {
   timeval buf;
   timeval* tv = ares_timeout(slot_->channel, nullptr, &buf);
   if (!tv) return;  // no query waits for an answer with a deadline
-  timer_.deadline = clock::now() + std::chrono::seconds(tv->tv_sec) + std::chrono::microseconds(tv->tv_usec);
+  timer_.deadline = aw::now() + std::chrono::seconds(tv->tv_sec) + std::chrono::microseconds(tv->tv_usec);
   loop_->add_timer(timer_);
 }
 

@@ -275,7 +275,7 @@ task<> connection::open(std::string dsn) {
   // that refuses or fails; the time restarts with each new socket). One that accepts and
   // then stays silent ends the attempt: libpq cannot be told to give up on it for the next.
   const std::chrono::milliseconds per_attempt = dsn_connect_timeout(conn_);
-  const auto start = clock::now();
+  const auto start = aw::now();
   const auto deadline = opts_.connect_timeout.count() > 0 ? start + opts_.connect_timeout : clock::time_point::max();
   auto attempt_deadline = per_attempt.count() > 0 ? start + per_attempt : clock::time_point::max();
   int attempt_socket = PQsocket(conn_);
@@ -291,12 +291,12 @@ task<> connection::open(std::string dsn) {
     } else {
       cancel_scope scope(wake);
       co_await async_with(scope, [&](cancel_scope&) -> task<> { co_await socket_wait(*this, events); });
-      if (scope.cancelled_caught()) timed_out(clock::now() >= deadline ? opts_.connect_timeout : per_attempt);
+      if (scope.cancelled_caught()) timed_out(aw::now() >= deadline ? opts_.connect_timeout : per_attempt);
     }
     st = PQconnectPoll(conn_);
     if (per_attempt.count() > 0 && PQsocket(conn_) != attempt_socket) {
       attempt_socket = PQsocket(conn_);
-      attempt_deadline = clock::now() + per_attempt;
+      attempt_deadline = aw::now() + per_attempt;
     }
   }
   if (PQsetnonblocking(conn_, 1) != 0) fail();
@@ -454,7 +454,7 @@ task<> connection::send_cancel_request() {
 task<> connection::cancel_and_drain() {
   if (is_closed()) co_return;
   bool drained = false;
-  cancel_scope scope(clock::now() + opts_.cancel_timeout, true);
+  cancel_scope scope(aw::now() + opts_.cancel_timeout, true);
   co_await async_with(scope, [&](cancel_scope&) -> task<> {
     if (PQisBusy(conn_) || PQtransactionStatus(conn_) == PQTRANS_ACTIVE) {
       co_await send_cancel_request();
@@ -744,7 +744,7 @@ task<> connection::cancel_pipelined(pipelined& op) {
   bool holding = false;
   std::exception_ptr lost;
   try {
-    cancel_scope scope(clock::now() + opts_.cancel_timeout, true);
+    cancel_scope scope(aw::now() + opts_.cancel_timeout, true);
     co_await async_with(scope, [&](cancel_scope&) -> task<> {
       // busy_ taken (when free: a holder waits for this pipeline to drain and sends
       // nothing before) so that no statement is sent while the cancel request travels.
@@ -1056,7 +1056,7 @@ task<> connection::end_copy_in() {
 task<> connection::abort_copy_in(const char* why) {
   if (!conn_ || PQstatus(conn_) == CONNECTION_BAD) co_return;
   bool drained = false;
-  cancel_scope scope(clock::now() + opts_.cancel_timeout, true);
+  cancel_scope scope(aw::now() + opts_.cancel_timeout, true);
   co_await async_with(scope, [&](cancel_scope&) -> task<> {
     int r = PQputCopyEnd(conn_, why);
     // The server may not be reading (busy with rows it has: a slow trigger, a lock) and

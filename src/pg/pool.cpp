@@ -41,7 +41,7 @@ void pool::disarm_reaper() noexcept {
 
 void pool::reaper_fired(timer_node* t) {
   pool& p = *static_cast<reaper_timer*>(t)->owner;
-  const auto cutoff = clock::now() - p.opts_.max_inactive_connection_lifetime;
+  const auto cutoff = aw::now() - p.opts_.max_inactive_connection_lifetime;
   // Oldest first (idle_ is in release order: the front is the oldest), while more than
   // min_size are open. Closing does not wait (libpq sends its goodbye without blocking on
   // a non-blocking connection).
@@ -70,7 +70,7 @@ task<pool&> pool::aenter() {
     for (std::size_t i = 0; i < opts_.min_size; ++i) {
       auto c = co_await open_connection();
       ++open_;
-      idle_.push_back({std::move(c), clock::now()});
+      idle_.push_back({std::move(c), aw::now()});
     }
   } catch (...) {
     failure = std::current_exception();
@@ -98,7 +98,7 @@ task<std::unique_ptr<connection>> pool::take(std::optional<std::chrono::millisec
   // The timeout covers the whole acquisition, as asyncpg's does: the wait for a slot,
   // opening a connection (a server that does not answer), setup.
   std::unique_ptr<connection> c;
-  cancel_scope scope(clock::now() + *timeout);
+  cancel_scope scope(aw::now() + *timeout);
   co_await async_with(scope, [&](cancel_scope&) -> task<> { c = co_await take_now(); });
   if (!c) throw timeout_error();
   co_return c;
@@ -113,7 +113,7 @@ task<std::unique_ptr<connection>> pool::take_now() {
     while (!idle_.empty() && !c) {
       idle_connection ic = std::move(idle_.back());
       idle_.pop_back();
-      const auto idle_for = clock::now() - ic.since;
+      const auto idle_for = aw::now() - ic.since;
       bool stale = opts_.max_inactive_connection_lifetime.count() > 0 && idle_for > opts_.max_inactive_connection_lifetime;
       // A connection given back within the last millisecond is lent without the probe (a
       // recv syscall, a third of a short query's syscalls): a busy pool passes connections
@@ -156,7 +156,7 @@ bool pool::reusable(const connection& c) const noexcept {
 
 // A connection given back into the idle list, and its slot with it.
 void pool::keep_idle(std::unique_ptr<connection> c) {
-  idle_.push_back({std::move(c), clock::now()});
+  idle_.push_back({std::move(c), aw::now()});
   arm_reaper();
   slots_.release();
 }

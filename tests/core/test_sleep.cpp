@@ -2,7 +2,10 @@
 //
 // Time assertions here are semantic, never performance thresholds: a sleep never returns
 // before its deadline, and timers fire in deadline order. No test asserts an upper bound.
+// The tests of deadline order run on virtual time (virtual_time.hpp), where each timer
+// fires exactly at its deadline; the first few keep the real clock.
 #include "fan_out.hpp"
+#include "virtual_time.hpp"
 
 #include <aw/loop.hpp>
 #include <aw/run.hpp>
@@ -26,6 +29,7 @@ using namespace std::chrono_literals;
 namespace {
 
 using aw_test::join_point;
+using aw_test::run_virtual;
 using aw_test::start;
 
 // ---------------------------------------------------------------------------------------
@@ -82,7 +86,7 @@ TEST(Sleep, SleepUntilInThePastStillYields) {
 }
 
 TEST(Sleep, PendingTimersAreCounted) {
-  aw::run([]() -> aw::task<> {
+  run_virtual([]() -> aw::task<> {
     aw::loop& l = aw::loop::current();
     EXPECT_EQ(l.pending_timers(), 0u);
     join_point join;
@@ -217,7 +221,7 @@ aw::task<> sleep_and_record(std::vector<wake>& log, int id, aw::clock::time_poin
 
 TEST(Sleep, TimersFireInDeadlineOrder) {
   std::vector<wake> log;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     join_point join;
     auto base = aw::now() + 5ms;
     // Started in an order unrelated to their deadlines.
@@ -229,7 +233,7 @@ TEST(Sleep, TimersFireInDeadlineOrder) {
   std::vector<int> order;
   for (auto& w : log) {
     order.push_back(w.id);
-    EXPECT_GE(w.woke, w.deadline) << "timer " << w.id << " fired early";
+    EXPECT_EQ(w.woke, w.deadline) << "timer " << w.id << " fired early or late";
   }
   EXPECT_EQ(order, (std::vector<int>{0, 5, 10, 15, 20, 25, 30}));
 }
@@ -239,13 +243,13 @@ TEST(Sleep, SleepsOfDifferentLengthsWakeInDeadlineOrder) {
   // each deadline is later than the one before whatever the scheduling delays, so the
   // wake order is fully determined.
   std::vector<int> order;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     join_point join;
     for (int ms : {1, 4, 8, 12, 16})
       start(join, [](std::vector<int>& order, int ms) -> aw::task<> {
         auto start = aw::now();
         co_await aw::sleep(std::chrono::milliseconds(ms));
-        EXPECT_GE(aw::now() - start, std::chrono::milliseconds(ms));
+        EXPECT_EQ(aw::now() - start, std::chrono::milliseconds(ms));
         order.push_back(ms);
       }(order, ms));
     co_await join;
@@ -255,7 +259,7 @@ TEST(Sleep, SleepsOfDifferentLengthsWakeInDeadlineOrder) {
 
 TEST(Sleep, EqualDeadlinesFireInArmingOrder) {
   std::vector<wake> log;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     join_point join;
     auto deadline = aw::now() + 3ms;
     for (int i = 0; i < 50; ++i) start(join, sleep_and_record(log, i, deadline));
@@ -270,7 +274,7 @@ TEST(Sleep, TenThousandConcurrentTimersAllFire) {
   std::vector<wake> log;
   log.reserve(n);
   std::size_t peak_pending = 0;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     join_point join;
     auto base = aw::now() + 10ms;
     std::uint32_t x = 12345;  // a fixed pseudo-random sequence of deadlines within 40 ms
@@ -288,7 +292,7 @@ TEST(Sleep, TenThousandConcurrentTimersAllFire) {
   ASSERT_EQ(log.size(), static_cast<std::size_t>(n));
   std::vector<bool> seen(n, false);
   for (std::size_t i = 0; i < log.size(); ++i) {
-    ASSERT_GE(log[i].woke, log[i].deadline) << "timer " << log[i].id << " fired early";
+    ASSERT_EQ(log[i].woke, log[i].deadline) << "timer " << log[i].id << " fired early or late";
     seen[log[i].id] = true;
     if (i > 0) {
       // Woken in deadline order; ties in the order they were armed.
@@ -309,7 +313,7 @@ aw::task<> sleep_long(bool& woke) {
 
 TEST(Sleep, DestroyedSleeperIsRemovedFromTheHeap) {
   bool woke = false;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     aw::loop& l = aw::loop::current();
     // Three sleepers; destroying the middle one exercises removal from inside the heap.
     join_point join;
@@ -333,7 +337,7 @@ TEST(Sleep, DestroyedSleeperIsRemovedFromTheHeap) {
 TEST(Sleep, DestroyedSleepersAmongManyTimers) {
   constexpr int n = 1000;
   int fired = 0;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     aw::loop& l = aw::loop::current();
     std::vector<std::coroutine_handle<>> doomed;
     join_point join;
@@ -347,7 +351,7 @@ TEST(Sleep, DestroyedSleepersAmongManyTimers) {
       } else {
         start(join, [](aw::clock::time_point d, int& fired) -> aw::task<> {
           co_await aw::sleep_until(d);
-          EXPECT_GE(aw::now(), d);
+          EXPECT_EQ(aw::now(), d);
           ++fired;
         }(deadline, fired));
       }

@@ -15,9 +15,12 @@
 // Cancel scopes on their own (cancel, deadlines, shields, move_on_after, fail_after) are
 // tested in test_cancel_scope.cpp; here they only appear around or inside a group.
 //
-// Time assertions are lower bounds only ("not before"), never performance thresholds.
+// The tests run on virtual time (virtual_time.hpp): deadlines fire exactly when due and
+// take no real time, so time assertions are equalities, and the races around a deadline
+// hit each case (before, at, after it) deterministically; one race keeps the real clock.
 // A child that would sleep for an hour proves by the test finishing that it was cancelled.
 #include "protocol_helpers.hpp"
+#include "virtual_time.hpp"
 
 #include <aw/cancel_scope.hpp>
 #include <aw/event.hpp>
@@ -222,9 +225,10 @@ TEST(ExceptionGroup, LeavesNeedNotBeStdExceptions) {
 
 TEST(TaskGroup, ChildrenRunConcurrently) {
   log_t log;
-  auto t0 = aw::now();
+  aw::testing::virtual_clock clock(autojump);
+  const aw::clock::time_point t0{};  // where virtual time starts
   aw::clock::duration elapsed{};
-  aw::run([&]() -> aw::task<> {
+  run_virtual(clock, [&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       for (const char* name : {"A", "B", "C"})
         tg.start_soon([&log, name]() -> aw::task<> {
@@ -246,12 +250,12 @@ TEST(TaskGroup, ChildrenRunConcurrently) {
   EXPECT_LT(at("start B"), at("end A"));  // B started while A was still sleeping
   EXPECT_LT(at("start C"), at("end A"));
   EXPECT_EQ(log.back(), "after");
-  EXPECT_GE(elapsed, 30ms);
+  EXPECT_EQ(elapsed, 30ms);
 }
 
 TEST(TaskGroup, ChildrenStartSoonNotInsideStartSoon) {
   log_t log;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon([&]() -> aw::task<> {
         log.push_back("child");
@@ -270,7 +274,7 @@ TEST(TaskGroup, ChildrenStartEvenWhenTheBlockNeverWaits) {
   // The block returns without awaiting anything: the children start while the host
   // waits in the group's exit.
   int ran = 0;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       for (int i = 0; i < 3; ++i)
         tg.start_soon([&ran]() -> aw::task<> {
@@ -286,7 +290,7 @@ TEST(TaskGroup, ChildrenStartEvenWhenTheBlockNeverWaits) {
 
 TEST(TaskGroup, FunctionPointerWithArgumentsCopiedIntoTheChild) {
   log_t log;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       std::string text = "a string long enough to live on the heap rather than inline";
       int n = 1;
@@ -303,7 +307,7 @@ TEST(TaskGroup, FunctionPointerWithArgumentsCopiedIntoTheChild) {
 
 TEST(TaskGroup, LambdaCapturingByValueIsCopiedIntoTheChild) {
   std::string seen;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       {
         std::string s = "captured by value, long enough for the heap, not the inline buffer";
@@ -323,7 +327,7 @@ TEST(TaskGroup, LambdaCapturingByValueIsCopiedIntoTheChild) {
 TEST(TaskGroup, MoveOnlyArgumentsAndCallables) {
   int from_arg = 0;
   int from_capture = 0;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon(take_unique, std::make_unique<int>(7), &from_arg);
       auto p = std::make_unique<int>(8);
@@ -340,7 +344,7 @@ TEST(TaskGroup, MoveOnlyArgumentsAndCallables) {
 
 TEST(TaskGroup, ChildValueIsDiscarded) {
   int calls = 0;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon(answer, &calls);
       tg.start_soon(answer, &calls);
@@ -352,7 +356,7 @@ TEST(TaskGroup, ChildValueIsDiscarded) {
 
 TEST(TaskGroup, TheBlocksValueComesThroughAsAnOptional) {
   // The group's exit may swallow its own cancellation, so a valued block gives an optional.
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     std::optional<int> v = co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<int> {
       tg.start_soon([]() -> aw::task<> { co_await aw::sleep(1ms); });
       co_return 7;
@@ -364,7 +368,7 @@ TEST(TaskGroup, TheBlocksValueComesThroughAsAnOptional) {
 TEST(TaskGroup, LvalueGroupWorksInPlace) {
   aw::task_group tg;
   int ran = 0;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(tg, [&](aw::task_group& g) -> aw::task<> {
       EXPECT_EQ(&g, &tg);
       g.start_soon([&ran]() -> aw::task<> {
@@ -409,7 +413,7 @@ aw::task<> push_later(std::vector<int>* out, int v) {
 
 TEST(TaskGroup, AChildMayBeAnyAwaitable) {
   std::vector<int> seen;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon([&] { return recorded(1, &seen); });
       tg.start_soon(make_recorded, 2, &seen);
@@ -433,8 +437,9 @@ TEST(TaskGroup, AChildMayBeAnyAwaitable) {
 
 TEST(TaskGroup, LeavingWaitsForChildrenAfterTheBlockReturns) {
   bool done = false;
-  auto t0 = aw::now();
-  aw::run([&]() -> aw::task<> {
+  aw::testing::virtual_clock clock(autojump);
+  const aw::clock::time_point t0{};  // where virtual time starts
+  run_virtual(clock, [&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon([&]() -> aw::task<> {
         co_await aw::sleep(20ms);
@@ -443,7 +448,7 @@ TEST(TaskGroup, LeavingWaitsForChildrenAfterTheBlockReturns) {
       co_return;
     });
     EXPECT_TRUE(done);
-    EXPECT_GE(aw::now() - t0, 20ms);
+    EXPECT_EQ(aw::now() - t0, 20ms);
   });
   EXPECT_TRUE(done);
 }
@@ -469,8 +474,9 @@ aw::task<> child_with_slow_cleanup(log_t* log, std::chrono::milliseconds cleanup
 
 TEST(TaskGroup, LeavingWaitsForChildrenWhenTheBlockThrows) {
   log_t log;
-  auto t0 = aw::now();
-  auto caught = run_catching([&]() -> aw::task<> {
+  aw::testing::virtual_clock clock(autojump);
+  const aw::clock::time_point t0{};  // where virtual time starts
+  auto caught = run_virtual_catching(clock, [&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon(child_with_slow_cleanup, &log, 20ms);
       co_await aw::sleep(1ms);
@@ -482,12 +488,12 @@ TEST(TaskGroup, LeavingWaitsForChildrenWhenTheBlockThrows) {
   auto g = group_of(caught);
   EXPECT_EQ(shape(g), "[block]");
   EXPECT_EQ(log, (log_t{"block throws", "child cancelled", "child cleanup done"}));
-  EXPECT_GE(aw::now() - t0, 21ms);
+  EXPECT_EQ(clock.now() - t0, 21ms);
 }
 
 TEST(TaskGroup, LeavingWaitsForChildrenWhenTheBlockIsCancelled) {
   log_t log;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon(child_with_slow_cleanup, &log, 10ms);
       tg.start_soon(child_with_slow_cleanup, &log, 20ms);
@@ -506,8 +512,9 @@ TEST(TaskGroup, LeavingWaitsForChildrenWhenTheBlockIsCancelled) {
 TEST(TaskGroup, NoChildOutlivesItsGroupWhenASiblingFails) {
   log_t log;
   plain_recorder a("A", log, {.sleep_in_exit = true});
-  auto t0 = aw::now();
-  auto caught = run_catching([&]() -> aw::task<> {
+  aw::testing::virtual_clock clock(autojump);
+  const aw::clock::time_point t0{};  // where virtual time starts
+  auto caught = run_virtual_catching(clock, [&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon(child_with_slow_cleanup, &log, 15ms);
       tg.start_soon([&]() -> aw::task<> {
@@ -530,7 +537,7 @@ TEST(TaskGroup, NoChildOutlivesItsGroupWhenASiblingFails) {
   EXPECT_EQ(count_prefix(log, "child cleanup done"), 1);
   EXPECT_EQ(count_prefix(log, "exit A(aw::cancelled)"), 1);
   EXPECT_EQ(count_prefix(log, "exit A finished"), 1);
-  EXPECT_GE(aw::now() - t0, 17ms);
+  EXPECT_EQ(clock.now() - t0, 17ms);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -540,7 +547,7 @@ TEST(TaskGroup, FirstFailureCancelsTheBlockAndEverySibling) {
   int siblings_cancelled = 0;
   bool host_cancelled = false;
   log_t log;
-  auto caught = run_catching([&]() -> aw::task<> {
+  auto caught = run_virtual_catching([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       for (int i = 0; i < 3; ++i)
         tg.start_soon([&]() -> aw::task<> {
@@ -577,7 +584,7 @@ TEST(TaskGroup, ASingleFailureIsStillAGroup) {
   // anyio 4: a task group always raises an ExceptionGroup, even of one exception.
   bool caught_as_test_error = false;
   bool caught_as_group = false;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     try {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
         tg.start_soon([]() -> aw::task<> {
@@ -601,7 +608,7 @@ TEST(TaskGroup, ASingleFailureIsStillAGroup) {
 
 TEST(TaskGroup, ChildrenFailingTogetherGiveOneEntryEach) {
   // The three start in the same turn and fail before any wait: none can be cancelled first.
-  auto caught = run_catching([&]() -> aw::task<> {
+  auto caught = run_virtual_catching([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       for (const char* m : {"a", "b", "c"})
         tg.start_soon([m]() -> aw::task<> {
@@ -618,7 +625,7 @@ TEST(TaskGroup, ChildrenFailingTogetherGiveOneEntryEach) {
 
 TEST(TaskGroup, TheBlocksOwnFailureComesFirst) {
   bool host_saw_cancelled = false;
-  auto caught = run_catching([&]() -> aw::task<> {
+  auto caught = run_virtual_catching([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon([]() -> aw::task<> {
         throw test_error("child");
@@ -639,7 +646,7 @@ TEST(TaskGroup, TheBlocksOwnFailureComesFirst) {
 TEST(TaskGroup, ChildFailingInItsCancellationHandlerJoinsTheBlocksFailure) {
   // anyio's "Handling multiple errors": a task reacting to cancellation by raising gives a
   // second exception; the group raises both.
-  auto caught = run_catching([&]() -> aw::task<> {
+  auto caught = run_virtual_catching([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon([]() -> aw::task<> {
         bool was_cancelled = false;
@@ -661,7 +668,7 @@ TEST(TaskGroup, ChildFailingInItsCancellationHandlerJoinsTheBlocksFailure) {
 
 TEST(TaskGroup, ChildStartedAfterTheBlockFailedIsCancelledAtItsFirstWait) {
   log_t log;
-  auto caught = run_catching([&]() -> aw::task<> {
+  auto caught = run_virtual_catching([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon([&]() -> aw::task<> {
         log.push_back("child runs");  // code before the first wait runs
@@ -682,7 +689,7 @@ TEST(TaskGroup, ChildStartedAfterTheBlockFailedIsCancelledAtItsFirstWait) {
 
 TEST(TaskGroup, ChildThatCatchesCancelledAndReturnsIsFine) {
   log_t log;
-  auto caught = run_catching([&]() -> aw::task<> {
+  auto caught = run_virtual_catching([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon([&]() -> aw::task<> {
         try {
@@ -704,7 +711,7 @@ TEST(TaskGroup, ChildThatCatchesCancelledAndReturnsIsFine) {
 
   // And under tg.cancel(): no error at all.
   log.clear();
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon([&]() -> aw::task<> {
         try {
@@ -737,7 +744,7 @@ aw::task<> run_inner_group() {
 }
 
 TEST(TaskGroup, NestedGroupsGiveNestedExceptionGroups) {
-  auto caught = run_catching([&]() -> aw::task<> {
+  auto caught = run_virtual_catching([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon(run_inner_group);
       tg.start_soon([]() -> aw::task<> {
@@ -794,7 +801,7 @@ TEST(TaskGroup, CancelIsSwallowedAndTheCodeAfterTheBlockRuns) {
   bool host_cancelled = false;
   log_t log;
   aw::task_group tg;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(tg, [&](aw::task_group& g) -> aw::task<> {
       for (int i = 0; i < 3; ++i)
         g.start_soon([&]() -> aw::task<> {
@@ -826,7 +833,7 @@ TEST(TaskGroup, CancelIsSwallowedAndTheCodeAfterTheBlockRuns) {
 
 TEST(TaskGroup, CancelFromAChild) {
   bool host_cancelled = false;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon([&tg]() -> aw::task<> {
         co_await aw::sleep(2ms);
@@ -848,7 +855,7 @@ TEST(TaskGroup, CancelWhileTheHostWaitsInTheExit) {
   // and the group is left without an error.
   bool sibling_cancelled = false;
   bool after = false;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon([&]() -> aw::task<> {
         try {
@@ -871,7 +878,7 @@ TEST(TaskGroup, CancelWhileTheHostWaitsInTheExit) {
 }
 
 TEST(TaskGroup, CancelledGroupGivesAnEmptyValue) {
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     std::optional<int> v = co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<int> {
       tg.cancel();
       co_await aw::sleep(1h);
@@ -886,7 +893,7 @@ TEST(TaskGroup, CancelledBeforeEnteringCancelsAtTheFirstWait) {
   aw::task_group tg;
   tg.cancel();
   EXPECT_TRUE(tg.cancel_called());
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(tg, [&](aw::task_group& g) -> aw::task<> {
       g.start_soon([&]() -> aw::task<> {
         try {
@@ -909,7 +916,7 @@ TEST(TaskGroup, CancelledBeforeEnteringSurvivesAMoveIntoTheBlock) {
   // async_with moves an rvalue group into its frame; an early cancel() goes with it, as
   // it does for an rvalue cancel_scope.
   log_t log;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     aw::task_group g;
     g.cancel();
     co_await aw::async_with(std::move(g), [&](aw::task_group& tg) -> aw::task<> {
@@ -927,8 +934,9 @@ TEST(TaskGroup, OuterDeadlineCancelsTheChildrenAndIsReported) {
   int children_cancelled = 0;
   bool host_cancelled = false;
   std::optional<bool> completed;
-  auto t0 = aw::now();
-  aw::run([&]() -> aw::task<> {
+  aw::testing::virtual_clock clock(autojump);
+  const aw::clock::time_point t0{};  // where virtual time starts
+  run_virtual(clock, [&]() -> aw::task<> {
     completed = co_await aw::move_on_after(20ms, [&]() -> aw::task<> {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
         for (int i = 0; i < 3; ++i)
@@ -953,7 +961,7 @@ TEST(TaskGroup, OuterDeadlineCancelsTheChildrenAndIsReported) {
   EXPECT_FALSE(*completed);  // the timeout is reported, not swallowed by the group
   EXPECT_EQ(children_cancelled, 3);
   EXPECT_TRUE(host_cancelled);
-  EXPECT_GE(aw::now() - t0, 20ms);
+  EXPECT_EQ(clock.now() - t0, 20ms);
 }
 
 TEST(TaskGroup, OuterDeadlineWhileTheBlockWaitsForItsChildren) {
@@ -962,8 +970,9 @@ TEST(TaskGroup, OuterDeadlineWhileTheBlockWaitsForItsChildren) {
   int children_cancelled = 0;
   bool block_returned = false;
   std::optional<bool> completed;
-  auto t0 = aw::now();
-  aw::run([&]() -> aw::task<> {
+  aw::testing::virtual_clock clock(autojump);
+  const aw::clock::time_point t0{};  // where virtual time starts
+  run_virtual(clock, [&]() -> aw::task<> {
     completed = co_await aw::move_on_after(10ms, [&]() -> aw::task<> {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
         for (int i = 0; i < 2; ++i)
@@ -985,13 +994,13 @@ TEST(TaskGroup, OuterDeadlineWhileTheBlockWaitsForItsChildren) {
   ASSERT_TRUE(completed.has_value());
   EXPECT_FALSE(*completed);
   EXPECT_EQ(children_cancelled, 2);
-  EXPECT_GE(aw::now() - t0, 10ms);
+  EXPECT_EQ(clock.now() - t0, 10ms);
 }
 
 TEST(TaskGroup, LeavingIsACancellationPointEvenWhenEveryChildIgnoredTheCancellation) {
   int ignored = 0;
   std::optional<bool> completed;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     completed = co_await aw::move_on_after(5ms, [&]() -> aw::task<> {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
         for (int i = 0; i < 2; ++i)
@@ -1016,7 +1025,7 @@ TEST(TaskGroup, OuterCancelScopeCancelledWhileChildrenRun) {
   int children_cancelled = 0;
   bool after_scope = false;
   aw::cancel_scope outer;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(outer, [&](aw::cancel_scope&) -> aw::task<> {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
         tg.start_soon([&]() -> aw::task<> {
@@ -1045,7 +1054,7 @@ TEST(TaskGroup, OuterCancelScopeCancelledWhileChildrenRun) {
 
 TEST(TaskGroup, ChildrenSeeTheOuterDeadline) {
   aw::clock::time_point host_deadline{}, child_deadline{};
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::move_on_after(1h, [&]() -> aw::task<> {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
         host_deadline = co_await aw::current_deadline();
@@ -1060,7 +1069,7 @@ TEST(TaskGroup, ChildrenSeeTheOuterDeadline) {
 
 TEST(TaskGroup, FailureWhileTheHostIsShieldedReachesItAfterTheShield) {
   log_t log;
-  auto caught = run_catching([&]() -> aw::task<> {
+  auto caught = run_virtual_catching([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon([&]() -> aw::task<> {
         co_await aw::sleep(1ms);
@@ -1089,7 +1098,7 @@ TEST(TaskGroup, FailureWhileTheHostIsShieldedReachesItAfterTheShield) {
 
 TEST(TaskGroup, ChildrenStartChildrenInTheSameGroup) {
   int count = 0;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon(spawn_tree, std::ref(tg), 4, std::ref(count));
       co_return;  // the tree grows while the host waits in the exit
@@ -1101,7 +1110,7 @@ TEST(TaskGroup, ChildrenStartChildrenInTheSameGroup) {
 
 TEST(TaskGroup, ChildStartsASiblingWithALambda) {
   log_t log;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon([&log, &tg]() -> aw::task<> {
         log.push_back("first");
@@ -1129,7 +1138,7 @@ TEST(TaskGroup, StartSoonBeforeEnteringIsALogicError) {
 TEST(TaskGroup, StartSoonAfterTheBlockIsALogicError) {
   aw::task_group tg;
   bool threw = false;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(tg, [&](aw::task_group&) -> aw::task<> { co_return; });
     try {
       tg.start_soon([]() -> aw::task<> { co_return; });
@@ -1149,7 +1158,7 @@ TEST(TaskGroup, ClosedToNewArrivalsOnceTheBlockAndItsChildrenAreDone) {
   log_t log;
   std::string refusal;
   aw::task_group tg;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     aw::event last_child_ending;
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& outer) -> aw::task<> {
       outer.start_soon([&]() -> aw::task<> {
@@ -1180,7 +1189,7 @@ TEST(TaskGroup, ClosedToNewArrivalsOnceTheBlockAndItsChildrenAreDone) {
 // The same with a temporary group: the late child would use the destroyed group (ASan).
 TEST(TaskGroup, ATemporaryGroupIsClosedToNewArrivalsToo) {
   int refused = 0, late = 0;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     aw::event last_child_ending;
     aw::task_group* group = nullptr;
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& outer) -> aw::task<> {
@@ -1223,7 +1232,7 @@ TEST(TaskGroup, ATemporaryGroupIsClosedToNewArrivalsToo) {
 // nothing harmful (as cancel_scope::cancel() after its exit).
 TEST(TaskGroup, CancelAfterTheBlockExitedIsHarmless) {
   aw::task_group tg;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& outer) -> aw::task<> {
       outer.start_soon([&]() -> aw::task<> {  // enters tg, then ends: its task is freed
         co_await aw::async_with(tg, [&](aw::task_group& g) -> aw::task<> {
@@ -1248,7 +1257,7 @@ static_assert(aw::enter_allowed<aw::cancel_scope>);
 TEST(TaskGroup, EnteringTwiceIsALogicError) {
   aw::task_group tg;
   bool second_body_ran = false;
-  auto caught = run_catching([&]() -> aw::task<> {
+  auto caught = run_virtual_catching([&]() -> aw::task<> {
     co_await aw::async_with(tg, [&](aw::task_group&) -> aw::task<> { co_return; });
     co_await aw::async_with(tg, [&](aw::task_group&) -> aw::task<> {
       second_body_ran = true;
@@ -1262,7 +1271,7 @@ TEST(TaskGroup, EnteringTwiceIsALogicError) {
   // Entering a group inside its own block: the block fails with the logic_error.
   aw::task_group nested;
   bool inner_body_ran = false;
-  caught = run_catching([&]() -> aw::task<> {
+  caught = run_virtual_catching([&]() -> aw::task<> {
     co_await aw::async_with(nested, [&](aw::task_group&) -> aw::task<> {
       co_await aw::async_with(nested, [&](aw::task_group&) -> aw::task<> {
         inner_body_ran = true;
@@ -1278,7 +1287,7 @@ TEST(TaskGroup, EnteringTwiceIsALogicError) {
   // A used group moved into a block is still a used group.
   aw::task_group used;
   bool moved_body_ran = false;
-  caught = run_catching([&]() -> aw::task<> {
+  caught = run_virtual_catching([&]() -> aw::task<> {
     co_await aw::async_with(used, [&](aw::task_group&) -> aw::task<> { co_return; });
     co_await aw::async_with(std::move(used), [&](aw::task_group&) -> aw::task<> {
       moved_body_ran = true;
@@ -1296,7 +1305,7 @@ TEST(TaskGroup, EnteringTwiceIsALogicError) {
 TEST(TaskGroup, TenThousandChildren) {
   constexpr int n = 10'000;
   int finished = 0;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       for (int i = 0; i < n; ++i)
         tg.start_soon([&finished]() -> aw::task<> {
@@ -1315,7 +1324,7 @@ TEST(TaskGroup, TenThousandChildrenOneFails) {
   constexpr int n = 10'000;
   int cancelled = 0;
   int started = 0;
-  auto caught = run_catching([&]() -> aw::task<> {
+  auto caught = run_virtual_catching([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       for (int i = 0; i < n; ++i)
         tg.start_soon([&, i]() -> aw::task<> {
@@ -1347,7 +1356,7 @@ TEST(TaskGroup, RaceTwoChildrenFailInTheSameTurn) {
   int one = 0, two = 0;
   for (int iter = 0; iter < race_iterations; ++iter) {
     int bystander_cancelled = 0;
-    auto caught = run_catching([&]() -> aw::task<> {
+    auto caught = run_virtual_catching([&]() -> aw::task<> {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
         auto d = aw::now() + 1ms;
         for (const char* m : {"x", "y"})
@@ -1383,7 +1392,7 @@ TEST(TaskGroup, RaceTwoChildrenFailInTheSameTurn) {
 
 TEST(TaskGroup, RaceChildrenFailImmediatelyInTheSameTurn) {
   for (int iter = 0; iter < race_iterations; ++iter) {
-    auto caught = run_catching([&]() -> aw::task<> {
+    auto caught = run_virtual_catching([&]() -> aw::task<> {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
         for (const char* m : {"x", "y"})
           tg.start_soon([m]() -> aw::task<> {
@@ -1445,7 +1454,7 @@ TEST(TaskGroup, RaceChildFailsEvenWhenCancelledAsAnOuterDeadlinePasses) {
   // deadline, and aw::cancelled never shows in the group.
   for (int iter = 0; iter < race_iterations; ++iter) {
     std::optional<bool> completed;
-    auto caught = run_catching([&]() -> aw::task<> {
+    auto caught = run_virtual_catching([&]() -> aw::task<> {
       completed = co_await aw::move_on_after(2ms, [&]() -> aw::task<> {
         co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
           tg.start_soon([iter]() -> aw::task<> {
@@ -1476,7 +1485,7 @@ TEST(TaskGroup, RaceChildFinishesAsCancelIsCalled) {
   int finished = 0, cancelled = 0;
   for (int iter = 0; iter < race_iterations; ++iter) {
     bool done = false, child_cancelled = false, after = false;
-    aw::run([&]() -> aw::task<> {
+    run_virtual([&]() -> aw::task<> {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
         auto d = aw::now() + 1ms;
         tg.start_soon([&, d, iter]() -> aw::task<> {
@@ -1507,7 +1516,7 @@ TEST(TaskGroup, RaceChildFinishesAsCancelIsCalled) {
 TEST(TaskGroup, RaceChildCancelsTheGroupAsASiblingFails) {
   int failures = 0;
   for (int iter = 0; iter < race_iterations; ++iter) {
-    auto caught = run_catching([&]() -> aw::task<> {
+    auto caught = run_virtual_catching([&]() -> aw::task<> {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
         auto d = aw::now() + 1ms;
         tg.start_soon([d, &tg]() -> aw::task<> {
@@ -1536,7 +1545,7 @@ TEST(TaskGroup, RaceChildCancelsTheGroupAsASiblingFails) {
 TEST(TaskGroup, ChildExitRunsToCompletionWhenTheGroupIsCancelled) {
   log_t log;
   recorder a("A", log, {.sleep_in_exit = true});
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
       tg.start_soon([&]() -> aw::task<> {
         co_await aw::async_with(a, [&](recorder&) -> aw::task<> {
@@ -1560,7 +1569,7 @@ TEST(TaskGroup, ChildExitRunsToCompletionUnderAnOuterDeadline) {
   plain_recorder a("A", log, {.sleep_in_exit = true});
   plain_recorder b("B", log, {.sleep_in_exit = true});
   std::optional<bool> completed;
-  aw::run([&]() -> aw::task<> {
+  run_virtual([&]() -> aw::task<> {
     completed = co_await aw::move_on_after(3ms, [&]() -> aw::task<> {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
         tg.start_soon([&]() -> aw::task<> {

@@ -292,7 +292,8 @@ def standalone_units(name, snippets, context_path):
 
 
 PRELUDE = ["#include <aw/aw.hpp>", "#include <aw/files.hpp>", "#include <aw/http.hpp>", "#include <aw/mongo.hpp>",
-           "#include <aw/net.hpp>", "#include <aw/pg.hpp>", "#include <aw/uring_op.hpp>"]
+           "#include <aw/net.hpp>", "#include <aw/pg.hpp>", "#include <aw/uring_op.hpp>",
+           "#include <aw/testing/virtual_clock.hpp>"]
 
 
 def main():
