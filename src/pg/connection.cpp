@@ -8,6 +8,8 @@
 #include <aw/redact.hpp>
 #include <aw/to_thread.hpp>
 
+#include "wire.hpp"
+
 #include <libpq-fe.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -22,9 +24,11 @@
 
 namespace aw::pg {
 
-namespace {
+using detail::fields_of;
+using detail::result_guard;
+using detail::trimmed;
 
-error_fields fields_of(const PGresult* r) {
+error_fields detail::fields_of(const PGresult* r) {
   auto get = [&](int code) {
     const char* v = PQresultErrorField(r, code);
     return std::string(v ? v : "");
@@ -47,11 +51,13 @@ error_fields fields_of(const PGresult* r) {
   return f;
 }
 
-std::string trimmed(const char* msg) {
+std::string detail::trimmed(const char* msg) {
   std::string s = msg ? msg : "";
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
 }
+
+namespace {
 
 // Command tags that leave no session state behind (a pool need not reset after them).
 bool stateless_tag(const char* tag) noexcept {
@@ -63,13 +69,6 @@ bool stateless_tag(const char* tag) noexcept {
   }
   return false;
 }
-
-struct result_guard {
-  PGresult* r;
-  ~result_guard() {
-    if (r) PQclear(r);
-  }
-};
 
 }  // namespace
 
@@ -992,94 +991,6 @@ task<> connection::close_cursors() {
   try {
     (void)co_await collect();
   } catch (const error&) {
-  }
-}
-
-// Waits for the server to enter the COPY state `want` (PGRES_COPY_IN or PGRES_COPY_OUT)
-// after a COPY statement was sent; raises the statement's error instead if it failed.
-task<> connection::begin_copy(int want) {
-  co_await flush();
-  for (;;) {
-    co_await await_input();
-    PGresult* r = PQgetResult(conn_);
-    if (!r) {
-      if (PQstatus(conn_) == CONNECTION_BAD) throw_lost("receiving");
-      throw interface_error("aw::pg: the server did not start the COPY");
-    }
-    const int s = PQresultStatus(r);
-    if (s == want) {
-      PQclear(r);
-      co_return;
-    }
-    if (s == PGRES_FATAL_ERROR) {
-      error_fields f = fields_of(r);
-      PQclear(r);
-      (void)co_await collect();  // the end of the statement's results
-      if (PQstatus(conn_) == CONNECTION_BAD) throw_lost("receiving");
-      throw_error(std::move(f));
-    }
-    PQclear(r);
-  }
-}
-
-// Queues COPY data, waiting for the socket while libpq's buffer is full.
-task<> connection::put_copy(std::string_view data) {
-  for (;;) {
-    int r = PQputCopyData(conn_, data.data(), static_cast<int>(data.size()));
-    if (r == 1) break;
-    if (r < 0) {
-      // The server ended the COPY early (an error it reports once we read the results).
-      if (PQstatus(conn_) == CONNECTION_BAD) throw_lost("sending COPY data");
-      (void)co_await collect();
-      throw interface_error("aw::pg: the server ended the COPY early: " + trimmed(PQerrorMessage(conn_)));
-    }
-    co_await flush();
-  }
-  if (PQflush(conn_) != 0) co_await flush();
-}
-
-// Ends a COPY FROM STDIN; the statement's results are read by the caller (collect()).
-task<> connection::end_copy_in() {
-  for (;;) {
-    int r = PQputCopyEnd(conn_, nullptr);
-    if (r == 1) break;
-    if (r < 0) {
-      if (PQstatus(conn_) == CONNECTION_BAD) throw_lost("sending COPY data");
-      co_return;  // the server ended it already: collect() gives its error
-    }
-    co_await flush();
-  }
-}
-
-// Ends a COPY FROM STDIN with CopyFail (the server rolls the COPY back) and reads the
-// results, shielded, within cancel_timeout; closes the connection if that does not work.
-task<> connection::abort_copy_in(const char* why) {
-  if (!conn_ || PQstatus(conn_) == CONNECTION_BAD) co_return;
-  bool drained = false;
-  cancel_scope scope(clock::now() + opts_.cancel_timeout, true);
-  co_await async_with(scope, [&](cancel_scope&) -> task<> {
-    int r = PQputCopyEnd(conn_, why);
-    // The server may not be reading (busy with rows it has: a slow trigger, a lock) and
-    // then would see the CopyFail only after it: interrupt it too, so it drops the rest
-    // of our data and ends the COPY now. The cancel request is delivered before anything
-    // else is sent, so it cannot reach a later statement (a cancel arriving while the
-    // server waits for a command is ignored).
-    co_await send_cancel_request();
-    while (r == 0) {
-      co_await flush();
-      r = PQputCopyEnd(conn_, why);
-    }
-    try {
-      (void)co_await collect();
-    } catch (const aw::cancelled&) {
-      throw;
-    } catch (...) {  // the COPY's error: "COPY from stdin failed: <why>", or 57014
-    }
-    drained = true;
-  });
-  if (!drained || PQstatus(conn_) == CONNECTION_BAD) {
-    broken_ = true;
-    close();
   }
 }
 
