@@ -1010,64 +1010,6 @@ task<> connection::reset() {
   }
 }
 
-// ---------------------------------------------------------------------------------------
-// Transactions.
-
-task<transaction&> transaction::aenter() {
-  enter_check_.entered();
-  if (active_) throw interface_error("aw::pg::transaction: a transaction block can be entered once");
-  // Alone on the connection before looking at its transaction status: statements still in
-  // flight in the pipeline would show it as active.
-  co_await conn_->acquire_exclusive();
-  connection::busy_hold g{&conn_->busy_};
-  if (conn_->in_transaction()) {
-    savepoint_ = "aw_sp_" + std::to_string(++conn_->next_savepoint_);
-    std::string sql = "SAVEPOINT " + savepoint_;
-    co_await conn_->simple_query_held(sql);
-  } else {
-    std::string sql = "BEGIN";
-    switch (opts_.level) {
-      case isolation::default_level:
-        break;
-      case isolation::read_committed:
-        sql += " ISOLATION LEVEL READ COMMITTED";
-        break;
-      case isolation::repeatable_read:
-        sql += " ISOLATION LEVEL REPEATABLE READ";
-        break;
-      case isolation::serializable:
-        sql += " ISOLATION LEVEL SERIALIZABLE";
-        break;
-    }
-    if (opts_.read_only) sql += " READ ONLY";
-    if (opts_.deferrable) sql += " DEFERRABLE";
-    co_await conn_->simple_query_held(sql);
-  }
-  active_ = true;
-  co_return *this;
-}
-
-task<> transaction::aexit(std::exception_ptr e) {
-  active_ = false;
-  if (e && conn_->is_closed()) co_return;  // nothing to roll back on a lost connection; the body's error stands
-  co_await conn_->acquire_exclusive();     // the statements in flight decide whether the transaction failed
-  connection::busy_hold g{&conn_->busy_};
-  const bool failed = conn_->conn_ && PQtransactionStatus(conn_->conn_) == PQTRANS_INERROR;
-  // Named strings, not temporaries in the co_await expressions: g++ 12 destroys a
-  // temporary of a conditional expression inside co_await twice.
-  std::string sql;
-  if (!e && !failed)
-    sql = savepoint_.empty() ? "COMMIT" : "RELEASE SAVEPOINT " + savepoint_;
-  else
-    sql = savepoint_.empty() ? "ROLLBACK" : "ROLLBACK TO SAVEPOINT " + savepoint_ + "; RELEASE SAVEPOINT " + savepoint_;
-  co_await conn_->simple_query_held(sql);
-  if (!e && !failed) co_return;
-  if (!e)
-    throw interface_error(
-        "aw::pg::transaction: a statement in the block failed and its error was caught; the transaction was rolled back, not "
-        "committed");
-}
-
 context_manager<connection> connect(std::string dsn, connection_options o) {
   connection c(o);
   co_await c.open(std::move(dsn));
