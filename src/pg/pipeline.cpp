@@ -1,8 +1,7 @@
-// aw::pg::connection's pipeline: reading the results of statements sent in pipeline mode,
+// aw::pg's pipeline (wire.hpp): reading the results of statements sent in pipeline mode,
 // emptying it for what runs alone, and executemany's batch.
 #include <aw/async_with.hpp>
 #include <aw/cancel_scope.hpp>
-#include <aw/pg/connection.hpp>
 
 #include "wire.hpp"
 
@@ -13,11 +12,7 @@
 #include <iterator>
 #include <utility>
 
-namespace aw::pg {
-
-using detail::fields_of;
-using detail::result_guard;
-using detail::trimmed;
+namespace aw::pg::detail {
 
 // Statements sent in pipeline mode wait in inflight_ for their results, which arrive in
 // order. One task reads at a time (reading_): the first live statement's task, which first
@@ -27,7 +22,7 @@ using detail::trimmed;
 // and leaves pipeline mode.
 
 // Waits for (or reads) the results of `op`, sent and queued in inflight_.
-task<> connection::await_pipelined(pipelined& op) {
+task<> wire::await_pipelined(pipelined& op) {
   std::exception_ptr interrupted;
   try {
     if (PQflush(conn_) != 0) co_await flush();
@@ -49,7 +44,7 @@ task<> connection::await_pipelined(pipelined& op) {
 // Reads the results of the statement at the head of the pipeline up to its Sync, into
 // `into` (nullptr: dropped), and removes it. Interrupted, it can be resumed by the next
 // reader: what is left of the statement's results is read off then.
-task<> connection::read_front(pipelined* into) {
+task<> wire::read_front(pipelined* into) {
   PGresult* failed = nullptr;
   result_guard failed_guard{nullptr};
   for (;;) {
@@ -91,7 +86,7 @@ task<> connection::read_front(pipelined* into) {
 
 // Gives the turn to read to the first live statement in the pipeline, or, when there is
 // none, wakes the exclusive operation waiting for the pipeline to empty.
-void connection::pass_turn() noexcept {
+void wire::pass_turn() noexcept {
   reading_ = false;
   for (pipelined* p : inflight_)
     if (p) {
@@ -103,7 +98,7 @@ void connection::pass_turn() noexcept {
 }
 
 // The connection failed under the pipeline: every statement in it gets `e`.
-void connection::fail_pipeline(std::exception_ptr e) noexcept {
+void wire::fail_pipeline(std::exception_ptr e) noexcept {
   for (pipelined* p : inflight_)
     if (p && !p->done) {
       p->error = e;
@@ -116,7 +111,7 @@ void connection::fail_pipeline(std::exception_ptr e) noexcept {
 }
 
 // `op`'s task was cancelled (or the connection failed) after `op` was sent.
-task<> connection::interrupted_pipelined(pipelined& op, std::exception_ptr e) {
+task<> wire::interrupted_pipelined(pipelined& op, std::exception_ptr e) {
   if (op.done) co_return;  // its results are in: nothing of ours is left in the pipeline
   auto it = std::find(inflight_.begin(), inflight_.end(), &op);
   if (it == inflight_.end()) co_return;
@@ -141,7 +136,7 @@ task<> connection::interrupted_pipelined(pipelined& op, std::exception_ptr e) {
 // The reader's own statement, with nothing live behind it, is cancelled on the server (as
 // cancel_and_drain does outside a pipeline): nothing more is sent until its results are
 // read off, shielded, within cancel_timeout; else the connection is closed.
-task<> connection::cancel_pipelined(pipelined& op) {
+task<> wire::cancel_pipelined(pipelined& op) {
   bool drained = false;
   bool holding = false;
   std::exception_ptr lost;
@@ -176,7 +171,7 @@ task<> connection::cancel_pipelined(pipelined& op) {
 }
 
 // busy_, with the pipeline emptied and pipeline mode left: for what runs alone.
-task<> connection::acquire_exclusive() {
+task<> wire::acquire_exclusive() {
   co_await busy_.acquire();
   if (inflight_.empty() && (!conn_ || PQpipelineStatus(conn_) == PQ_PIPELINE_OFF)) co_return;
   try {
@@ -189,7 +184,7 @@ task<> connection::acquire_exclusive() {
 
 // With busy_ held (nothing more is sent): waits until the live statements in flight are
 // read, drops the abandoned ones' results, and leaves pipeline mode.
-task<> connection::drain_pipeline() {
+task<> wire::drain_pipeline() {
   while (!inflight_.empty()) {
     if (!reading_) {  // only abandoned statements are left (a live one would hold the turn)
       reading_ = true;
@@ -221,7 +216,7 @@ task<> connection::drain_pipeline() {
 
 // executemany: one statement, prepared once, executed per row in pipeline mode (no round
 // trip per row); one Sync at the end makes it all or nothing.
-task<> connection::query_many(std::string_view sql, many_fn next, void* state) {
+task<> wire::query_many(std::string_view sql, connection::many_fn next, void* state) {
   detail::check_sql(sql);
   co_await acquire_exclusive();
   busy_hold g{&busy_};
@@ -320,4 +315,4 @@ task<> connection::query_many(std::string_view sql, many_fn next, void* state) {
   if (failure) std::rethrow_exception(failure);
 }
 
-}  // namespace aw::pg
+}  // namespace aw::pg::detail
