@@ -13,13 +13,13 @@ namespace aw::pg {
 
 void prepared_statement::release() noexcept {
   // Freed with the connection's next preparation (a destructor cannot wait for the server).
-  if (conn_ && !name_.empty() && detail::wire::of(*conn_).conn_) detail::wire::of(*conn_).evicted_.push_back(std::move(name_));
+  if (conn_ && !name_.empty() && detail::wire::of(*conn_).conn_) detail::wire::of(*conn_).cache_.deallocate_later(std::move(name_));
   name_.clear();
   conn_ = nullptr;
 }
 
 task<> detail::wire::prepare_named(prepared_statement& st) {
-  if (!evicted_.empty()) co_await deallocate_evicted();
+  if (cache_.has_deallocations()) co_await deallocate_evicted();
   std::string name = "aw_p" + std::to_string(++next_statement_);
   if (!PQsendPrepare(conn_, name.c_str(), st.sql_.c_str(), 0, nullptr)) throw_lost("sending the query");
   (void)co_await collect();

@@ -61,7 +61,7 @@ bool stateless_tag(const char* tag) noexcept {
 }
 }  // namespace
 
-wire::wire(connection& owner, connection_options o) : owner_(owner), opts_(o) {}
+wire::wire(connection& owner, connection_options o) : owner_(owner), opts_(o), cache_(o.statement_cache_size) {}
 wire::~wire() { finish_close(); }
 
 void wire::close() noexcept {
@@ -85,8 +85,6 @@ void wire::finish_close() noexcept {
   for (aw::pg::cursor* c : cursors_) c->conn_ = nullptr;
   cursors_.clear();
   cache_.clear();
-  lru_.clear();
-  evicted_.clear();
 }
 
 bool wire::is_closed() const noexcept { return !conn_ || close_pending_ || PQstatus(conn_) == CONNECTION_BAD; }
@@ -204,8 +202,6 @@ void wire::note_status(const char* tag) noexcept {
     dirty_ = true;
     if (std::strcmp(tag, "DEALLOCATE ALL") == 0 || std::strcmp(tag, "DISCARD ALL") == 0) {
       cache_.clear();  // the server forgot our statements
-      lru_.clear();
-      evicted_.clear();
     }
   }
 }
@@ -273,18 +269,6 @@ task<std::string> wire::simple_query_held(std::string_view sql) {
   std::rethrow_exception(cancel);
 }
 
-task<> wire::deallocate_evicted() {
-  std::vector<std::string> names = std::move(evicted_);
-  evicted_.clear();
-  std::string sql;
-  for (auto& n : names) sql += "DEALLOCATE " + n + ";";
-  if (!PQsendQuery(conn_, sql.c_str())) throw_lost("sending the query");
-  try {
-    (void)co_await collect();
-  } catch (const error&) {  // already gone (a DEALLOCATE the cache did not see): nothing to free
-  }
-}
-
 // The statement cache's path, and a prepared statement's (`named`): both are sent by name
 // (or, with the cache off, as text), alone or pipelined behind what is in flight.
 task<result> wire::query(std::string_view sql, detail::encoder enc, prepared_statement* named) {
@@ -300,12 +284,8 @@ task<result> wire::query(std::string_view sql, detail::encoder enc, prepared_sta
       enc.fn(enc.args, params_);
       params_.finish();
       if (named) check_arguments(*named);
-      const bool cached = !named && opts_.statement_cache_size != 0;
-      const statement* st = nullptr;
-      if (cached) {
-        make_key(sql);
-        st = prepared(key_);
-      }
+      const bool cached = !named && cache_.enabled();
+      const statement* st = cached ? cache_.find(sql, params_) : nullptr;
       if ((cached && !st) || (named && named->name_.empty()) || !closing_.empty()) {
         // Preparing (and closing dropped cursors) needs the session to itself.
         co_await drain_pipeline();
@@ -372,17 +352,11 @@ task<result> wire::query(std::string_view sql, detail::encoder enc, prepared_sta
         // same way prepared it again already); outside a transaction, retry once.
         if (named) {
           if (named->conn_ == &owner_ && named->name_ == name) {
-            evicted_.push_back(std::move(named->name_));
+            cache_.deallocate_later(std::move(named->name_));
             named->name_.clear();
           }
         } else {
-          for (auto it = cache_.begin(); it != cache_.end(); ++it)
-            if (it->second.name == name) {
-              evicted_.push_back(std::move(it->second.name));
-              lru_.erase(it->second.lru);
-              cache_.erase(it);
-              break;
-            }
+          cache_.forget(name);
         }
         if (attempt > 0 || in_transaction()) throw;
         continue;
@@ -390,39 +364,6 @@ task<result> wire::query(std::string_view sql, detail::encoder enc, prepared_sta
     }
     co_return std::move(op.res);
   }
-}
-
-void wire::make_key(std::string_view sql) {
-  key_.assign(sql);
-  key_.push_back('\0');
-  key_.append(reinterpret_cast<const char*>(params_.types()), sizeof(oid) * static_cast<std::size_t>(params_.size()));
-}
-
-// The cached statement for `sql` with the parameter types in params_, prepared now if new.
-task<const wire::statement*> wire::prepare_cached(std::string_view sql) {
-  make_key(sql);
-  if (const statement* st = prepared(key_)) co_return st;
-  if (!evicted_.empty()) co_await deallocate_evicted();
-  std::string name = "aw_s" + std::to_string(++next_statement_);
-  std::string text(sql);
-  if (!PQsendPrepare(conn_, name.c_str(), text.c_str(), params_.size(), params_.types())) throw_lost("sending the query");
-  (void)co_await collect();
-  lru_.push_front(key_);
-  const statement* st = &cache_.emplace(key_, statement{std::move(name), lru_.begin(), detail::highest_placeholder(sql)}).first->second;
-  if (cache_.size() > opts_.statement_cache_size) {
-    std::string victim = lru_.back();
-    evicted_.push_back(std::move(cache_.at(victim).name));
-    cache_.erase(victim);
-    lru_.pop_back();
-  }
-  co_return st;
-}
-
-const wire::statement* wire::prepared(const std::string& key) {
-  auto it = cache_.find(key);
-  if (it == cache_.end()) return nullptr;
-  if (it->second.lru != lru_.begin()) lru_.splice(lru_.begin(), lru_, it->second.lru);
-  return &it->second;
 }
 
 // A statement outside the statement cache (DECLARE, FETCH, the COPY helpers), binary results.

@@ -7,6 +7,7 @@
 //   wire.cpp             sending a statement and reading its results (flush, collect), the
 //                        server's cancel, query() (the statement cache's path and the
 //                        pipeline's sender), the simple and unprepared paths, closing
+//   statement_cache.cpp  preparing for the statement cache, freeing what it evicted
 //   pipeline.cpp         reading pipelined results, emptying the pipeline for what runs
 //                        alone (acquire_exclusive), executemany
 //   copy.cpp             COPY's data path
@@ -26,16 +27,16 @@
 #include <aw/task.hpp>
 #include <aw/wait_fd.hpp>
 
+#include "statement_cache.hpp"
+
 #include <libpq-fe.h>
 
 #include <coroutine>
 #include <cstdint>
 #include <deque>
 #include <exception>
-#include <list>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -151,15 +152,9 @@ class wire {
   void fail_pipeline(std::exception_ptr e) noexcept;
   task<> query_many(std::string_view sql, connection::many_fn next, void* state);
 
-  // The statement cache (wire.cpp) and a prepared statement's preparation
+  // Preparing for the statement cache (statement_cache.cpp) and a prepared statement
   // (prepared_statement.cpp).
-  struct statement {
-    std::string name;
-    std::list<std::string>::iterator lru;
-    int params = 0;  // the highest $n of its text: more arguments are refused
-  };
-  void make_key(std::string_view sql);
-  const statement* prepared(const std::string& key);
+  using statement = statement_cache::statement;
   task<const statement*> prepare_cached(std::string_view sql);
   task<> deallocate_evicted();
   task<> prepare_named(prepared_statement& st);
@@ -188,10 +183,7 @@ class wire {
   bool reading_ = false;             // a task reads the pipeline's results now
   event* drained_ = nullptr;         // the exclusive operation waiting for the pipeline to empty
   params params_;
-  std::string key_;
-  std::unordered_map<std::string, statement> cache_;
-  std::list<std::string> lru_;  // most recently used first
-  std::vector<std::string> evicted_;
+  statement_cache cache_;
   std::vector<listener*> listeners_;
   std::vector<aw::pg::cursor*> cursors_;                        // open ones: detached when the connection closes
   std::vector<std::pair<std::string, std::uint64_t>> closing_;  // portals to CLOSE before the next statement
