@@ -1,6 +1,9 @@
 // COPY: libpq's non-blocking PQputCopyData/PQputCopyEnd/PQgetCopyData driven by fd waits.
+#include <aw/async_with.hpp>
 #include <aw/cancel_scope.hpp>
 #include <aw/pg/connection.hpp>
+
+#include "wire.hpp"
 
 #include <libpq-fe.h>
 #include <poll.h>
@@ -15,6 +18,10 @@
 #include <vector>
 
 namespace aw::pg {
+
+using detail::fields_of;
+using detail::trimmed;
+using detail::wire;
 
 namespace detail {
 
@@ -200,7 +207,7 @@ constexpr std::size_t copy_chunk = 256 * 1024;
 // then the COPY starts and `feed.produce` sends the data (put_copy). On every failure the
 // COPY is ended with CopyFail and a cancel request (abort_copy_in), or, before it started,
 // a cancelled statement is cancelled on the server; the connection stays usable.
-task<std::string> connection::copy_in(const std::string& sql, copy_feed feed) {
+task<std::string> wire::copy_in(const std::string& sql, copy_feed feed) {
   detail::check_sql(sql);
   co_await acquire_exclusive();
   busy_hold g{&busy_};
@@ -228,6 +235,94 @@ task<std::string> connection::copy_in(const std::string& sql, copy_feed feed) {
   std::rethrow_exception(failure);
 }
 
+// Waits for the server to enter the COPY state `want` (PGRES_COPY_IN or PGRES_COPY_OUT)
+// after a COPY statement was sent; raises the statement's error instead if it failed.
+task<> wire::begin_copy(int want) {
+  co_await flush();
+  for (;;) {
+    co_await await_input();
+    PGresult* r = PQgetResult(conn_);
+    if (!r) {
+      if (PQstatus(conn_) == CONNECTION_BAD) throw_lost("receiving");
+      throw interface_error("aw::pg: the server did not start the COPY");
+    }
+    const int s = PQresultStatus(r);
+    if (s == want) {
+      PQclear(r);
+      co_return;
+    }
+    if (s == PGRES_FATAL_ERROR) {
+      error_fields f = fields_of(r);
+      PQclear(r);
+      (void)co_await collect();  // the end of the statement's results
+      if (PQstatus(conn_) == CONNECTION_BAD) throw_lost("receiving");
+      throw_error(std::move(f));
+    }
+    PQclear(r);
+  }
+}
+
+// Queues COPY data, waiting for the socket while libpq's buffer is full.
+task<> wire::put_copy(std::string_view data) {
+  for (;;) {
+    int r = PQputCopyData(conn_, data.data(), static_cast<int>(data.size()));
+    if (r == 1) break;
+    if (r < 0) {
+      // The server ended the COPY early (an error it reports once we read the results).
+      if (PQstatus(conn_) == CONNECTION_BAD) throw_lost("sending COPY data");
+      (void)co_await collect();
+      throw interface_error("aw::pg: the server ended the COPY early: " + trimmed(PQerrorMessage(conn_)));
+    }
+    co_await flush();
+  }
+  if (PQflush(conn_) != 0) co_await flush();
+}
+
+// Ends a COPY FROM STDIN; the statement's results are read by the caller (collect()).
+task<> wire::end_copy_in() {
+  for (;;) {
+    int r = PQputCopyEnd(conn_, nullptr);
+    if (r == 1) break;
+    if (r < 0) {
+      if (PQstatus(conn_) == CONNECTION_BAD) throw_lost("sending COPY data");
+      co_return;  // the server ended it already: collect() gives its error
+    }
+    co_await flush();
+  }
+}
+
+// Ends a COPY FROM STDIN with CopyFail (the server rolls the COPY back) and reads the
+// results, shielded, within cancel_timeout; closes the connection if that does not work.
+task<> wire::abort_copy_in(const char* why) {
+  if (!conn_ || PQstatus(conn_) == CONNECTION_BAD) co_return;
+  bool drained = false;
+  cancel_scope scope(aw::now() + opts_.cancel_timeout, true);
+  co_await async_with(scope, [&](cancel_scope&) -> task<> {
+    int r = PQputCopyEnd(conn_, why);
+    // The server may not be reading (busy with rows it has: a slow trigger, a lock) and
+    // then would see the CopyFail only after it: interrupt it too, so it drops the rest
+    // of our data and ends the COPY now. The cancel request is delivered before anything
+    // else is sent, so it cannot reach a later statement (a cancel arriving while the
+    // server waits for a command is ignored).
+    co_await send_cancel_request();
+    while (r == 0) {
+      co_await flush();
+      r = PQputCopyEnd(conn_, why);
+    }
+    try {
+      (void)co_await collect();
+    } catch (const aw::cancelled&) {
+      throw;
+    } catch (...) {  // the COPY's error: "COPY from stdin failed: <why>", or 57014
+    }
+    drained = true;
+  });
+  if (!drained || PQstatus(conn_) == CONNECTION_BAD) {
+    broken_ = true;
+    close();
+  }
+}
+
 // copy_records_to_table: the table's column types first (SELECT cols FROM table LIMIT 0,
 // which also reports a missing table or column), then COPY ... FROM STDIN (FORMAT binary).
 task<std::string> connection::copy_in_records(std::string_view table, const copy_options& o, detail::copy_row_fn next, void* state) {
@@ -244,15 +339,15 @@ task<std::string> connection::copy_in_records(std::string_view table, const copy
       state,
       {},
       {}};
-  copy_feed feed;
-  feed.before = [](connection& c, void* s) -> task<> {
+  wire::copy_feed feed;
+  feed.before = [](wire& c, void* s) -> task<> {
     auto* rs = static_cast<records*>(s);
     if (!PQsendQueryParams(c.conn_, rs->probe.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 1)) c.throw_lost("sending the query");
     rs->types = co_await c.collect();
     for (std::size_t i = 0; i < rs->types.columns(); ++i)
       rs->cols.push_back({rs->types.column_type(i), static_cast<int>(i), rs->types.native()});
   };
-  feed.produce = [](connection& c, void* s) -> task<> {
+  feed.produce = [](wire& c, void* s) -> task<> {
     auto* rs = static_cast<records*>(s);
     std::string buf;
     buf.reserve(copy_chunk + 4096);
@@ -271,16 +366,17 @@ task<std::string> connection::copy_in_records(std::string_view table, const copy
   };
   feed.state = &r;
   feed.failed = "aw::pg: COPY aborted by the client";
-  co_return co_await copy_in(copy_from_stdin(table, o, true), feed);
+  co_return co_await wire_->copy_in(copy_from_stdin(table, o, true), feed);
 }
 
-task<std::string> connection::copy_in_stream(std::string_view table, const copy_options& o, std::string_view data, byte_source* source) {
+namespace {
+task<std::string> copy_in_stream(wire& w, std::string_view table, const copy_options& o, std::string_view data, byte_source* source) {
   struct stream {
     std::string_view data;
     byte_source* source;
   } st{data, source};
-  copy_feed feed;
-  feed.produce = [](connection& c, void* s) -> task<> {
+  wire::copy_feed feed;
+  feed.produce = [](wire& c, void* s) -> task<> {
     auto* in = static_cast<stream*>(s);
     if (in->source) {
       std::string buf(copy_chunk, '\0');
@@ -295,19 +391,20 @@ task<std::string> connection::copy_in_stream(std::string_view table, const copy_
   };
   feed.state = &st;
   feed.failed = "aw::pg: COPY aborted: the source failed";
-  co_return co_await copy_in(copy_from_stdin(table, o, false), feed);
+  co_return co_await w.copy_in(copy_from_stdin(table, o, false), feed);
 }
+}  // namespace
 
 task<std::string> connection::copy_to_table(std::string_view table, std::string_view data, const copy_options& o) {
-  co_return co_await copy_in_stream(table, o, data, nullptr);
+  co_return co_await copy_in_stream(*wire_, table, o, data, nullptr);
 }
 
 task<std::string> connection::copy_to_table(std::string_view table, byte_source source, const copy_options& o) {
-  co_return co_await copy_in_stream(table, o, {}, &source);
+  co_return co_await copy_in_stream(*wire_, table, o, {}, &source);
 }
 
 task<std::string> connection::copy_from_table(std::string_view table, byte_sink sink, const copy_options& o) {
-  co_return co_await copy_out("COPY " + copy_target(table, o) + " TO STDOUT" + copy_with(o, false), sink);
+  co_return co_await wire_->copy_out("COPY " + copy_target(table, o) + " TO STDOUT" + copy_with(o, false), sink);
 }
 
 // copy_from_query: COPY takes no parameters, so the server renders each argument as a
@@ -327,7 +424,7 @@ task<std::string> connection::copy_out_query(std::string_view sql, detail::param
       else
         render += "quote_nullable(" + n + ") || '::' || format_type(" + std::to_string(p.types()[i]) + ", NULL)";
     }
-    result lit = co_await query_unprepared(render, &p);
+    result lit = co_await wire_->query_unprepared(render, &p);
     std::string out;
     for (std::size_t i = 0; i < text.size(); ++i) {
       if (text[i] == '$' && i + 1 < text.size() && std::isdigit(static_cast<unsigned char>(text[i + 1]))) {
@@ -345,10 +442,10 @@ task<std::string> connection::copy_out_query(std::string_view sql, detail::param
     }
     text = std::move(out);
   }
-  co_return co_await copy_out("COPY (" + text + ") TO STDOUT" + copy_with(o, false), sink);
+  co_return co_await wire_->copy_out("COPY (" + text + ") TO STDOUT" + copy_with(o, false), sink);
 }
 
-task<std::string> connection::copy_out(std::string sql, byte_sink& sink) {
+task<std::string> wire::copy_out(std::string sql, byte_sink& sink) {
   detail::check_sql(sql);
   co_await acquire_exclusive();
   busy_hold g{&busy_};

@@ -4,6 +4,8 @@
 #include <aw/pg/connection.hpp>
 #include <aw/pg/cursor.hpp>
 
+#include "wire.hpp"
+
 #include <libpq-fe.h>
 
 #include <algorithm>
@@ -11,6 +13,10 @@
 #include <utility>
 
 namespace aw::pg {
+
+namespace {
+detail::wire& wire_of(connection* c) noexcept { return detail::wire::of(*c); }
+}  // namespace
 
 cursor::cursor(connection& c, std::string sql, detail::params p, cursor_options o)
     : conn_(&c), sql_(std::move(sql)), params_(std::move(p)), opts_(o) {
@@ -29,12 +35,12 @@ cursor::cursor(cursor&& o) noexcept
       open_(std::exchange(o.open_, false)),
       done_(o.done_),
       enter_check_(std::move(o.enter_check_)) {
-  if (open_ && conn_) std::replace(conn_->cursors_.begin(), conn_->cursors_.end(), &o, this);
+  if (open_ && conn_) std::replace(wire_of(conn_).cursors_.begin(), wire_of(conn_).cursors_.end(), &o, this);
 }
 
 cursor::~cursor() {
   if (!open_ || !conn_) return;
-  std::erase(conn_->cursors_, this);
+  std::erase(wire_of(conn_).cursors_, this);
   close_later();
 }
 
@@ -42,14 +48,15 @@ cursor::~cursor() {
 // cancelled close). The status is checked when it goes out: statements in flight may hide
 // it now.
 void cursor::close_later() {
-  if (conn_->conn_ && conn_->tx_epoch_ == epoch_) conn_->closing_.emplace_back(std::move(name_), epoch_);
+  if (wire_of(conn_).conn_ && wire_of(conn_).tx_epoch_ == epoch_) wire_of(conn_).closing_.emplace_back(std::move(name_), epoch_);
 }
 
 // The transaction status is read with the connection to ourselves (acquire_exclusive):
 // while other tasks' statements are in flight, libpq reports PQTRANS_ACTIVE.
 bool cursor::portal_alive() const noexcept { return open_ && portal_in_session(); }
 bool cursor::portal_in_session() const noexcept {
-  return conn_ && conn_->conn_ && conn_->tx_epoch_ == epoch_ && PQtransactionStatus(conn_->conn_) == PQTRANS_INTRANS;
+  return conn_ && wire_of(conn_).conn_ && wire_of(conn_).tx_epoch_ == epoch_ &&
+         PQtransactionStatus(wire_of(conn_).conn_) == PQTRANS_INTRANS;
 }
 
 // Runs `command` + the portal's name (opening the portal first when needed).
@@ -57,28 +64,28 @@ task<result> cursor::run(std::string command) {
   if (!conn_) throw interface_error("aw::pg::cursor: the connection is closed");
   if (closed_) throw interface_error("aw::pg::cursor: the cursor is closed");
   if (!open_) co_await open();
-  co_await conn_->acquire_exclusive();
-  connection::busy_hold g{&conn_->busy_};
+  co_await wire_of(conn_).acquire_exclusive();
+  detail::wire::busy_hold g{&wire_of(conn_).busy_};
   if (!portal_alive()) throw interface_error("aw::pg::cursor: the cursor is closed (its transaction ended)");
-  co_return co_await conn_->query_unprepared_held(command + name_, nullptr);
+  co_return co_await wire_of(conn_).query_unprepared_held(command + name_, nullptr);
 }
 
 task<> cursor::open() {
   if (open_) co_return;
   if (!conn_) throw interface_error("aw::pg::cursor: the connection is closed");
   if (closed_ || done_) throw interface_error("aw::pg::cursor: the cursor was closed; a cursor is opened once");
-  co_await conn_->acquire_exclusive();
-  connection::busy_hold g{&conn_->busy_};
+  co_await wire_of(conn_).acquire_exclusive();
+  detail::wire::busy_hold g{&wire_of(conn_).busy_};
   // Checked here (asyncpg raises NoActiveSQLTransactionError): outside a transaction the
   // portal would vanish at the end of its own DECLARE.
-  if (!conn_->conn_ || PQtransactionStatus(conn_->conn_) != PQTRANS_INTRANS)
+  if (!wire_of(conn_).conn_ || PQtransactionStatus(wire_of(conn_).conn_) != PQTRANS_INTRANS)
     throw interface_error("aw::pg::cursor: cursors can only be used inside a transaction (open one with conn.transaction())");
-  std::string name = "aw_c" + std::to_string(++conn_->next_cursor_);
-  (void)co_await conn_->query_unprepared_held("DECLARE " + name + " NO SCROLL CURSOR FOR " + sql_, &params_);
+  std::string name = "aw_c" + std::to_string(++wire_of(conn_).next_cursor_);
+  (void)co_await wire_of(conn_).query_unprepared_held("DECLARE " + name + " NO SCROLL CURSOR FOR " + sql_, &params_);
   name_ = std::move(name);
-  epoch_ = conn_->tx_epoch_;
+  epoch_ = wire_of(conn_).tx_epoch_;
   open_ = true;
-  conn_->cursors_.push_back(this);
+  wire_of(conn_).cursors_.push_back(this);
 }
 
 task<> cursor::close() {
@@ -94,10 +101,10 @@ task<> cursor::close_portal() {
   open_ = false;
   done_ = true;
   if (!conn_) co_return;
-  std::erase(conn_->cursors_, this);
+  std::erase(wire_of(conn_).cursors_, this);
   std::exception_ptr cancelled;
   try {
-    co_await conn_->acquire_exclusive();
+    co_await wire_of(conn_).acquire_exclusive();
   } catch (...) {
     cancelled = std::current_exception();
   }
@@ -105,8 +112,8 @@ task<> cursor::close_portal() {
     close_later();
     std::rethrow_exception(cancelled);
   }
-  connection::busy_hold g{&conn_->busy_};
-  if (portal_in_session()) (void)co_await conn_->query_unprepared_held("CLOSE " + name_, nullptr);
+  detail::wire::busy_hold g{&wire_of(conn_).busy_};
+  if (portal_in_session()) (void)co_await wire_of(conn_).query_unprepared_held("CLOSE " + name_, nullptr);
 }
 
 task<cursor&> cursor::aenter() {

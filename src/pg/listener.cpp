@@ -2,6 +2,8 @@
 // statement runs, too); they are moved to the listeners' queues when a listener looks.
 #include <aw/pg/connection.hpp>
 
+#include "wire.hpp"
+
 #include <libpq-fe.h>
 #include <poll.h>
 
@@ -21,7 +23,7 @@ std::string quoted_identifier(pg_conn* c, const std::string& name) {
 }
 }  // namespace
 
-void connection::deliver_notifications() {
+void detail::wire::deliver_notifications() {
   if (!conn_) return;
   while (PGnotify* n = PQnotifies(conn_)) {
     std::unique_ptr<PGnotify, void (*)(void*)> g(n, PQfreemem);
@@ -31,37 +33,40 @@ void connection::deliver_notifications() {
 }
 
 listener::~listener() {
-  if (active_) std::erase(conn_->listeners_, this);
+  if (active_) std::erase(detail::wire::of(*conn_).listeners_, this);
 }
 
 task<listener&> listener::aenter() {
   enter_check_.entered();
   if (active_) throw interface_error("aw::pg::listener: this listener is already entered");
-  conn_->check_open();
-  std::string sql = "LISTEN " + quoted_identifier(conn_->conn_, channel_);
-  co_await conn_->simple_query(sql);
+  detail::wire& w = detail::wire::of(*conn_);
+  w.check_open();
+  std::string sql = "LISTEN " + quoted_identifier(w.conn_, channel_);
+  co_await w.simple_query(sql);
   // Registered after LISTEN succeeded; notifications sent before it are not ours anyway.
-  conn_->listeners_.push_back(this);
+  w.listeners_.push_back(this);
   active_ = true;
   co_return *this;
 }
 
 task<> listener::aexit(std::exception_ptr) {
   if (!active_) co_return;
+  detail::wire& w = detail::wire::of(*conn_);
   active_ = false;
-  std::erase(conn_->listeners_, this);
+  std::erase(w.listeners_, this);
   queue_.clear();
-  bool shared = std::any_of(conn_->listeners_.begin(), conn_->listeners_.end(), [&](listener* l) { return l->channel_ == channel_; });
-  if (shared || conn_->is_closed()) co_return;
-  std::string sql = "UNLISTEN " + quoted_identifier(conn_->conn_, channel_);
-  co_await conn_->simple_query(sql);
+  bool shared = std::any_of(w.listeners_.begin(), w.listeners_.end(), [&](listener* l) { return l->channel_ == channel_; });
+  if (shared || w.is_closed()) co_return;
+  std::string sql = "UNLISTEN " + quoted_identifier(w.conn_, channel_);
+  co_await w.simple_query(sql);
 }
 
 std::optional<notification> listener::poll() {
-  if (queue_.empty() && active_ && !conn_->is_closed()) {
+  detail::wire& w = detail::wire::of(*conn_);
+  if (queue_.empty() && active_ && !w.is_closed()) {
     // Only when no statement is running: its results are not ours to read.
-    if (conn_->busy_.value() > 0 && !PQconsumeInput(conn_->conn_)) conn_->throw_lost("receiving");
-    conn_->deliver_notifications();
+    if (w.busy_.value() > 0 && !PQconsumeInput(w.conn_)) w.throw_lost("receiving");
+    w.deliver_notifications();
   }
   if (queue_.empty()) return std::nullopt;
   std::optional<notification> n(std::move(queue_.front()));
@@ -70,18 +75,19 @@ std::optional<notification> listener::poll() {
 }
 
 task<std::optional<notification>> listener::next() {
+  detail::wire& w = detail::wire::of(*conn_);
   for (;;) {
     if (std::optional<notification> n = poll()) co_return n;
-    if (!active_ || !conn_->conn_) co_return std::nullopt;
-    co_await conn_->acquire_exclusive();
-    connection::busy_hold g{&conn_->busy_};
-    if (!active_ || !conn_->conn_) co_return std::nullopt;
-    conn_->check_open();
-    conn_->deliver_notifications();  // what a statement that ran meanwhile received
+    if (!active_ || !w.conn_) co_return std::nullopt;
+    co_await w.acquire_exclusive();
+    detail::wire::busy_hold g{&w.busy_};
+    if (!active_ || !w.conn_) co_return std::nullopt;
+    w.check_open();
+    w.deliver_notifications();  // what a statement that ran meanwhile received
     if (!queue_.empty()) continue;
-    co_await connection::socket_wait(*conn_, POLLIN);
-    if (!PQconsumeInput(conn_->conn_)) conn_->throw_lost("receiving");
-    conn_->deliver_notifications();
+    co_await detail::wire::socket_wait(w, POLLIN);
+    if (!PQconsumeInput(w.conn_)) w.throw_lost("receiving");
+    w.deliver_notifications();
   }
 }
 

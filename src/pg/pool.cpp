@@ -3,6 +3,8 @@
 #include <aw/cancel_scope.hpp>
 #include <aw/pg/pool.hpp>
 
+#include "wire.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 #include <utility>
@@ -163,7 +165,7 @@ void pool::keep_idle(std::unique_ptr<connection> c) {
 
 task<> pool::release_shielded(std::unique_ptr<connection> c) {
   if (!c) co_return;
-  c->log_listeners_.clear();  // the borrower's, as asyncpg's pool does
+  detail::wire::of(*c).log_listeners_.clear();  // the borrower's, as asyncpg's pool does
   if (reusable(*c) && c->is_clean()) {
     // Nothing to reset, so nothing to wait for: no shield needed (the common case; the
     // shielded scope costs more than the rest of the release).
@@ -221,7 +223,7 @@ task<pool::lease> pool::lend_shared() {
 
 // Session state changed (a statement's command tag said so), broken, or due to be replaced:
 // nobody else joins; the last user gives it back, and the release resets or drops it.
-bool pool::joinable(const connection& c) const noexcept { return !c.dirty_ && reusable(c); }
+bool pool::joinable(const connection& c) const noexcept { return !detail::wire::of(c).dirty_ && reusable(c); }
 
 task<> pool::leave_shared(shared_list::iterator it) {
   if (--it->users != 0) co_return;

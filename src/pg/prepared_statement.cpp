@@ -2,6 +2,8 @@
 #include <aw/cancel_scope.hpp>
 #include <aw/pg/prepared_statement.hpp>
 
+#include "wire.hpp"
+
 #include <libpq-fe.h>
 
 #include <string>
@@ -11,13 +13,13 @@ namespace aw::pg {
 
 void prepared_statement::release() noexcept {
   // Freed with the connection's next preparation (a destructor cannot wait for the server).
-  if (conn_ && !name_.empty() && conn_->conn_) conn_->evicted_.push_back(std::move(name_));
+  if (conn_ && !name_.empty() && detail::wire::of(*conn_).conn_) detail::wire::of(*conn_).cache_.deallocate_later(std::move(name_));
   name_.clear();
   conn_ = nullptr;
 }
 
-task<> connection::prepare_named(prepared_statement& st) {
-  if (!evicted_.empty()) co_await deallocate_evicted();
+task<> detail::wire::prepare_named(prepared_statement& st) {
+  if (cache_.has_deallocations()) co_await deallocate_evicted();
   std::string name = "aw_p" + std::to_string(++next_statement_);
   if (!PQsendPrepare(conn_, name.c_str(), st.sql_.c_str(), 0, nullptr)) throw_lost("sending the query");
   (void)co_await collect();
@@ -31,24 +33,25 @@ task<> connection::prepare_named(prepared_statement& st) {
 
 task<prepared_statement> connection::prepare(std::string sql) {
   detail::check_sql(sql);
-  co_await acquire_exclusive();
-  busy_hold g{&busy_};
-  check_open();
+  detail::wire& w = *wire_;
+  co_await w.acquire_exclusive();
+  detail::wire::busy_hold g{&w.busy_};
+  w.check_open();
   std::exception_ptr cancel;
   try {
     prepared_statement st(*this, std::move(sql));
-    co_await prepare_named(st);
+    co_await w.prepare_named(st);
     co_return st;
   } catch (const aw::cancelled&) {
     cancel = std::current_exception();
   }
-  co_await cancel_and_drain();
+  co_await w.cancel_and_drain();
   std::rethrow_exception(cancel);
 }
 
 // What a prepared statement's arguments must be, checked before anything is sent.
-void connection::check_arguments(const prepared_statement& st) const {
-  if (st.conn_ != this) throw interface_error("aw::pg::prepared_statement: the statement was moved from");
+void detail::wire::check_arguments(const prepared_statement& st) const {
+  if (st.conn_ != &owner_) throw interface_error("aw::pg::prepared_statement: the statement was moved from");
   if (static_cast<std::size_t>(params_.size()) != st.param_types_.size())
     throw interface_error("aw::pg::prepared_statement: the statement takes " + std::to_string(st.param_types_.size()) + " arguments, " +
                           std::to_string(params_.size()) + " given (" + st.sql_ + ")");

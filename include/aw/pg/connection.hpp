@@ -62,7 +62,6 @@
 
 #include <aw/byte_source.hpp>
 #include <aw/context_manager.hpp>
-#include <aw/event.hpp>
 #include <aw/pg/copy.hpp>
 #include <aw/pg/cursor.hpp>
 #include <aw/pg/errors.hpp>
@@ -70,23 +69,19 @@
 #include <aw/pg/params.hpp>
 #include <aw/pg/result.hpp>
 #include <aw/pg/types.hpp>
-#include <aw/semaphore.hpp>
 #include <aw/task.hpp>
-#include <aw/wait_fd.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <list>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
-#include <unordered_map>
-#include <vector>
+#include <type_traits>
+#include <utility>
 
 struct pg_conn;
 struct pg_result;
@@ -118,6 +113,8 @@ class connection;
 class prepared_statement;
 
 namespace detail {
+class wire;
+
 // Encodes a query's arguments into the connection's parameter buffer once the connection
 // is free (a plain function pointer and a context: no allocation).
 struct encoder {
@@ -179,7 +176,7 @@ class connection {
   bool in_transaction() const noexcept;
   // The value of a server parameter the server reported (server_version, TimeZone, ...).
   std::string server_parameter(const char* name) const;
-  pg_conn* native() const noexcept { return conn_; }
+  pg_conn* native() const noexcept;
 
   // Runs a statement; gives its command tag ("INSERT 0 1"). Without arguments, the simple
   // protocol: several statements may be given, separated by semicolons.
@@ -308,12 +305,12 @@ class connection {
   // UNLISTEN *, CLOSE ALL and pg_advisory_unlock_all(). A SELECT that calls set_config()
   // or takes an advisory lock is not detected; mark_dirty() makes the next reset complete.
   task<> reset();
-  void mark_dirty() noexcept { dirty_ = true; }
+  void mark_dirty() noexcept;
   // Whether reset() has nothing to do: no transaction open, no session state changed, no
   // statement in flight.
   bool is_clean() const noexcept;
   // How many statements ran on this connection (the pool's max_queries).
-  std::uint64_t queries() const noexcept { return queries_; }
+  std::uint64_t queries() const noexcept;
 
   // The server's messages other than errors (NOTICE, WARNING, INFO, ...: RAISE NOTICE, a
   // shutdown's goodbye) go to the log listeners (asyncpg's add_log_listener), called on the
@@ -328,16 +325,13 @@ class connection {
   void remove_log_listener(std::uint64_t id) noexcept;
 
  private:
-  friend class aw::pg::transaction;
-  friend class aw::pg::cursor;
-  friend class aw::pg::listener;
+  // The protocol (socket waits, the pipeline, the statement cache, COPY's data path) is
+  // detail::wire's, in the library; a connection owns one. What stays here is what the
+  // templates above need, as they are compiled in the user's code: the entry points they
+  // call (defined next to the wire) and the argument splitting of copy_from_query.
+  friend class detail::wire;
+  // Its templates run through query().
   friend class aw::pg::prepared_statement;
-  friend class pool;
-  struct statement {
-    std::string name;
-    std::list<std::string>::iterator lru;
-    int params = 0;  // the highest $n of its text: more arguments are refused
-  };
   using many_fn = bool (*)(void* state, detail::params& out);
 
   template <class... A>
@@ -370,121 +364,13 @@ class connection {
     }
     co_return co_await copy_out_query(sql, p, *sink, *o);
   }
-  struct copy_feed {
-    task<> (*before)(connection& c, void* state) = nullptr;   // runs before the COPY starts
-    task<> (*produce)(connection& c, void* state) = nullptr;  // sends the data
-    void* state = nullptr;
-    const char* failed = "";  // the CopyFail message when produce fails
-  };
-  task<std::string> copy_in(const std::string& sql, copy_feed feed);
-  task<std::string> copy_in_records(std::string_view table, const copy_options& o, detail::copy_row_fn next, void* state);
-  task<std::string> copy_in_stream(std::string_view table, const copy_options& o, std::string_view data, byte_source* source);
-  task<std::string> copy_out_query(std::string_view sql, detail::params& p, byte_sink& sink, const copy_options& o);
-  task<std::string> copy_out(std::string sql, byte_sink& sink);
-  // A statement sent in pipeline mode, waiting for its results; lives in the sender's frame.
-  struct pipelined {
-    event turn;  // set when its results are the next to read (this task reads them), or when done
-    result res;
-    std::exception_ptr error;
-    bool done = false;
-  };
-  // Gives busy_ back when the scope that holds it ends, on every path.
-  struct busy_hold {
-    semaphore* s;
-    ~busy_hold() { s->release(); }
-  };
-  task<> acquire_exclusive();
-  task<> drain_pipeline();
-  task<> await_pipelined(pipelined& op);
-  task<> read_front(pipelined* into);
-  task<> interrupted_pipelined(pipelined& op, std::exception_ptr e);
-  task<> cancel_pipelined(pipelined& op);
-  void pass_turn() noexcept;
-  void fail_pipeline(std::exception_ptr e) noexcept;
-  void make_key(std::string_view sql);
-  task<> await_input();
-  task<> begin_copy(int want);
-  task<> put_copy(std::string_view data);
-  task<> end_copy_in();
-  task<> abort_copy_in(const char* why);
-  task<result> query_unprepared(std::string sql, detail::params* p);
-  task<result> query_unprepared_held(std::string sql, detail::params* p);
-  task<> close_cursors();
   task<std::string> simple_query(std::string_view sql);
-  task<std::string> simple_query_held(std::string_view sql);
   task<result> query(std::string_view sql, detail::encoder enc, prepared_statement* named = nullptr);
   task<> query_many(std::string_view sql, many_fn next, void* state);
-  task<result> collect();
-  task<> flush();
-  // co_await socket_wait(*this, POLLIN): a wait on the socket that close() from another task
-  // can end. close() cannot close the socket under a waiting task (epoll forgets a closed
-  // descriptor, and io_uring waits on for a server busy with a statement): it shuts the
-  // socket down, which wakes the waiters, who raise connection_lost; the last one to leave
-  // its wait finishes the close.
-  class socket_wait {
-   public:
-    socket_wait(connection& c, std::uint32_t events) noexcept : c_(c), w_(PQsocket_of(c), events) { ++c_.socket_waits_; }
-    socket_wait(const socket_wait&) = delete;
-    ~socket_wait() {
-      if (--c_.socket_waits_ == 0 && c_.close_pending_) c_.finish_close();
-    }
-    bool await_ready() const noexcept { return false; }
-    template <class P>
-    bool await_suspend(std::coroutine_handle<P> h) {
-      return w_.await_suspend(h);
-    }
-    void await_resume() const {
-      (void)w_.await_resume();
-      if (c_.close_pending_) throw connection_lost("aw::pg: the connection was closed");
-    }
+  task<std::string> copy_in_records(std::string_view table, const copy_options& o, detail::copy_row_fn next, void* state);
+  task<std::string> copy_out_query(std::string_view sql, detail::params& p, byte_sink& sink, const copy_options& o);
 
-   private:
-    connection& c_;
-    aw::detail::fd_wait_awaiter w_;
-  };
-  static int PQsocket_of(const connection& c) noexcept;
-  void finish_close() noexcept;
-  task<> cancel_and_drain();
-  task<> send_cancel_request();
-  task<> deallocate_evicted();
-  task<const statement*> prepare_cached(std::string_view sql);
-  void check_open() const;
-  [[noreturn]] void throw_lost(const char* what);
-  const statement* prepared(const std::string& key);
-  void note_status(const char* tag) noexcept;
-  void deliver_notifications();
-  task<> prepare_named(prepared_statement& st);
-  void check_arguments(const prepared_statement& st) const;
-  static void notice_received(void* self, const pg_result* r) noexcept;
-
-  pg_conn* conn_ = nullptr;
-  connection_options opts_;
-  // held while sending, and by what runs alone (acquire_exclusive). Fast: a fair acquire
-  // would yield holding it, and statements would wait for each other's results instead of
-  // being pipelined.
-  semaphore busy_{fast_acquire, 1};
-  std::deque<pipelined*> inflight_;  // sent in pipeline mode, in order; nullptr: abandoned, results dropped
-  bool reading_ = false;             // a task reads the pipeline's results now
-  event* drained_ = nullptr;         // the exclusive operation waiting for the pipeline to empty
-  detail::params params_;
-  std::string key_;
-  std::unordered_map<std::string, statement> cache_;
-  std::list<std::string> lru_;  // most recently used first
-  std::vector<std::string> evicted_;
-  std::vector<listener*> listeners_;
-  std::vector<aw::pg::cursor*> cursors_;                        // open ones: detached when the connection closes
-  std::vector<std::pair<std::string, std::uint64_t>> closing_;  // portals to CLOSE before the next statement
-  std::uint64_t tx_epoch_ = 0;                                  // bumped when a transaction (or savepoint) ends
-  std::uint64_t next_cursor_ = 0;
-  std::uint64_t next_statement_ = 0;
-  std::uint64_t next_savepoint_ = 0;
-  std::uint64_t queries_ = 0;
-  bool dirty_ = false;
-  bool broken_ = false;
-  std::vector<std::pair<std::uint64_t, log_listener>> log_listeners_;
-  std::uint64_t next_log_listener_ = 0;
-  int socket_waits_ = 0;        // tasks waiting on the socket (socket_wait)
-  bool close_pending_ = false;  // close() came while some did: the last one closes
+  std::unique_ptr<detail::wire> wire_;
 };
 
 // The manager: connects on entry, closes on exit (async with asyncpg.connect(dsn) as conn).

@@ -55,6 +55,9 @@
 namespace aw::pg {
 
 class connection;
+namespace detail {
+class wire;
+}
 
 struct cursor_options {
   std::size_t prefetch = 50;  // rows per round trip of next(); at least 1
@@ -96,7 +99,7 @@ class [[nodiscard("enter it (co_await aw::async_with(conn.cursor(...), body)) or
   const std::string& name() const noexcept { return name_; }
 
  private:
-  friend class connection;
+  friend class detail::wire;
   task<cursor> opened();
   task<result> run(std::string command);
   task<> close_portal();

@@ -29,6 +29,9 @@
 namespace aw::pg {
 
 class connection;
+namespace detail {
+class wire;
+}
 
 struct notification {
   // A constructor, not an aggregate: g++ 12 miscompiles aggregate temporaries with string
@@ -61,7 +64,7 @@ class [[nodiscard(
   const std::string& channel() const noexcept { return channel_; }
 
  private:
-  friend class connection;
+  friend class detail::wire;
   connection* conn_;
   std::string channel_;
   std::deque<notification> queue_;

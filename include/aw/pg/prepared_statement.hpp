@@ -93,6 +93,7 @@ class prepared_statement {
 
  private:
   friend class connection;
+  friend class detail::wire;
   prepared_statement(connection& c, std::string sql) : conn_(&c), sql_(std::move(sql)) {}
   void release() noexcept;
   connection& owner() const {
