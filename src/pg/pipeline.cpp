@@ -230,9 +230,22 @@ task<> wire::query_many(std::string_view sql, connection::many_fn next, void* st
     params_.clear();
     if (!next(state, params_)) co_return;
     params_.finish();
-    const statement* st = co_await prepare_cached(sql);
-    detail::check_argument_count(sql, st->params, params_.size());
-    std::string name = st->name;
+    std::string name;  // empty: the unnamed statement
+    int placeholders;
+    if (cache_.enabled()) {
+      const statement* st = co_await prepare_cached(sql);
+      placeholders = st->params;
+      name = st->name;
+    } else {
+      // No cache (statement_cache_size 0), as asyncpg then does: the unnamed statement,
+      // which lives until the next unnamed one; nothing else is sent before the last row,
+      // as this call holds the connection alone.
+      const std::string text(sql);
+      if (!PQsendPrepare(conn_, "", text.c_str(), params_.size(), params_.types())) throw_lost("sending the query");
+      (void)co_await collect();
+      placeholders = detail::highest_placeholder(sql);
+    }
+    detail::check_argument_count(sql, placeholders, params_.size());
     if (!PQenterPipelineMode(conn_)) throw interface_error("aw::pg: cannot enter pipeline mode");
     std::size_t in_flight = 0;
     bool more = true;

@@ -31,6 +31,7 @@ class statement_cache {
   const statement* find(std::string_view sql, const params& p);
   // Caches `name`, just prepared for `sql` with the parameter types of `p`. Past the
   // capacity the least recently used statement is evicted: freed before the next preparation.
+  // Only when enabled(): with no capacity the new entry itself would be evicted.
   const statement* insert(std::string_view sql, const params& p, std::string name);
   // Forgets the statement named `name` (the schema changed under it) and frees it before the
   // next preparation.

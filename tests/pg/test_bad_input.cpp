@@ -57,6 +57,27 @@ TEST(PgBadInput, ExtraArgumentsWithoutTheStatementCache) {
   });
 }
 
+// executemany without the cache prepared into it anyway and read the entry the insert had
+// just evicted (a heap use-after-free under ASan); it now uses the unnamed statement.
+TEST(PgBadInput, ExecutemanyWithoutTheStatementCache) {
+  aw::run([]() -> aw::task<> {
+    aw::pg::connection_options o;
+    o.statement_cache_size = 0;
+    co_await aw::async_with(aw::pg::connect(pg_test::dsn(), o), [](aw::pg::connection& c) -> aw::task<> {
+      co_await c.execute("CREATE TEMP TABLE m (a int4, b text)");
+      std::vector<std::tuple<std::int32_t, std::string>> rows{{1, "one"}, {2, "two"}, {3, "three"}};
+      co_await c.executemany("INSERT INTO m VALUES ($1, $2)", rows);
+      co_await c.executemany("INSERT INTO m VALUES ($1, $2)", rows);  // the same text again
+      std::vector<std::tuple<std::int32_t, std::int32_t>> extra{{1, 2}};
+      EXPECT_THROW(co_await c.executemany("INSERT INTO m(a) VALUES ($1)", extra), aw::pg::interface_error);
+      EXPECT_EQ(co_await c.fetchval<std::int64_t>("SELECT count(*) FROM m"), 6);
+      EXPECT_EQ(co_await c.fetchval<std::string>("SELECT string_agg(b, ',' ORDER BY a, b) FROM m WHERE a = $1", 3), "three,three");
+      // No statement was left behind on the server.
+      EXPECT_EQ(co_await c.fetchval<std::int64_t>("SELECT count(*) FROM pg_prepared_statements"), 0);
+    });
+  });
+}
+
 TEST(PgBadInput, StringsWithNulAreRefusedNamingTheParameter) {
   with_connection([](aw::pg::connection& c) -> aw::task<> {
     co_await c.execute("CREATE TEMP TABLE s (a text, b text)");
