@@ -284,10 +284,9 @@ class channel_state {
   // Waits on a half that is being closed end with aw::closed_resource_error.
   template <class W>
   static void wake_half(wait_queue& q, const void* half) {
-    for (waiter* w = q.front(); w;) {
-      waiter* next = w->next;
-      if (static_cast<W*>(w)->half == half) complete(static_cast<W*>(w), channel_outcome::closed, &q);
-      w = next;
+    for (auto it = q.begin(); it != q.end();) {
+      waiter& w = *it++;  // complete() unlinks it
+      if (static_cast<W&>(w).half == half) complete(static_cast<W*>(&w), channel_outcome::closed, &q);
     }
   }
 
