@@ -7,9 +7,9 @@ namespace {
 
 void interrupt_subtree(scope_state* s) noexcept {
   if (s->owner) s->owner->interrupt_if_cancelled();
-  for (task_context* t = s->first_task; t; t = t->next_in_scope) t->interrupt_if_cancelled();
-  for (scope_state* c = s->first_child; c; c = c->next_sibling)
-    if (!c->shield) interrupt_subtree(c);
+  for (task_context& t : s->tasks) t.interrupt_if_cancelled();
+  for (scope_state& c : s->children)
+    if (!c.shield) interrupt_subtree(&c);
 }
 
 }  // namespace
