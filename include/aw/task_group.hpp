@@ -52,6 +52,7 @@
 #pragma once
 
 #include <aw/async_with.hpp>
+#include <aw/detail/assert.hpp>
 #include <aw/detail/cancellation.hpp>
 #include <aw/exception_group.hpp>
 #include <aw/loop.hpp>
@@ -310,6 +311,7 @@ class task_group {
       scope_.cancel();
     }
     if (pending_ != 0) co_await wait_for_children{this};
+    AW_ASSERT(pending_ == 0 && scope_.tasks.empty(), "a task group's block exits after its children have finished");
     active_ = false;
     const bool outer = scope_.outer_cancellation_visible();
     const bool mine = scope_.cancel_called && !outer;

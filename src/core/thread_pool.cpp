@@ -1,6 +1,7 @@
 // Worker threads for aw::thread_pool, aw::to_thread and aw::from_thread. The state machine
 // of a job and who frees it: aw/detail/thread_job.hpp.
 #include <aw/capacity_limiter.hpp>
+#include <aw/detail/assert.hpp>
 #include <aw/detail/thread_job.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/from_thread.hpp>
@@ -131,6 +132,7 @@ void thread_pool::submit(thread_job& j) {
 bool thread_pool::remove_if_queued(thread_job& j) noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
   if (j.state.load(std::memory_order_relaxed) != job_state::queued) return false;  // queued -> running happens under this lock
+  AW_ASSERT(j.linked(), "a job in state queued is in the pool's queue");
   queue_.erase(j);
   --queued_;
   j.state.store(job_state::dropped, std::memory_order_relaxed);

@@ -631,6 +631,7 @@ task<> connection::await_pipelined(pipelined& op) {
     if (PQflush(conn_) != 0) co_await flush();
     co_await op.turn.wait();
     if (!op.done) {  // our turn to read
+      AW_ASSERT(reading_, "the task given the turn to read the pipeline holds reading_");
       while (inflight_.front() != &op) co_await read_front(nullptr);
       co_await read_front(&op);
       pass_turn();
@@ -674,6 +675,7 @@ task<> connection::read_front(pipelined* into) {
       PQclear(r);
     }
   }
+  AW_ASSERT(!inflight_.empty() && (!into || inflight_.front() == into), "read_front reads the statement at the pipeline's head");
   inflight_.pop_front();
   if (!into) co_return;
   if (failed) {
@@ -790,6 +792,8 @@ task<> connection::acquire_exclusive() {
 task<> connection::drain_pipeline() {
   while (!inflight_.empty()) {
     if (!reading_) {  // only abandoned statements are left (a live one would hold the turn)
+      AW_ASSERT(std::all_of(inflight_.begin(), inflight_.end(), [](pipelined* p) { return !p; }),
+                "no reader: every statement left is abandoned");
       reading_ = true;
       std::exception_ptr failed;
       try {

@@ -20,6 +20,7 @@
 // waiter, whose await_resume then throws aw::cancelled.
 #pragma once
 
+#include <aw/detail/assert.hpp>
 #include <aw/detail/intrusive_list.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/loop.hpp>
@@ -54,6 +55,7 @@ struct scope_state : intrusive_list_item<scope_state> {
 
   // Links this scope under `p` (which may be null: a root).
   void link(scope_state* p) noexcept {
+    AW_ASSERT(!linked(), "a scope is linked under one parent at a time");
     parent = p;
     if (p) p->children.push_front(*this);
   }
@@ -156,6 +158,7 @@ inline void leave_scope(task_context* ctx, scope_state* s) {
     inner_still_open = x == s && linked_below;
   }
   while (scope_state* c = s->children.front()) {
+    AW_ASSERT(c->parent == s, "a scope's children point back at it");
     c->unlink();
     c->link(up);
     if (!c->shield) c->deliver();  // the parent's cancellation reaches it now

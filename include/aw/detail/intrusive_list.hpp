@@ -21,6 +21,8 @@
 // Nothing is synchronised: a list shared with other threads is guarded by its owner's mutex.
 #pragma once
 
+#include <aw/detail/assert.hpp>
+
 #include <cstddef>
 #include <iterator>
 #include <type_traits>
@@ -110,8 +112,14 @@ class intrusive_list {
   T* back() const noexcept { return empty() ? nullptr : static_cast<T*>(head_.prev_); }
 
   // `x` must not be linked (in this list or another).
-  void push_back(T& x) noexcept { static_cast<item&>(x).link_before(&head_); }
-  void push_front(T& x) noexcept { static_cast<item&>(x).link_before(head_.next_); }
+  void push_back(T& x) noexcept {
+    AW_ASSERT(!x.linked(), "an element is in one intrusive list at a time");
+    static_cast<item&>(x).link_before(&head_);
+  }
+  void push_front(T& x) noexcept {
+    AW_ASSERT(!x.linked(), "an element is in one intrusive list at a time");
+    static_cast<item&>(x).link_before(head_.next_);
+  }
 
   // Takes `x` out of the list it is in; nothing when it is in none.
   static void erase(T& x) noexcept { static_cast<item&>(x).unlink(); }
