@@ -37,12 +37,13 @@
 //   itself: add aw::yield() where other tasks must get turns. For the same reason a channel
 //   used as a lock (send to acquire, receive to release) is not fair to a task that takes it
 //   in a loop, as trio's and anyio's are: use aw::lock or aw::semaphore, which are.
-// - Do not move a half while a task waits on it.
+// - Do not move a half while a task waits on it (AW_ASSERT aborts in Debug builds).
 //
 // The buffer is a ring that grows by doubling; waiting allocates nothing (each waiter is
 // a record in the waiting frame).
 #pragma once
 
+#include <aw/detail/assert.hpp>
 #include <aw/detail/wait_queue.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/task.hpp>
@@ -255,6 +256,15 @@ class channel_state {
     return {buffer_.size(), capacity_, open_senders_, open_receivers_, senders_.size(), receivers_.size()};
   }
 
+  // Whether a task waits on `half` (for the rule: do not move a half while a task waits on it).
+  bool waited_on(const void* half) noexcept {
+    for (waiter& w : senders_)
+      if (static_cast<send_waiter<T>&>(w).half == half) return true;
+    for (waiter& w : receivers_)
+      if (static_cast<receive_waiter<T>&>(w).half == half) return true;
+    return false;
+  }
+
   void add_ref() noexcept { ++refs_; }
   static void release_ref(channel_state* s) noexcept {
     if (s && --s->refs_ == 0) delete s;
@@ -284,10 +294,9 @@ class channel_state {
   // Waits on a half that is being closed end with aw::closed_resource_error.
   template <class W>
   static void wake_half(wait_queue& q, const void* half) {
-    for (waiter* w = q.front(); w;) {
-      waiter* next = w->next;
-      if (static_cast<W*>(w)->half == half) complete(static_cast<W*>(w), channel_outcome::closed, &q);
-      w = next;
+    for (auto it = q.begin(); it != q.end();) {
+      waiter& w = *it++;  // complete() unlinks it
+      if (static_cast<W&>(w).half == half) complete(static_cast<W*>(&w), channel_outcome::closed, &q);
     }
   }
 
@@ -306,9 +315,12 @@ template <class T>
 class send_channel {
  public:
   send_channel() noexcept = default;  // refers to no channel: every operation raises closed_resource_error
-  send_channel(send_channel&& o) noexcept : st_(std::exchange(o.st_, nullptr)), closed_(o.closed_) {}
+  send_channel(send_channel&& o) noexcept : st_(std::exchange(o.st_, nullptr)), closed_(o.closed_) {
+    AW_ASSERT(!st_ || !st_->waited_on(&o), "do not move a send_channel while a task waits on it");
+  }
   send_channel& operator=(send_channel&& o) noexcept {
     if (this != &o) {
+      AW_ASSERT(!o.st_ || !o.st_->waited_on(&o), "do not move a send_channel while a task waits on it");
       reset();
       st_ = std::exchange(o.st_, nullptr);
       closed_ = o.closed_;
@@ -442,9 +454,12 @@ template <class T>
 class receive_channel {
  public:
   receive_channel() noexcept = default;  // refers to no channel: every operation raises closed_resource_error
-  receive_channel(receive_channel&& o) noexcept : st_(std::exchange(o.st_, nullptr)), closed_(o.closed_) {}
+  receive_channel(receive_channel&& o) noexcept : st_(std::exchange(o.st_, nullptr)), closed_(o.closed_) {
+    AW_ASSERT(!st_ || !st_->waited_on(&o), "do not move a receive_channel while a task waits on it");
+  }
   receive_channel& operator=(receive_channel&& o) noexcept {
     if (this != &o) {
+      AW_ASSERT(!o.st_ || !o.st_->waited_on(&o), "do not move a receive_channel while a task waits on it");
       reset();
       st_ = std::exchange(o.st_, nullptr);
       closed_ = o.closed_;

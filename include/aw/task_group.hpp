@@ -52,6 +52,7 @@
 #pragma once
 
 #include <aw/async_with.hpp>
+#include <aw/detail/assert.hpp>
 #include <aw/detail/cancellation.hpp>
 #include <aw/exception_group.hpp>
 #include <aw/loop.hpp>
@@ -310,6 +311,7 @@ class task_group {
       scope_.cancel();
     }
     if (pending_ != 0) co_await wait_for_children{this};
+    AW_ASSERT(pending_ == 0 && scope_.tasks.empty(), "a task group's block exits after its children have finished");
     active_ = false;
     const bool outer = scope_.outer_cancellation_visible();
     const bool mine = scope_.cancel_called && !outer;
@@ -379,7 +381,7 @@ class task_group {
     detail::task_context ctx;
     co_await detail::adopt_context{&ctx};
     ctx.scope = &st->start_scope;
-    st->start_scope.first_task = &ctx;
+    st->start_scope.tasks.push_front(ctx);
     task_status<T> status(g, st, &ctx);
     std::exception_ptr failure;
     try {
@@ -390,7 +392,7 @@ class task_group {
     if (status.state_) {
       // It ended under start(), before started() or after a started() that the caller's
       // cancellation left in place: its failure is start()'s, not the group's (trio, anyio).
-      st->start_scope.first_task = nullptr;
+      detail::intrusive_list<detail::task_context>::erase(ctx);
       st->start_scope.unlink();
       if (failure)
         st->error = std::move(failure);
@@ -408,14 +410,14 @@ class task_group {
   // itself go with it; a shield or exit scope in its chain is re-pointed without linking.
   template <class T>
   void adopt_started(detail::start_state<T>* st, detail::task_context* ctx) noexcept {
-    st->start_scope.first_task = nullptr;
+    detail::intrusive_list<detail::task_context>::erase(*ctx);
     detail::scope_state* moved = nullptr;
     if (ctx->scope == &st->start_scope) {
       ctx->scope = &scope_;
     } else {
       for (detail::scope_state* s = ctx->scope; s; s = s->parent)
         if (s->parent == &st->start_scope) {
-          if (s->linked) {
+          if (s->linked()) {
             s->unlink();
             s->link(&scope_);
             moved = s;
@@ -437,18 +439,8 @@ class task_group {
   template <class>
   friend class task_status;
 
-  void link_child(detail::task_context* c) noexcept {
-    c->next_in_scope = scope_.first_task;
-    if (c->next_in_scope) c->next_in_scope->prev_in_scope = c;
-    scope_.first_task = c;
-  }
-  void unlink_child(detail::task_context* c) noexcept {
-    if (c->prev_in_scope)
-      c->prev_in_scope->next_in_scope = c->next_in_scope;
-    else
-      scope_.first_task = c->next_in_scope;
-    if (c->next_in_scope) c->next_in_scope->prev_in_scope = c->prev_in_scope;
-  }
+  void link_child(detail::task_context* c) noexcept { scope_.tasks.push_front(*c); }
+  void unlink_child(detail::task_context* c) noexcept { detail::intrusive_list<detail::task_context>::erase(*c); }
 
   void child_finished(std::exception_ptr failure) {
     if (failure && !(detail::is_cancellation(failure) && scope_.effectively_cancelled())) {

@@ -30,6 +30,7 @@
 #pragma once
 
 #include <aw/detail/cancellation.hpp>
+#include <aw/detail/intrusive_list.hpp>
 #include <aw/detail/thread_job.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/loop.hpp>
@@ -138,8 +139,7 @@ class thread_pool {
   mutable std::mutex mutex_;
   std::condition_variable work_available_;
   std::condition_variable exited_;
-  detail::thread_job* head_ = nullptr;
-  detail::thread_job* tail_ = nullptr;
+  detail::intrusive_list<detail::thread_job> queue_;  // jobs no worker has taken yet, oldest first
   std::size_t queued_ = 0;
   std::size_t threads_ = 0;
   std::size_t idle_ = 0;

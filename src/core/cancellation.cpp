@@ -1,5 +1,6 @@
 // Cancel scopes' cancellation: a cancel reaches every task of the scope's subtree, stopping
 // at shielded scopes (aw/detail/cancellation.hpp holds the tree).
+#include <aw/detail/assert.hpp>
 #include <aw/detail/cancellation.hpp>
 
 namespace aw::detail {
@@ -7,9 +8,11 @@ namespace {
 
 void interrupt_subtree(scope_state* s) noexcept {
   if (s->owner) s->owner->interrupt_if_cancelled();
-  for (task_context* t = s->first_task; t; t = t->next_in_scope) t->interrupt_if_cancelled();
-  for (scope_state* c = s->first_child; c; c = c->next_sibling)
-    if (!c->shield) interrupt_subtree(c);
+  for (task_context& t : s->tasks) t.interrupt_if_cancelled();
+  for (scope_state& c : s->children) {
+    AW_ASSERT(c.parent == s, "a scope's children point back at it");
+    if (!c.shield) interrupt_subtree(&c);
+  }
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The debug mode (AW_DEBUG, aw/debug.hpp): the registry of open managers and tasks, the
 // enter/exit/slow-step lines, and the report of what was left open when the loop ends.
 #include <aw/debug.hpp>
+#include <aw/detail/intrusive_list.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/loop.hpp>
 
@@ -22,7 +23,10 @@
 namespace aw {
 namespace detail {
 
-struct debug_entry {
+struct debug_entry : intrusive_list_item<debug_entry> {
+  debug_entry(std::string t, const void* a, clock::time_point s, bool held)
+      : type(std::move(t)), address(a), start(s), held_by_record(held) {}
+
   std::string type;
   const void* address;
   clock::time_point start;
@@ -30,14 +34,12 @@ struct debug_entry {
   // end and exit it in a later loop, so only the record may free the entry.
   bool held_by_record = false;
   bool reported = false;  // named by a shutdown report, and taken out of the list
-  debug_entry* prev = nullptr;
-  debug_entry* next = nullptr;
 };
 
 namespace {
 
 struct debug_state {
-  debug_entry* active = nullptr;  // entered, not exited: a doubly linked list
+  intrusive_list<debug_entry> active;  // entered, not exited; most recent first
   std::size_t never_awaited = 0;
   std::size_t never_awaited_reported = 0;  // already named by an earlier shutdown report
   std::size_t never_exited = 0;
@@ -180,34 +182,18 @@ const char* coroutine_name(std::coroutine_handle<> h, char* buffer, unsigned siz
 debug_entry* debug_enter(const std::type_info& manager, const void* address, const char* how, std::coroutine_handle<> coroutine,
                          bool held_by_record) {
   auto& s = state();
-  auto* e = new debug_entry{demangle(manager.name()), address, clock::now(), held_by_record};
+  auto* e = new debug_entry(demangle(manager.name()), address, clock::now(), held_by_record);
   if (coroutine) {
     char name[512];
     e->type += std::string(" (") + coroutine_name(coroutine, name, sizeof name) + ")";
   }
-  e->next = s.active;
-  if (s.active) s.active->prev = e;
-  s.active = e;
+  s.active.push_front(*e);
   std::fprintf(stderr, "aw: %s %s at %p\n", how, e->type.c_str(), address);
   return e;
 }
 
-namespace {
-
-void unlink_entry(debug_entry* e) {
-  auto& s = state();
-  if (e->prev)
-    e->prev->next = e->next;
-  else
-    s.active = e->next;
-  if (e->next) e->next->prev = e->prev;
-  e->prev = e->next = nullptr;
-}
-
-}  // namespace
-
 void debug_exit(debug_entry* e, const std::exception_ptr& in_flight, bool suppressed, const std::exception_ptr& raised) {
-  if (!e->reported) unlink_entry(e);
+  if (!e->reported) intrusive_list<debug_entry>::erase(*e);
   std::string what = in_flight ? " with " + describe(in_flight) + (suppressed ? " (suppressed)" : "") : "";
   if (raised && raised != in_flight) what += "; exit raised " + describe(raised);
   std::fprintf(stderr, "aw: exit %s at %p after %.3f ms%s\n", e->type.c_str(), e->address, ms(clock::now() - e->start), what.c_str());
@@ -248,16 +234,15 @@ void debug_slow_step(const void* resumed_code, std::chrono::nanoseconds took) {
 void debug_shutdown_report() {
   auto& s = state();
   std::size_t open = 0;
-  for (debug_entry* e = s.active; e; e = e->next) {
+  for (const debug_entry& e : s.active) {
     ++open;
-    std::fprintf(stderr, "aw: at shutdown, %s at %p was entered %.3f ms ago and never exited\n", e->type.c_str(), e->address,
-                 ms(clock::now() - e->start));
+    std::fprintf(stderr, "aw: at shutdown, %s at %p was entered %.3f ms ago and never exited\n", e.type.c_str(), e.address,
+                 ms(clock::now() - e.start));
   }
   s.never_exited += open;
   // An entry an exit record still holds stays alive for the record's exit, which may run
   // in a later loop; the rest can never be exited now.
-  while (debug_entry* e = s.active) {
-    unlink_entry(e);
+  while (debug_entry* e = s.active.pop_front()) {
     if (e->held_by_record)
       e->reported = true;
     else
@@ -278,7 +263,7 @@ void debug_shutdown_report() {
 debug_counts debug_report_counts() noexcept {
   auto& s = detail::state();
   std::size_t open = s.never_exited;
-  for (detail::debug_entry* e = s.active; e; e = e->next) ++open;
+  for ([[maybe_unused]] const detail::debug_entry& e : s.active) ++open;
   return {s.never_awaited, open, s.slow_steps, s.never_entered};
 }
 

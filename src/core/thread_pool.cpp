@@ -1,6 +1,7 @@
 // Worker threads for aw::thread_pool, aw::to_thread and aw::from_thread. The state machine
 // of a job and who frees it: aw/detail/thread_job.hpp.
 #include <aw/capacity_limiter.hpp>
+#include <aw/detail/assert.hpp>
 #include <aw/detail/thread_job.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/from_thread.hpp>
@@ -118,13 +119,7 @@ void thread_pool::submit(thread_job& j) {
         if (threads_ == 0) throw;  // nothing could ever run the job
       }
     }
-    j.next_queued = nullptr;
-    j.prev_queued = tail_;
-    if (tail_)
-      tail_->next_queued = &j;
-    else
-      head_ = &j;
-    tail_ = &j;
+    queue_.push_back(j);
     ++queued_;
   }
   // Notified after unlocking: a worker woken under the lock would at once block on it (one
@@ -137,14 +132,8 @@ void thread_pool::submit(thread_job& j) {
 bool thread_pool::remove_if_queued(thread_job& j) noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
   if (j.state.load(std::memory_order_relaxed) != job_state::queued) return false;  // queued -> running happens under this lock
-  if (j.prev_queued)
-    j.prev_queued->next_queued = j.next_queued;
-  else
-    head_ = j.next_queued;
-  if (j.next_queued)
-    j.next_queued->prev_queued = j.prev_queued;
-  else
-    tail_ = j.prev_queued;
+  AW_ASSERT(j.linked(), "a job in state queued is in the pool's queue");
+  queue_.erase(j);
   --queued_;
   j.state.store(job_state::dropped, std::memory_order_relaxed);
   return true;
@@ -153,20 +142,15 @@ bool thread_pool::remove_if_queued(thread_job& j) noexcept {
 void thread_pool::work() noexcept {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
-    if (!head_) {
+    if (queue_.empty()) {
       if (stopping_) break;
       ++idle_;
-      bool woken = work_available_.wait_for(lock, idle_timeout_, [this] { return head_ || stopping_; });
+      bool woken = work_available_.wait_for(lock, idle_timeout_, [this] { return !queue_.empty() || stopping_; });
       --idle_;
       if (!woken) break;  // idle for idle_timeout: exit
       continue;
     }
-    thread_job* j = head_;
-    head_ = j->next_queued;
-    if (head_)
-      head_->prev_queued = nullptr;
-    else
-      tail_ = nullptr;
+    thread_job* j = queue_.pop_front();
     --queued_;
     j->state.store(job_state::running, std::memory_order_relaxed);  // under the lock, as remove_if_queued reads it
     lock.unlock();

@@ -37,6 +37,7 @@
 
 #include <aw/byte_source.hpp>
 #include <aw/cancel_scope.hpp>
+#include <aw/detail/intrusive_list.hpp>
 #include <aw/http/options.hpp>
 #include <aw/http/response.hpp>
 #include <aw/loop.hpp>
@@ -135,7 +136,8 @@ class body_buffer {
   std::size_t n_ = 0, cap_ = 0;
 };
 
-struct transfer {
+// In its session's `live` list from session::request until it is released or the session closes.
+struct transfer : aw::detail::intrusive_list_item<transfer> {
   struct read_timer : timer_node {
     transfer* t = nullptr;
   };
@@ -258,9 +260,6 @@ struct transfer {
   } up;
   void reset_upload() noexcept;
 
-  transfer* prev = nullptr;  // the session's live transfers
-  transfer* next = nullptr;
-
   static constexpr std::size_t high_water = 256 * 1024;
   // Decoded bytes per step of the loop: about 1 ms of inflate for text.
   static constexpr std::size_t decode_step = 256 * 1024;
@@ -299,10 +298,10 @@ struct session_state {
   std::vector<socket_record*> sockets;  // libcurl's live sockets
   std::size_t draining = 0;             // closed records whose waits have not completed yet
   std::coroutine_handle<> drain_waiter;
-  transfer* live = nullptr;
-  std::vector<transfer*> spare;         // finished transfers, kept for their easy handles
-  std::size_t kept = 0;                 // bytes of body buffers the spares keep
-  curl_slist* plain_headers = nullptr;  // the header list of a request without headers of its own
+  aw::detail::intrusive_list<transfer> live;  // transfers of this session's requests, most recent first
+  std::vector<transfer*> spare;               // finished transfers, kept for their easy handles
+  std::size_t kept = 0;                       // bytes of body buffers the spares keep
+  curl_slist* plain_headers = nullptr;        // the header list of a request without headers of its own
   bool plain_headers_built = false;
   static constexpr std::size_t keep_buffers = 64 << 20;
   CURLU* base_url = nullptr;  // opts.base_url, parsed at the first request that needs it

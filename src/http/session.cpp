@@ -151,21 +151,9 @@ void session_state::check_messages() noexcept {
   }
 }
 
-void session_state::link(transfer* t) noexcept {
-  t->prev = nullptr;
-  t->next = live;
-  if (live) live->prev = t;
-  live = t;
-}
+void session_state::link(transfer* t) noexcept { live.push_front(*t); }
 
-void session_state::unlink(transfer* t) noexcept {
-  if (t->prev)
-    t->prev->next = t->next;
-  else if (live == t)
-    live = t->next;
-  if (t->next) t->next->prev = t->prev;
-  t->prev = t->next = nullptr;
-}
+void session_state::unlink(transfer* t) noexcept { live.erase(*t); }
 
 void session_state::open() {
   global_init();
@@ -222,7 +210,7 @@ aw::task<> session::aexit(std::exception_ptr) {
   if (!s || !s->multi) co_return;
   s->is_open = false;
   // Responses that outlive the block become unusable; their handles leave the multi now.
-  while (detail::transfer* t = s->live) {
+  while (detail::transfer* t = s->live.front()) {
     t->abort(std::make_exception_ptr(error("aw::http: the session was closed", detail::redact(t->request_url))));
     s->unlink(t);
     curl_easy_setopt(t->easy, CURLOPT_SHARE, nullptr);  // else the share cannot be freed

@@ -2,6 +2,7 @@
 // emptying it for what runs alone, and executemany's batch.
 #include <aw/async_with.hpp>
 #include <aw/cancel_scope.hpp>
+#include <aw/detail/assert.hpp>
 
 #include "wire.hpp"
 
@@ -28,6 +29,7 @@ task<> wire::await_pipelined(pipelined& op) {
     if (PQflush(conn_) != 0) co_await flush();
     co_await op.turn.wait();
     if (!op.done) {  // our turn to read
+      AW_ASSERT(reading_, "the task given the turn to read the pipeline holds reading_");
       while (inflight_.front() != &op) co_await read_front(nullptr);
       co_await read_front(&op);
       pass_turn();
@@ -71,6 +73,7 @@ task<> wire::read_front(pipelined* into) {
       PQclear(r);
     }
   }
+  AW_ASSERT(!inflight_.empty() && (!into || inflight_.front() == into), "read_front reads the statement at the pipeline's head");
   inflight_.pop_front();
   if (!into) co_return;
   if (failed) {
@@ -187,6 +190,8 @@ task<> wire::acquire_exclusive() {
 task<> wire::drain_pipeline() {
   while (!inflight_.empty()) {
     if (!reading_) {  // only abandoned statements are left (a live one would hold the turn)
+      AW_ASSERT(std::all_of(inflight_.begin(), inflight_.end(), [](pipelined* p) { return !p; }),
+                "no reader: every statement left is abandoned");
       reading_ = true;
       std::exception_ptr failed;
       try {

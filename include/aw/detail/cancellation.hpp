@@ -20,6 +20,8 @@
 // waiter, whose await_resume then throws aw::cancelled.
 #pragma once
 
+#include <aw/detail/assert.hpp>
+#include <aw/detail/intrusive_list.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/loop.hpp>
 
@@ -38,39 +40,26 @@ struct cancellable {
   void (*interrupt)(cancellable* self) noexcept = nullptr;
 };
 
-struct scope_state {
+struct task_context;
+
+// In its parent's `children` while linked(). A root is in no list, nor is an exit's shield,
+// which only points at its parent.
+struct scope_state : intrusive_list_item<scope_state> {
   scope_state* parent = nullptr;
-  scope_state* first_child = nullptr;  // children linked through next/prev_sibling
-  scope_state* next_sibling = nullptr;
-  scope_state* prev_sibling = nullptr;
-  task_context* owner = nullptr;       // the task that entered the scope
-  task_context* first_task = nullptr;  // tasks a task group started in it
+  intrusive_list<scope_state> children;  // most recently linked first
+  task_context* owner = nullptr;         // the task that entered the scope
+  intrusive_list<task_context> tasks;    // tasks a task group started in it, most recent first
   clock::time_point deadline = clock::time_point::max();
   bool cancel_called = false;
   bool shield = false;
-  bool linked = false;
 
   // Links this scope under `p` (which may be null: a root).
   void link(scope_state* p) noexcept {
+    AW_ASSERT(!linked(), "a scope is linked under one parent at a time");
     parent = p;
-    if (p) {
-      next_sibling = p->first_child;
-      if (next_sibling) next_sibling->prev_sibling = this;
-      prev_sibling = nullptr;
-      p->first_child = this;
-      linked = true;
-    }
+    if (p) p->children.push_front(*this);
   }
-  void unlink() noexcept {
-    if (!linked) return;
-    if (prev_sibling)
-      prev_sibling->next_sibling = next_sibling;
-    else
-      parent->first_child = next_sibling;
-    if (next_sibling) next_sibling->prev_sibling = prev_sibling;
-    next_sibling = prev_sibling = nullptr;
-    linked = false;
-  }
+  void unlink() noexcept { intrusive_list<scope_state>::erase(*this); }
 
   // Cancelled from here or from an unshielded ancestor.
   bool effectively_cancelled() const noexcept {
@@ -94,11 +83,10 @@ struct scope_state {
   void deliver() noexcept;
 };
 
-struct task_context {
-  scope_state* scope = nullptr;           // innermost scope the task is in
-  cancellable* waiting = nullptr;         // the wait it is suspended in, if any
-  task_context* next_in_scope = nullptr;  // in scope_state::first_task
-  task_context* prev_in_scope = nullptr;
+// In scope_state::tasks of the scope a task group runs it in (or of start()'s scope).
+struct task_context : intrusive_list_item<task_context> {
+  scope_state* scope = nullptr;    // innermost scope the task is in
+  cancellable* waiting = nullptr;  // the wait it is suspended in, if any
 
   bool cancelled() const noexcept { return scope && scope->effectively_cancelled(); }
 
@@ -161,7 +149,7 @@ inline void leave_scope(task_context* ctx, scope_state* s) {
     bool linked_below = false;  // a scope entered inside s, not an exit's shield
     while (x && x != s) {
       scope_state* next = x->parent;
-      if (x->linked)
+      if (x->linked())
         linked_below = true;
       else if (next == s)
         x->parent = up;  // an exit's shield: in the task's chain, not in the tree
@@ -169,7 +157,8 @@ inline void leave_scope(task_context* ctx, scope_state* s) {
     }
     inner_still_open = x == s && linked_below;
   }
-  while (scope_state* c = s->first_child) {
+  while (scope_state* c = s->children.front()) {
+    AW_ASSERT(c->parent == s, "a scope's children point back at it");
     c->unlink();
     c->link(up);
     if (!c->shield) c->deliver();  // the parent's cancellation reaches it now

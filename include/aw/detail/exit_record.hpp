@@ -8,6 +8,7 @@
 #pragma once
 
 #include <aw/context.hpp>
+#include <aw/detail/assert.hpp>
 #include <aw/detail/cancellation.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/task.hpp>
@@ -206,7 +207,9 @@ class entering {
 
  public:
   entering(exit_record** head, M&& m) : head_(head), owner_{new_manager_record<M>(std::forward<M>(m))} {}
-  entering(entering&& o) noexcept : head_(o.head_), owner_{std::exchange(o.owner_.r, nullptr)} {}
+  entering(entering&& o) noexcept : head_(o.head_), owner_{std::exchange(o.owner_.r, nullptr)} {
+    AW_ASSERT(!o.awaitable_, "an entering record can be moved until it is awaited, not after");
+  }
   entering& operator=(entering&&) = delete;
   ~entering() {
     if (debug_ && owner_.r) [[unlikely]]

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <aw/detail/cancellation.hpp>
+#include <aw/detail/intrusive_list.hpp>
 #include <aw/loop.hpp>
 
 #include <atomic>
@@ -89,7 +90,8 @@ enum class job_state : std::uint8_t { queued, running, calling_back, done, aband
 // How the caller's wait ended (the loop's thread only).
 enum class job_resolution : std::uint8_t { pending, completed, dropped, abandoned, not_started };
 
-class thread_job : public posted_call, public cancellable {
+// Linked into the pool's queue (under the pool's mutex) from submit until a worker takes it.
+class thread_job : public posted_call, public cancellable, public intrusive_list_item<thread_job> {
  public:
   thread_job() noexcept;  // run = the completion, interrupt = the cancellation (thread_pool.cpp)
   thread_job(const thread_job&) = delete;
@@ -100,9 +102,6 @@ class thread_job : public posted_call, public cancellable {
 
   std::atomic<job_state> state{job_state::queued};
   std::atomic<bool> cancel_requested{false};  // a hint for from_thread::check_cancelled (relaxed)
-  // The pool's queue (under its mutex).
-  thread_job* next_queued = nullptr;
-  thread_job* prev_queued = nullptr;
   // Set on the loop's thread before the job is queued; the worker reads `home` only.
   thread_pool* pool = nullptr;
   loop* home = nullptr;

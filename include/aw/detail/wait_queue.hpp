@@ -24,6 +24,7 @@
 #pragma once
 
 #include <aw/detail/cancellation.hpp>
+#include <aw/detail/intrusive_list.hpp>
 #include <aw/loop.hpp>
 
 #include <coroutine>
@@ -45,13 +46,10 @@ namespace aw::detail {
 
 class wait_queue;
 
-struct waiter : cancellable {
-  waiter* next = nullptr;
-  waiter* prev = nullptr;
+struct waiter : cancellable, intrusive_list_item<waiter> {
   std::coroutine_handle<> handle;
   task_context* ctx = nullptr;
   loop* lp = nullptr;
-  bool queued = false;
   bool granted = false;  // the primitive completed the wait (gave a lock, a token, an item)
   bool aborted = false;  // cancellation interrupted the wait: it ends with aw::cancelled
 
@@ -69,46 +67,34 @@ class wait_queue {
   wait_queue(const wait_queue&) = delete;
   wait_queue& operator=(const wait_queue&) = delete;
 
-  bool empty() const noexcept { return head_ == nullptr; }
+  bool empty() const noexcept { return list_.empty(); }
   std::size_t size() const noexcept { return size_; }
-  waiter* front() const noexcept { return head_; }
+  waiter* front() const noexcept { return list_.front(); }
 
   void push_back(waiter& w) noexcept {
-    w.next = nullptr;
-    w.prev = tail_;
-    if (tail_)
-      tail_->next = &w;
-    else
-      head_ = &w;
-    tail_ = &w;
-    w.queued = true;
+    list_.push_back(w);
     ++size_;
   }
 
+  // Nothing when `w` is not queued (it was woken, or never waited).
   void remove(waiter& w) noexcept {
-    if (!w.queued) return;
-    if (w.prev)
-      w.prev->next = w.next;
-    else
-      head_ = w.next;
-    if (w.next)
-      w.next->prev = w.prev;
-    else
-      tail_ = w.prev;
-    w.next = w.prev = nullptr;
-    w.queued = false;
+    if (!w.linked()) return;
+    list_.erase(w);
     --size_;
   }
 
   waiter* pop_front() noexcept {
-    waiter* w = head_;
+    waiter* w = list_.front();
     if (w) remove(*w);
     return w;
   }
 
+  // In queue order. `waiter& w = *it++;` before removing `w` keeps `it` valid.
+  intrusive_list<waiter>::iterator begin() noexcept { return list_.begin(); }
+  intrusive_list<waiter>::iterator end() noexcept { return list_.end(); }
+
  private:
-  waiter* head_ = nullptr;
-  waiter* tail_ = nullptr;
+  intrusive_list<waiter> list_;
   std::size_t size_ = 0;
 };
 
