@@ -315,19 +315,21 @@ task<void> unwind(exit_record*& head, std::exception_ptr e, Finish finish) {
 }
 
 // What a task does with the outcome of the exits aw::enter registered on it.
+// The task's own exception is read from the promise: nothing changes it while the exits
+// run. (Holding a copy here made constructing the functor a store-forwarding stall.)
 template <class P>
 struct settle_task {
   P* p;
-  std::exception_ptr body;  // the task's own exception, if any
   void operator()(unwind_result r) noexcept {
     if (r.raised) {
-      if (r.raised != body) {  // an exit raised: its exception replaces the task's value or exception
+      if (r.raised != p->exception_) {  // an exit raised: its exception replaces the task's value or exception
         p->reset_value();
-        p->exception_ = r.raised;
+        p->exception_ = std::move(r.raised);
       }
-    } else if (body) {
+    } else if (p->exception_) {
       // An exit suppressed the task's exception (or one that replaced it). A task with a
       // value to give has none: that is aw::no_result_error, never an empty value.
+      std::exception_ptr body = std::move(p->exception_);
       p->exception_ = nullptr;
       if (!p->has_value()) {
         p->exception_ = std::make_exception_ptr(no_result_error{});
@@ -342,7 +344,7 @@ template <class P>
 std::coroutine_handle<> start_deferred_exits(std::coroutine_handle<P> h) noexcept {
   P& p = h.promise();
   // One frame runs every exit and settles the task; a failed allocation here terminates.
-  auto driver = unwind(p.exits_, p.exception_, settle_task<P>{&p, p.exception_}).release();
+  auto driver = unwind(p.exits_, p.exception_, settle_task<P>{&p}).release();
   driver.promise().continuation_ = p.continuation_;
   driver.promise().ctx_ = p.ctx_;
   p.exit_driver_ = driver;
