@@ -97,12 +97,13 @@ class [[nodiscard(
    public:
     entering_awaiter(detail::exit_record** head, M&& m) : entering_(head, std::forward<M>(m)) {}
     entering_awaiter(entering_awaiter&&) noexcept = default;
-    bool await_ready() { return entering_.ready(); }
+    [[gnu::always_inline]] ~entering_awaiter() = default;
+    [[gnu::always_inline]] bool await_ready() { return entering_.ready(); }
     template <class H>
-    decltype(auto) await_suspend(H h) {
+    [[gnu::always_inline]] decltype(auto) await_suspend(H h) {
       return entering_.suspend(h);
     }
-    detail::entered_t<M> await_resume() { return entering_.resume(); }
+    [[gnu::always_inline]] detail::entered_t<M> await_resume() { return entering_.resume(); }
 
    private:
     detail::entering<M> entering_;

@@ -41,7 +41,7 @@ class [[nodiscard]] exit_call {
     p->continuation_ = awaiting;
     return h_;
   }
-  bool await_resume() {
+  [[gnu::always_inline]] bool await_resume() {
     if (gives_bool_) return bool_handle().promise().take();
     void_handle().promise().take();
     return false;
@@ -208,14 +208,14 @@ class entering {
   entering(exit_record** head, M&& m) : head_(head), owner_{new_manager_record<M>(std::forward<M>(m))} {}
   entering(entering&& o) noexcept : head_(o.head_), owner_{std::exchange(o.owner_.r, nullptr)} {}
   entering& operator=(entering&&) = delete;
-  ~entering() {
+  [[gnu::always_inline]] ~entering() {
     if (debug_ && owner_.r) [[unlikely]]
       debug_exit(debug_, nullptr, false, nullptr);  // destroyed before aenter finished: nothing entered
   }
 
   void bind(exit_record** head) noexcept { head_ = head; }
 
-  bool ready() {
+  [[gnu::always_inline]] bool ready() {
     if (debug_on) [[unlikely]]
       debug_ = debug_enter_manager(owner_.r->get(), "enter", true);
     awaitable_.emplace(call_aenter{owner_.r});
@@ -227,7 +227,7 @@ class entering {
     return inner().await_suspend(h);
   }
 
-  entered_t<M> resume() {
+  [[gnu::always_inline]] entered_t<M> resume() {
     try {
       if constexpr (std::is_void_v<resource>) {
         inner().await_resume();
