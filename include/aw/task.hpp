@@ -37,6 +37,10 @@ namespace detail {
 struct exit_record;
 struct task_context;
 void destroy_exit_records(exit_record* head) noexcept;
+// Rethrows a finished task's exception, after settling the exit that aw::enter may still
+// have running for it (exit_record.hpp, start_deferred_exits).
+template <class P>
+void rethrow_task_exception(P& p);
 
 // State shared by every promise type of the library: frame allocation, the awaiter to
 // resume at the end, the exception, and the exits registered by aw::enter.
@@ -109,7 +113,8 @@ class promise final : public promise_base {
     }
   }
   T take() {
-    if (exception_) std::rethrow_exception(exception_);
+    if (exception_) [[unlikely]]
+      rethrow_task_exception(*this);
     return std::move(value_);
   }
 
@@ -130,7 +135,8 @@ class promise<T&> final : public promise_base {
   bool has_value() const noexcept { return value_ != nullptr; }
   void reset_value() noexcept { value_ = nullptr; }
   T& take() {
-    if (exception_) std::rethrow_exception(exception_);
+    if (exception_) [[unlikely]]
+      rethrow_task_exception(*this);
     return *value_;
   }
 
@@ -148,7 +154,8 @@ class promise<void> final : public promise_base {
   bool has_value() const noexcept { return true; }
   void reset_value() noexcept {}
   void take() {
-    if (exception_) std::rethrow_exception(exception_);
+    if (exception_) [[unlikely]]
+      rethrow_task_exception(*this);
   }
 };
 
