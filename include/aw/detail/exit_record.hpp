@@ -67,7 +67,7 @@ class [[nodiscard]] exit_call {
 
 struct exit_record {
   exit_record* next = nullptr;
-  exit_call (*run)(exit_record* self, std::exception_ptr e) = nullptr;  // awaits to true: suppress
+  exit_call (*run)(exit_record* self, const std::exception_ptr& e) = nullptr;  // awaits to true: suppress
   void (*destroy)(exit_record* self) noexcept = nullptr;
   debug_entry* debug = nullptr;
 };
@@ -104,8 +104,8 @@ exit_call as_exit_call(A&& a) {
 }
 
 template <class M>
-exit_call call_aexit(M& m, std::exception_ptr e) {
-  return as_exit_call(m.aexit(std::move(e)));
+exit_call call_aexit(M& m, const std::exception_ptr& e) {
+  return as_exit_call(m.aexit(e));
 }
 
 template <class Self>
@@ -134,8 +134,8 @@ struct manager_record final : exit_record {
     destroy = &destroy_record<manager_record>;
   }
 
-  static exit_call run_exit(exit_record* self, std::exception_ptr e) {
-    return call_aexit(static_cast<manager_record*>(self)->get(), std::move(e));
+  static exit_call run_exit(exit_record* self, const std::exception_ptr& e) {
+    return call_aexit(static_cast<manager_record*>(self)->get(), e);
   }
   manager_type& get() noexcept {
     if constexpr (std::is_reference_v<M>)
