@@ -63,6 +63,8 @@ class promise_base {
 
   std::coroutine_handle<> continuation_ = std::noop_coroutine();
   task_context* ctx_ = nullptr;  // the task (in anyio's sense) this frame runs in
+  // While a finished task's lone exit runs without a driver frame, exception_ holds a marker
+  // and exits_ the exit's state, until take() settles them (exit_record.hpp, direct_exit).
   std::exception_ptr exception_;
   exit_record* exits_ = nullptr;                   // aw::enter's exits, most recent first
   std::coroutine_handle<> exit_driver_ = nullptr;  // the coroutine running them
