@@ -40,12 +40,13 @@ class [[nodiscard("co_await aw::enter(m): without co_await nothing is entered")]
  public:
   explicit enter_awaiter(M&& m) : entering_(nullptr, std::forward<M>(m)) {}
   enter_awaiter(enter_awaiter&&) noexcept = default;
+  [[gnu::always_inline]] ~enter_awaiter() = default;
 
   // Always suspends: the exit list belongs to the awaiting task, known only here.
   bool await_ready() const noexcept { return false; }
 
   template <class P>
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) {
+  [[gnu::always_inline]] std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) {
     static_assert(
         std::is_base_of_v<promise_base, P> && requires { typename P::is_task_promise; },
         "aw::enter can only be awaited inside a coroutine that returns aw::task");
@@ -62,7 +63,7 @@ class [[nodiscard("co_await aw::enter(m): without co_await nothing is entered")]
     }
   }
 
-  entered_t<M> await_resume() { return entering_.resume(); }
+  [[gnu::always_inline]] entered_t<M> await_resume() { return entering_.resume(); }
 
  private:
   entering<M> entering_;

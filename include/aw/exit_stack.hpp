@@ -51,8 +51,8 @@ struct exit_callback_record final : exit_record {
     run = &run_exit;
     destroy = &destroy_record<exit_callback_record>;
   }
-  static exit_call run_exit(exit_record* self, std::exception_ptr e) {
-    return as_exit_call(std::invoke(static_cast<exit_callback_record*>(self)->f, std::move(e)));
+  static exit_call run_exit(exit_record* self, const std::exception_ptr& e) {
+    return as_exit_call(std::invoke(static_cast<exit_callback_record*>(self)->f, std::exception_ptr(e)));
   }
   std::remove_cvref_t<F> f;
 };
@@ -65,7 +65,7 @@ struct callback_record final : exit_record {
     run = &run_exit;
     destroy = &destroy_record<callback_record>;
   }
-  static exit_call run_exit(exit_record* self, std::exception_ptr) {
+  static exit_call run_exit(exit_record* self, const std::exception_ptr&) {
     auto* r = static_cast<callback_record*>(self);
     if constexpr (std::is_same_v<decltype(std::apply(r->f, r->args)), task<void>>)
       return exit_call(std::apply(r->f, r->args));
@@ -97,12 +97,13 @@ class [[nodiscard(
    public:
     entering_awaiter(detail::exit_record** head, M&& m) : entering_(head, std::forward<M>(m)) {}
     entering_awaiter(entering_awaiter&&) noexcept = default;
-    bool await_ready() { return entering_.ready(); }
+    [[gnu::always_inline]] ~entering_awaiter() = default;
+    [[gnu::always_inline]] bool await_ready() { return entering_.ready(); }
     template <class H>
-    decltype(auto) await_suspend(H h) {
+    [[gnu::always_inline]] decltype(auto) await_suspend(H h) {
       return entering_.suspend(h);
     }
-    detail::entered_t<M> await_resume() { return entering_.resume(); }
+    [[gnu::always_inline]] detail::entered_t<M> await_resume() { return entering_.resume(); }
 
    private:
     detail::entering<M> entering_;

@@ -1768,6 +1768,29 @@ TEST(ShieldedExit, EntersDeferredExitRunsToCompletionUnderATimeout) {
   EXPECT_EQ(probe.finished_at - start, 20ms + 30ms);
 }
 
+aw::task<> enter_and_return(slow_exit& manager, log_t& log) {
+  co_await aw::enter(manager);
+  log.push_back("returned");
+}
+
+// The task succeeds, so its lone exit runs without a driver frame: still shielded.
+TEST(ShieldedExit, EntersLoneExitAfterSuccessRunsToCompletionWhenTheDeadlinePassesDuringIt) {
+  exit_probe probe;
+  slow_exit manager(probe, 30ms);
+  log_t log;
+  aw::clock::time_point start{};
+  aw::run([&]() -> aw::task<> {
+    start = aw::now();
+    (void)co_await aw::move_on_after(10ms, [&]() { return enter_and_return(manager, log); });
+    log.push_back("after");
+  });
+  EXPECT_EQ(log, (log_t{"returned", "after"}));
+  EXPECT_TRUE(probe.finished);
+  EXPECT_EQ(probe.seen, nullptr);
+  EXPECT_EQ(probe.deadline_in_exit, never);
+  EXPECT_GE(probe.finished_at - start, 30ms);
+}
+
 TEST(ShieldedExit, EnteredGeneratorsCleanupRunsToCompletionUnderATimeout) {
   exit_probe probe;
   bool completed = true;

@@ -3,8 +3,12 @@
 // the task, before its awaiter resumes (an AsyncExitStack the task owns).
 #include "protocol_helpers.hpp"
 
+#include <aw/loop.hpp>
+#include <aw/task_group.hpp>
+
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -449,6 +453,67 @@ TEST(Enter, AggregateManagerMovedFromALocalWorks) {
     EXPECT_EQ(name, long_name);
   });
   EXPECT_EQ(log, (log_t{std::string("enter ") + long_name, std::string("exit ") + long_name + "(null)"}));
+}
+
+// ---------------------------------------------------------------------------------------
+// A lone exit after success runs without a driver frame of its own: its frame resumes the
+// awaiter, and the task settles on the awaiter's side.
+
+aw::task<int> enter_and_give(plain_recorder& m, int v) {
+  co_await aw::enter(m);
+  co_return v;
+}
+
+TEST(Enter, LoneExitsSuspendedAtOnceEachSettleTheirOwnTask) {
+  log_t log;
+  plain_recorder a("A", log, {.sleep_in_exit = true});
+  plain_recorder b("B", log, {.throw_in_exit = "exit B failed", .sleep_in_exit = true});
+  std::optional<int> got_a;
+  std::string got_b;
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+      tg.start_soon([&]() -> aw::task<> { got_a = co_await enter_and_give(a, 1); });
+      tg.start_soon([&]() -> aw::task<> {
+        try {
+          (void)co_await enter_and_give(b, 2);
+        } catch (const test_error& e) {
+          got_b = e.what();
+        }
+      });
+      co_return;
+    });
+  });
+  EXPECT_EQ(got_a, 1);
+  EXPECT_EQ(got_b, "exit B failed");
+  auto at = [&](const std::string& line) { return std::find(log.begin(), log.end(), line) - log.begin(); };
+  ASSERT_EQ(log.size(), 6u) << ::testing::PrintToString(log);
+  EXPECT_LT(at("exit B(null)"), at("exit A finished"));  // both exits were suspended at once
+  EXPECT_LT(at("exit A(null)"), at("exit B finished"));
+}
+
+aw::task<> enter_and_return(plain_recorder& m) { co_await aw::enter(m); }
+
+aw::task<> await_enter_and_return(plain_recorder& m, bool& resumed) {
+  co_await enter_and_return(m);
+  resumed = true;
+}
+
+TEST(Enter, TaskDestroyedWhileItsLoneExitIsSuspendedFreesTheExit) {
+  log_t log;
+  plain_recorder a("A", log, {.sleep_in_exit = true}), b("B", log);
+  bool resumed = false;
+  aw::run([&]() -> aw::task<> {
+    aw::loop& l = aw::loop::current();
+    auto h = await_enter_and_return(a, resumed).release();  // we own this frame now
+    l.schedule(h);
+    co_await aw::yield();  // it enters A and returns; A's exit sleeps
+    EXPECT_EQ(l.pending_timers(), 1u);
+    h.destroy();  // the awaiter dies, and with it the task, its exit's frame and record
+    EXPECT_EQ(l.pending_timers(), 0u);
+    co_await enter_and_return(b);  // the next lone exit runs as before
+  });
+  EXPECT_FALSE(resumed);
+  EXPECT_EQ(log, (log_t{"enter A", "exit A(null)", "enter B", "exit B(null)"}));
 }
 
 TEST(Enter, AggregatePrvalueManagerInsideTheCoAwaitExpressionWorks) {

@@ -37,16 +37,22 @@ class [[nodiscard]] exit_call {
   bool await_ready() const noexcept { return false; }
   template <class P>
   std::coroutine_handle<> await_suspend(std::coroutine_handle<P> awaiting) noexcept {
-    auto* p = gives_bool_ ? static_cast<promise_base*>(&bool_handle().promise()) : &void_handle().promise();
+    promise_base* p = &exit_promise();
     inherit_context(*p, awaiting);
     p->continuation_ = awaiting;
     return h_;
   }
-  bool await_resume() {
+  [[gnu::always_inline]] bool await_resume() {
     if (gives_bool_) return bool_handle().promise().take();
     void_handle().promise().take();
     return false;
   }
+
+  // For a driver that resumes the exit's frame itself (start_deferred_exits).
+  promise_base& exit_promise() const noexcept {
+    return gives_bool_ ? static_cast<promise_base&>(bool_handle().promise()) : void_handle().promise();
+  }
+  std::coroutine_handle<> release() noexcept { return std::exchange(h_, nullptr); }
 
  private:
   std::coroutine_handle<promise<bool>> bool_handle() const noexcept {
@@ -62,7 +68,7 @@ class [[nodiscard]] exit_call {
 
 struct exit_record {
   exit_record* next = nullptr;
-  exit_call (*run)(exit_record* self, std::exception_ptr e) = nullptr;  // awaits to true: suppress
+  exit_call (*run)(exit_record* self, const std::exception_ptr& e) = nullptr;  // awaits to true: suppress
   void (*destroy)(exit_record* self) noexcept = nullptr;
   debug_entry* debug = nullptr;
 };
@@ -99,8 +105,8 @@ exit_call as_exit_call(A&& a) {
 }
 
 template <class M>
-exit_call call_aexit(M& m, std::exception_ptr e) {
-  return as_exit_call(m.aexit(std::move(e)));
+exit_call call_aexit(M& m, const std::exception_ptr& e) {
+  return as_exit_call(m.aexit(e));
 }
 
 template <class Self>
@@ -129,8 +135,8 @@ struct manager_record final : exit_record {
     destroy = &destroy_record<manager_record>;
   }
 
-  static exit_call run_exit(exit_record* self, std::exception_ptr e) {
-    return call_aexit(static_cast<manager_record*>(self)->get(), std::move(e));
+  static exit_call run_exit(exit_record* self, const std::exception_ptr& e) {
+    return call_aexit(static_cast<manager_record*>(self)->get(), e);
   }
   manager_type& get() noexcept {
     if constexpr (std::is_reference_v<M>)
@@ -211,14 +217,14 @@ class entering {
     AW_ASSERT(!o.awaitable_, "an entering record can be moved until it is awaited, not after");
   }
   entering& operator=(entering&&) = delete;
-  ~entering() {
+  [[gnu::always_inline]] ~entering() {
     if (debug_ && owner_.r) [[unlikely]]
       debug_exit(debug_, nullptr, false, nullptr);  // destroyed before aenter finished: nothing entered
   }
 
   void bind(exit_record** head) noexcept { head_ = head; }
 
-  bool ready() {
+  [[gnu::always_inline]] bool ready() {
     if (debug_on) [[unlikely]]
       debug_ = debug_enter_manager(owner_.r->get(), "enter", true);
     awaitable_.emplace(call_aenter{owner_.r});
@@ -230,7 +236,7 @@ class entering {
     return inner().await_suspend(h);
   }
 
-  entered_t<M> resume() {
+  [[gnu::always_inline]] entered_t<M> resume() {
     try {
       if constexpr (std::is_void_v<resource>) {
         inner().await_resume();
@@ -318,19 +324,21 @@ task<void> unwind(exit_record*& head, std::exception_ptr e, Finish finish) {
 }
 
 // What a task does with the outcome of the exits aw::enter registered on it.
+// The task's own exception is read from the promise: nothing changes it while the exits
+// run. (Holding a copy here made constructing the functor a store-forwarding stall.)
 template <class P>
 struct settle_task {
   P* p;
-  std::exception_ptr body;  // the task's own exception, if any
   void operator()(unwind_result r) noexcept {
     if (r.raised) {
-      if (r.raised != body) {  // an exit raised: its exception replaces the task's value or exception
+      if (r.raised != p->exception_) {  // an exit raised: its exception replaces the task's value or exception
         p->reset_value();
-        p->exception_ = r.raised;
+        p->exception_ = std::move(r.raised);
       }
-    } else if (body) {
+    } else if (p->exception_) {
       // An exit suppressed the task's exception (or one that replaced it). A task with a
       // value to give has none: that is aw::no_result_error, never an empty value.
+      std::exception_ptr body = std::move(p->exception_);
       p->exception_ = nullptr;
       if (!p->has_value()) {
         p->exception_ = std::make_exception_ptr(no_result_error{});
@@ -340,12 +348,98 @@ struct settle_task {
   }
 };
 
+// A task's lone exit, run without a driver frame (start_deferred_exits): the exit's own
+// frame resumes the task's awaiter, and the task's take() settles the outcome. Until then
+// this record stands in the task's exit list (so that destroying the task mid-exit frees
+// all of it) and holds the shield the exit runs under, and the task's exception_ holds
+// the thread's marker, so that take() leaves its fast path.
+struct direct_exit final : exit_record {
+  direct_exit(task_context* ctx, exit_record* r) noexcept : shielded(ctx), record(r) { destroy = &abandon; }
+  // Frees the exit's frame, then its record, then leaves the shield, as the driver would.
+  void end() noexcept {
+    if (frame) frame.destroy();
+    record->destroy(record);
+    this->~direct_exit();
+    frame_deallocate(this, sizeof(direct_exit));
+  }
+  static void abandon(exit_record* self) noexcept;  // the task died while the exit was suspended
+
+  shield_guard shielded;
+  exit_record* record;
+  std::coroutine_handle<> frame = nullptr;
+  promise_base* exit = nullptr;  // the exit's promise
+  promise_base* task = nullptr;  // the task whose exit it is
+};
+
+// The marker: one per thread, lent to one direct exit at a time (moved, never copied, so
+// lending it costs no reference counting). While it is out, exits take the driver.
+struct direct_exit_marker_type {};
+inline thread_local std::exception_ptr direct_exit_marker;
+inline thread_local bool direct_exit_marker_lent = false;
+
+inline void return_direct_exit_marker(promise_base& task) noexcept {
+  direct_exit_marker = std::move(task.exception_);
+  direct_exit_marker_lent = false;
+}
+
+inline void direct_exit::abandon(exit_record* self) noexcept {
+  auto* d = static_cast<direct_exit*>(self);
+  return_direct_exit_marker(*d->task);
+  d->end();
+}
+
+template <class P>
+void rethrow_task_exception(P& p) {
+  if (p.exits_) {
+    // Only a direct exit leaves a record on a finished task: the driver unlinks each
+    // before running it. The task had no exception; one the exit raised replaces its value.
+    auto* d = static_cast<direct_exit*>(std::exchange(p.exits_, nullptr));
+    return_direct_exit_marker(p);
+    std::exception_ptr raised = std::move(d->exit->exception_);
+    d->end();
+    if (!raised) return;
+    p.reset_value();
+    p.exception_ = std::move(raised);
+  }
+  std::rethrow_exception(p.exception_);
+}
+
 // Runs the exits aw::enter registered on a finished task, then resumes its awaiter.
 template <class P>
 std::coroutine_handle<> start_deferred_exits(std::coroutine_handle<P> h) noexcept {
   P& p = h.promise();
+  exit_record* const r = p.exits_;
+  if (!r->next && !r->debug && !p.exception_ && !direct_exit_marker_lent) {
+    // The common case, one exit and no exception to hand it: the exit's own frame resumes
+    // the awaiter, and no driver frame is needed (unwind() does no more for one record and
+    // no exception). A failed allocation here terminates, as the driver's would.
+    auto* d = ::new (frame_allocate(sizeof(direct_exit))) direct_exit(p.ctx_, r);
+    d->task = &p;
+    p.exits_ = d;
+    try {
+      exit_call call = r->run(r, nullptr);
+      promise_base& exit = call.exit_promise();
+      exit.continuation_ = p.continuation_;
+      exit.ctx_ = p.ctx_;
+      d->exit = &exit;
+      d->frame = call.release();
+    } catch (...) {
+      // Calling aexit raised before it could start (an aexit that is not a coroutine).
+      std::exception_ptr raised = std::current_exception();
+      p.exits_ = nullptr;
+      d->end();
+      p.reset_value();
+      p.exception_ = std::move(raised);
+      return p.continuation_;
+    }
+    if (!direct_exit_marker) [[unlikely]]
+      direct_exit_marker = std::make_exception_ptr(direct_exit_marker_type{});
+    p.exception_ = std::move(direct_exit_marker);
+    direct_exit_marker_lent = true;
+    return d->frame;
+  }
   // One frame runs every exit and settles the task; a failed allocation here terminates.
-  auto driver = unwind(p.exits_, p.exception_, settle_task<P>{&p, p.exception_}).release();
+  auto driver = unwind(p.exits_, p.exception_, settle_task<P>{&p}).release();
   driver.promise().continuation_ = p.continuation_;
   driver.promise().ctx_ = p.ctx_;
   p.exit_driver_ = driver;
