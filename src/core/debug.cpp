@@ -231,6 +231,14 @@ void debug_slow_step(const void* resumed_code, std::chrono::nanoseconds took) {
   std::fprintf(stderr, "aw: a step of %s blocked the loop for %.1f ms\n", code_name(resumed_code, name, sizeof name), ms(took));
 }
 
+void debug_loop_started() noexcept {
+  // Tasks and managers dropped before this loop (outside any, or in an earlier loop while
+  // the debug mode was off) were named when dropped; they are not this loop's to report.
+  auto& s = state();
+  s.never_awaited_reported = s.never_awaited;
+  s.never_entered_reported = s.never_entered;
+}
+
 void debug_shutdown_report() {
   auto& s = state();
   std::size_t open = 0;
@@ -249,7 +257,7 @@ void debug_shutdown_report() {
       delete e;
   }
   // The counts are per thread and cumulative (debug_report_counts); each shutdown report
-  // names only the tasks dropped since the previous one.
+  // names only the tasks dropped while its loop ran.
   if (std::size_t dropped = s.never_awaited - s.never_awaited_reported)
     std::fprintf(stderr, "aw: at shutdown, %zu task(s) had been created but never awaited\n", dropped);
   s.never_awaited_reported = s.never_awaited;

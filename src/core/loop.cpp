@@ -50,6 +50,7 @@ loop::loop() : loop(kind_from_environment()) {
 
 loop::loop(backend_kind kind) : kind_(kind), ready_(256), id_(next_loop_id.fetch_add(1, std::memory_order_relaxed)) {
   read_debug_environment();
+  if (detail::debug_on) detail::debug_loop_started();
   if (kind == backend_kind::io_uring) {
     backend_ = detail::make_uring_backend(*this);
     if (!backend_) {

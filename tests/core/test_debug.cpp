@@ -338,6 +338,9 @@ TEST(Debug, CoroutinesWithInternalLinkageAreNamed) {
 TEST(Debug, ShutdownReportNamesOnlyThisLoopsDroppedTasks) {
   debug_scope debug(true);
   testing::internal::CaptureStderr();
+  {
+    aw::task<> outside = never_awaited_task();  // named when dropped, before any loop: not the loop's
+  }
   aw::run([]() -> aw::task<> {
     {
       aw::task<> a = never_awaited_task();

@@ -74,6 +74,8 @@ class enter_check {
 };
 // `resumed_code` is resume_address(h) read before resuming: the frame may be gone after.
 void debug_slow_step(const void* resumed_code, std::chrono::nanoseconds took);
+// A loop starts: its shutdown report counts what is dropped from now on.
+void debug_loop_started() noexcept;
 void debug_shutdown_report();
 // The name of the coroutine function behind a handle, for reports ("?" when unknown).
 const char* coroutine_name(std::coroutine_handle<> h, char* buffer, unsigned size);
