@@ -19,6 +19,8 @@
 
 #include <gtest/gtest.h>
 
+#include "gate.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -40,26 +42,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Holds worker threads until the test lets them go.
-class gate {
- public:
-  void open() {
-    {
-      std::lock_guard<std::mutex> lock(m_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-  void wait() {
-    std::unique_lock<std::mutex> lock(m_);
-    cv_.wait(lock, [this] { return open_; });
-  }
-
- private:
-  std::mutex m_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
+using thread_test::gate;
 
 // Polls, on the loop, for something another thread brings about.
 aw::task<> wait_until(std::function<bool()> done) {

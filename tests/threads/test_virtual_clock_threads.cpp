@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "gate.hpp"
+
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -26,25 +28,7 @@ namespace {
 using aw::testing::virtual_clock;
 constexpr aw::clock::time_point zero{};
 
-class gate {
- public:
-  void open() {
-    {
-      std::lock_guard<std::mutex> lock(m_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-  void wait() {
-    std::unique_lock<std::mutex> lock(m_);
-    cv_.wait(lock, [this] { return open_; });
-  }
-
- private:
-  std::mutex m_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
+using thread_test::gate;
 
 TEST(VirtualClockThreads, AtThresholdZeroATimeoutOvertakesARunningWorker) {
   // The worker is held until the timeout has fired: with threshold 0 the loop does not
