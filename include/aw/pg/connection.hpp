@@ -100,8 +100,9 @@ struct connection_options {
   std::size_t statement_cache_size = 100;  // prepared statements kept per connection; 0: none
   // How long a cancelled statement may take to give the connection back before it is closed.
   std::chrono::milliseconds cancel_timeout{5000};
-  // How long connecting may take in all (asyncpg.connect's timeout), every host and address
-  // the DSN names included; then aw::pg::connect_timeout_error. 0: no limit. The DSN's
+  // How long connecting may take in all (asyncpg.connect's timeout), resolving the host names
+  // and every host and address the DSN names included; then aw::pg::connect_timeout_error.
+  // 0: no limit. The DSN's
   // connect_timeout (libpq's: seconds, per host or address, 0 for none, at least 2) applies
   // as well, to each host or address libpq tries (it moves on by itself from one that
   // refuses); one that accepts and stays silent for that long ends the attempt with
