@@ -6,6 +6,7 @@
 #include <aw/pg/connection.hpp>
 #include <aw/redact.hpp>
 
+#include "resolve.hpp"
 #include "wire.hpp"
 
 #include <libpq-fe.h>
@@ -17,12 +18,16 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace aw::pg {
 
 using detail::fields_of;
+using detail::host_override;
+using detail::resolve_host_names;
 using detail::trimmed;
 using detail::wire;
 
@@ -88,9 +93,32 @@ std::chrono::milliseconds dsn_connect_timeout(PGconn* c) {
 
 task<> wire::open(std::string dsn) {
   if (conn_) throw interface_error("aw::pg::connection::open: already open");
-  const char* keys[] = {"dbname", "fallback_application_name", nullptr};
-  const char* values[] = {dsn.c_str(), "asyncwith", nullptr};
-  conn_ = PQconnectStartParams(keys, values, 1);
+  const auto start = aw::now();
+  const auto deadline = opts_.connect_timeout.count() > 0 ? start + opts_.connect_timeout : clock::time_point::max();
+  // Host names are resolved here, on the loop: libpq would call a blocking getaddrinfo.
+  std::optional<host_override> targets;
+  {
+    cancel_scope scope(deadline);
+    co_await async_with(scope, [&](cancel_scope&) -> task<> { targets = co_await resolve_host_names(dsn); });
+    if (scope.cancelled_caught())
+      throw connect_timeout_error("aw::pg::connect: the host names were not resolved within " +
+                                  std::to_string(opts_.connect_timeout.count()) + " ms (connecting with \"" + redact_credentials(dsn) +
+                                  "\")");
+  }
+  // Keywords after the expanded DSN override its values (PQconnectStartParams).
+  std::vector<const char*> keys{"dbname", "fallback_application_name"};
+  std::vector<const char*> values{dsn.c_str(), "asyncwith"};
+  if (targets) {
+    keys.insert(keys.end(), {"host", "hostaddr"});
+    values.insert(values.end(), {targets->host.c_str(), targets->hostaddr.c_str()});
+    if (!targets->port.empty()) {
+      keys.push_back("port");
+      values.push_back(targets->port.c_str());
+    }
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  conn_ = PQconnectStartParams(keys.data(), values.data(), 1);
   if (!conn_) throw std::bad_alloc();
   // Instead of libpq's default, which prints to stderr.
   PQsetNoticeReceiver(conn_, &wire::notice_received, this);
@@ -110,9 +138,7 @@ task<> wire::open(std::string dsn) {
   // that refuses or fails; the time restarts with each new socket). One that accepts and
   // then stays silent ends the attempt: libpq cannot be told to give up on it for the next.
   const std::chrono::milliseconds per_attempt = dsn_connect_timeout(conn_);
-  const auto start = aw::now();
-  const auto deadline = opts_.connect_timeout.count() > 0 ? start + opts_.connect_timeout : clock::time_point::max();
-  auto attempt_deadline = per_attempt.count() > 0 ? start + per_attempt : clock::time_point::max();
+  auto attempt_deadline = per_attempt.count() > 0 ? aw::now() + per_attempt : clock::time_point::max();
   int attempt_socket = PQsocket(conn_);
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
   for (;;) {

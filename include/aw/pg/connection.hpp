@@ -10,8 +10,16 @@
 //
 // libpq runs in non-blocking mode on the loop's fd waits: no thread per query, and every
 // wait is a cancellation point. The DSN is a URL or key=value string; libpq's PG*
-// environment variables fill in what it leaves out. (libpq resolves a host *name* with a
-// blocking getaddrinfo when connecting; an address or a socket directory does not block.)
+// environment variables fill in what it leaves out. Host names (the DSN's, or PGHOST's when
+// it names none) are resolved on the loop by aw::net's resolver (c-ares: /etc/hosts, then
+// DNS) and handed to libpq as hostaddr, the name kept as host for TLS verification and
+// .pgpass: each address of a name is tried in turn, a name that does not resolve is skipped
+// while other hosts remain, and when none resolves connect raises aw::pg::connection_error
+// naming each ("could not translate host name ..."). The lookups are bounded by
+// connect_timeout and are cancellation points. Where libpq must decide alone (the DSN gives
+// hostaddr, or names a service, or PGSERVICE is set), and when aw::pg is built without
+// aw::net (AW_BUILD_NET=OFF), libpq resolves a name itself, with a blocking getaddrinfo that
+// stalls the loop meanwhile; an address or a socket directory never blocks.
 // Connecting is bounded by connection_options::connect_timeout (60 s) and by the DSN's
 // connect_timeout (per host), which libpq does not enforce in non-blocking mode: a server
 // that does not answer raises aw::pg::connect_timeout_error. The server's notices and
@@ -92,8 +100,9 @@ struct connection_options {
   std::size_t statement_cache_size = 100;  // prepared statements kept per connection; 0: none
   // How long a cancelled statement may take to give the connection back before it is closed.
   std::chrono::milliseconds cancel_timeout{5000};
-  // How long connecting may take in all (asyncpg.connect's timeout), every host and address
-  // the DSN names included; then aw::pg::connect_timeout_error. 0: no limit. The DSN's
+  // How long connecting may take in all (asyncpg.connect's timeout), resolving the host names
+  // and every host and address the DSN names included; then aw::pg::connect_timeout_error.
+  // 0: no limit. The DSN's
   // connect_timeout (libpq's: seconds, per host or address, 0 for none, at least 2) applies
   // as well, to each host or address libpq tries (it moves on by itself from one that
   // refuses); one that accepts and stays silent for that long ends the attempt with
