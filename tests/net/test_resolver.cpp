@@ -21,6 +21,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../common/dns_server.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -39,121 +41,14 @@ namespace {
 using aw::net::address_info;
 using aw::net::getaddrinfo_options;
 
-// A DNS server over UDP on 127.0.0.1: db.test A 10.1.2.3 (no AAAA), v6.test AAAA
-// fd00::1:2:3 (no A), alias.test a CNAME to db.test, a PTR for 10.1.2.3; NXDOMAIN for any
-// other name. A silent one reads nothing and answers nothing.
-class dns_server {
+// db.test A 10.1.2.3 (no AAAA), v6.test AAAA fd00::1:2:3 (no A), alias.test a CNAME to
+// db.test, a PTR for 10.1.2.3; NXDOMAIN for any other name.
+class dns_server : public test_dns_server {
  public:
-  explicit dns_server(bool silent = false) : silent_(silent) {
-    fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      throw std::runtime_error("dns_server: cannot bind 127.0.0.1");
-    port_ = ntohs(a.sin_port);
-  }
-  ~dns_server() { ::close(fd_); }
-  dns_server(const dns_server&) = delete;
-  dns_server& operator=(const dns_server&) = delete;
-
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  int queries() const { return queries_; }
-
-  // Answers until cancelled.
-  aw::task<> serve() {
-    if (silent_) {
-      co_await aw::sleep(24h);
-      co_return;
-    }
-    while (true) {
-      co_await aw::wait_readable(fd_);
-      char buf[1500];
-      sockaddr_storage peer;
-      socklen_t plen = sizeof peer;
-      ssize_t n = ::recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &plen);
-      if (n <= 0) continue;
-      ++queries_;
-      std::string reply = answer(std::string(buf, static_cast<std::size_t>(n)));
-      if (!reply.empty()) ::sendto(fd_, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&peer), plen);
-    }
-  }
-
- private:
-  static void put16(std::string& s, unsigned v) {
-    s += static_cast<char>((v >> 8) & 0xff);
-    s += static_cast<char>(v & 0xff);
-  }
-  static std::string encode_name(const std::string& name) {
-    std::string out;
-    std::istringstream in(name);
-    for (std::string label; std::getline(in, label, '.');) {
-      out += static_cast<char>(label.size());
-      out += label;
-    }
-    out += '\0';
-    return out;
-  }
-  static void add_record(std::string& s, const std::string& owner, unsigned type, const std::string& rdata) {
-    s += encode_name(owner);
-    put16(s, type);
-    put16(s, 1);  // IN
-    put16(s, 0);
-    put16(s, 60);  // TTL
-    put16(s, static_cast<unsigned>(rdata.size()));
-    s += rdata;
-  }
-
-  static std::string answer(const std::string& q) {
-    if (q.size() < 12) return {};
-    std::size_t pos = 12;
-    std::string name;
-    while (pos < q.size() && q[pos] != 0) {
-      std::size_t len = static_cast<unsigned char>(q[pos]);
-      if (!name.empty()) name += '.';
-      name += q.substr(pos + 1, len);
-      pos += len + 1;
-    }
-    if (pos + 5 > q.size()) return {};
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    unsigned qtype = (static_cast<unsigned char>(q[pos + 1]) << 8) | static_cast<unsigned char>(q[pos + 2]);
-    std::string question = q.substr(12, pos + 5 - 12);
-
-    constexpr unsigned A = 1, CNAME = 5, PTR = 12, AAAA = 28;
-    std::string records;
-    unsigned count = 0;
-    unsigned rcode = 0;
-    std::string v4(4, '\0'), v6(16, '\0');
-    inet_pton(AF_INET, "10.1.2.3", v4.data());
-    inet_pton(AF_INET6, "fd00::1:2:3", v6.data());
-    if (name == "db.test") {
-      if (qtype == A) add_record(records, name, A, v4), ++count;
-    } else if (name == "v6.test") {
-      if (qtype == AAAA) add_record(records, name, AAAA, v6), ++count;
-    } else if (name == "alias.test") {
-      add_record(records, name, CNAME, encode_name("db.test")), ++count;
-      if (qtype == A) add_record(records, "db.test", A, v4), ++count;
-    } else if (name == "3.2.1.10.in-addr.arpa") {
-      if (qtype == PTR) add_record(records, name, PTR, encode_name("db.test")), ++count;
-    } else {
-      rcode = 3;  // NXDOMAIN
-    }
-    std::string r = q.substr(0, 2);  // the id
-    unsigned rd = static_cast<unsigned char>(q[2]) & 0x01;
-    put16(r, 0x8000 | (rd << 8) | 0x0080 | rcode);  // QR, RD as asked, RA
-    put16(r, 1);
-    put16(r, count);
-    put16(r, 0);
-    put16(r, 0);
-    return r + question + records;
-  }
-
-  int fd_ = -1;
-  std::uint16_t port_ = 0;
-  bool silent_;
-  int queries_ = 0;
+  explicit dns_server(bool silent = false)
+      : test_dns_server({dns_record::a("db.test", "10.1.2.3"), dns_record::aaaa("v6.test", "fd00::1:2:3"),
+                         dns_record::cname("alias.test", "db.test"), dns_record::ptr("3.2.1.10.in-addr.arpa", "db.test")},
+                        silent) {}
 };
 
 // Runs body() while `server` answers, on a fresh loop.

@@ -24,108 +24,24 @@
 #include <string>
 
 #include "../../src/pg/resolve.hpp"
+#include "../common/dns_server.hpp"
 #include "pg_test.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-class dns_server {
+// pg.test A 127.0.0.1; multi.test A 127.0.0.2 (where nothing listens) and 127.0.0.1.
+// Every connect of this process asks it while it lives (a silent one with 24 h tries).
+class dns_server : public test_dns_server {
  public:
-  explicit dns_server(bool silent = false) : silent_(silent) {
-    fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      throw std::runtime_error("dns_server: cannot bind 127.0.0.1");
-    // Every later connect of this process asks it (a silent server with 24 h tries).
-    aw::pg::detail::set_dns_servers_for_testing("127.0.0.1:" + std::to_string(ntohs(a.sin_port)), silent ? 86400000 : 0);
+  explicit dns_server(bool silent = false)
+      : test_dns_server(
+            {dns_record::a("pg.test", "127.0.0.1"), dns_record::a("multi.test", "127.0.0.2"), dns_record::a("multi.test", "127.0.0.1")},
+            silent) {
+    aw::pg::detail::set_dns_servers_for_testing(address(), silent ? 86400000 : 0);
   }
-  ~dns_server() {
-    aw::pg::detail::set_dns_servers_for_testing("");
-    ::close(fd_);
-  }
-  dns_server(const dns_server&) = delete;
-  dns_server& operator=(const dns_server&) = delete;
-
-  int queries() const { return queries_; }
-
-  // Reads (and answers, unless silent) until cancelled.
-  aw::task<> serve() {
-    while (true) {
-      co_await aw::wait_readable(fd_);
-      char buf[1500];
-      sockaddr_storage peer;
-      socklen_t plen = sizeof peer;
-      ssize_t n = ::recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &plen);
-      if (n <= 0) continue;
-      ++queries_;
-      if (silent_) continue;
-      std::string reply = answer(std::string(buf, static_cast<std::size_t>(n)));
-      if (!reply.empty()) ::sendto(fd_, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&peer), plen);
-    }
-  }
-
- private:
-  static void put16(std::string& s, unsigned v) {
-    s += static_cast<char>((v >> 8) & 0xff);
-    s += static_cast<char>(v & 0xff);
-  }
-  static std::string encode_name(const std::string& name) {
-    std::string out;
-    std::istringstream in(name);
-    for (std::string label; std::getline(in, label, '.');) out += static_cast<char>(label.size()) + label;
-    return out + '\0';
-  }
-  static void add_a(std::string& s, const std::string& owner, const char* address) {
-    std::string v4(4, '\0');
-    inet_pton(AF_INET, address, v4.data());
-    s += encode_name(owner);
-    put16(s, 1);  // A
-    put16(s, 1);  // IN
-    put16(s, 0);
-    put16(s, 60);  // TTL
-    put16(s, 4);
-    s += v4;
-  }
-  static std::string answer(const std::string& q) {
-    if (q.size() < 12) return {};
-    std::size_t pos = 12;
-    std::string name;
-    while (pos < q.size() && q[pos] != 0) {
-      std::size_t len = static_cast<unsigned char>(q[pos]);
-      if (!name.empty()) name += '.';
-      name += q.substr(pos + 1, len);
-      pos += len + 1;
-    }
-    if (pos + 5 > q.size()) return {};
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    const unsigned qtype = (static_cast<unsigned char>(q[pos + 1]) << 8) | static_cast<unsigned char>(q[pos + 2]);
-    const std::string question = q.substr(12, pos + 5 - 12);
-    std::string records;
-    unsigned count = 0, rcode = 0;
-    if (name == "pg.test") {
-      if (qtype == 1) add_a(records, name, "127.0.0.1"), ++count;
-    } else if (name == "multi.test") {
-      if (qtype == 1) add_a(records, name, "127.0.0.2"), add_a(records, name, "127.0.0.1"), count += 2;
-    } else {
-      rcode = 3;  // NXDOMAIN
-    }
-    std::string r = q.substr(0, 2);                                                        // the id
-    put16(r, 0x8000 | ((static_cast<unsigned char>(q[2]) & 0x01) << 8) | 0x0080 | rcode);  // QR, RD as asked, RA
-    put16(r, 1);
-    put16(r, count);
-    put16(r, 0);
-    put16(r, 0);
-    return r + question + records;
-  }
-
-  int fd_ = -1;
-  bool silent_;
-  int queries_ = 0;
+  ~dns_server() { aw::pg::detail::set_dns_servers_for_testing(""); }
 };
 
 // Runs body() while `server` serves, on a fresh loop.
