@@ -4,6 +4,7 @@
 #include "sections/async_timer_class.hpp"
 #include "sections/async_timer_generator.hpp"
 #include "sections/background_tasks.hpp"
+#include "sections/blocking_portal.hpp"
 #include "sections/debugging.hpp"
 #include "sections/exit_stack.hpp"
 #include "sections/mixing_with.hpp"
@@ -71,6 +72,9 @@ constexpr section sections[] = {
     {"mongodb", "aw::mongo: client, cursors, sessions and transactions are async managers; libmongoc on worker threads (motor)",
      [] { return mongodb::demo(); }},
 #endif
+    {"blocking_portal",
+     "aw::blocking_portal: synchronous code calls coroutines and holds async managers open on a loop of its own (anyio portals)",
+     blocking_portal::demo},
     {"debugging", "the debug mode logs enters and exits, slow steps and forgotten tasks to stderr (debugging tips)", debugging::demo},
 };
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <aw/async_with.hpp>
+#include <aw/blocking_portal.hpp>
 #include <aw/byte_source.hpp>
 #include <aw/byte_stream.hpp>
 #include <aw/cancel_scope.hpp>
