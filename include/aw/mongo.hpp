@@ -9,6 +9,7 @@
 #pragma once
 
 #include <aw/mongo/bson.hpp>
+#include <aw/mongo/bulk_write.hpp>
 #include <aw/mongo/client.hpp>
 #include <aw/mongo/errors.hpp>
 #include <aw/mongo/json.hpp>

@@ -1,17 +1,23 @@
 // aw::mongo::collection: the CRUD calls, counts, distinct and indexes (each a call on a worker),
-// and the cursors of find, aggregate and list_indexes.
+// bulk writes, and the cursors of find, aggregate and list_indexes.
 #include "internal.hpp"
+
+#include <aw/mongo/bulk_write.hpp>
 
 #include <mongoc/mongoc.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <new>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace aw::mongo {
@@ -91,6 +97,41 @@ std::optional<document> find_and_modify(call_context& k, const document& filter,
   std::optional<document> out;
   if (r.contains("value") && r.type_of("value") == type::document) out = r.get<document>("value");
   return out;
+}
+
+// bulk_write's options of an update or replace model.
+template <class Model>
+document update_opts(const Model& m) {
+  document o;
+  o.append("upsert", m.is_upsert());
+  if constexpr (!std::is_same_v<Model, replace_one>)
+    if (m.array_filters()) o.append("arrayFilters", *m.array_filters());
+  return o;
+}
+
+// Adds one model; libmongoc checks it (an update without operators, a replacement with
+// them) and refuses it with a message.
+void add(mongoc_bulk_operation_t* bulk, const write_model& model, std::size_t index) {
+  bson_error_t err;
+  bool ok = std::visit(
+      [&](const auto& m) {
+        using M = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<M, insert_one>) {
+          return mongoc_bulk_operation_insert_with_opts(bulk, m.document.native(), nullptr, &err);
+        } else if constexpr (std::is_same_v<M, update_one>) {
+          return mongoc_bulk_operation_update_one_with_opts(bulk, m.filter.native(), m.update.native(), update_opts(m).native(), &err);
+        } else if constexpr (std::is_same_v<M, update_many>) {
+          return mongoc_bulk_operation_update_many_with_opts(bulk, m.filter.native(), m.update.native(), update_opts(m).native(), &err);
+        } else if constexpr (std::is_same_v<M, replace_one>) {
+          return mongoc_bulk_operation_replace_one_with_opts(bulk, m.filter.native(), m.update.native(), update_opts(m).native(), &err);
+        } else if constexpr (std::is_same_v<M, delete_one>) {
+          return mongoc_bulk_operation_remove_one_with_opts(bulk, m.filter.native(), nullptr, &err);
+        } else {
+          return mongoc_bulk_operation_remove_many_with_opts(bulk, m.filter.native(), nullptr, &err);
+        }
+      },
+      model);
+  if (!ok) throw std::invalid_argument("aw::mongo: bulk_write: model " + std::to_string(index) + ": " + err.message);
 }
 
 }  // namespace
@@ -313,6 +354,39 @@ task<> collection::drop() const {
     bool ok = mongoc_collection_drop_with_opts(k.coll(), k.opts(), k.error());
     k.check(ok || k.error()->code == 26);  // 26: NamespaceNotFound
   });
+}
+
+task<bulk_write_result> collection::bulk_write(std::vector<write_model> models, write_options opts) const {
+  if (models.empty()) throw std::invalid_argument("aw::mongo: bulk_write needs at least one model (pymongo raises InvalidOperation)");
+  // The _ids are given on the client, as insert_one does, so that the result can name them.
+  std::map<std::size_t, value> inserted;
+  for (std::size_t i = 0; i < models.size(); ++i)
+    if (auto* ins = std::get_if<mongo::insert_one>(&models[i])) inserted.emplace(i, ensure_id(ins->document));
+  return run_call(s_, db_, name_, "bulk_write on", std::move(opts).opts(), opts.session_state(),
+                  [models = std::move(models), inserted = std::move(inserted)](call_context& k) {
+                    mongoc_bulk_operation_t* bulk = mongoc_collection_create_bulk_operation_with_opts(k.coll(), k.opts());
+                    struct guard {
+                      mongoc_bulk_operation_t* b;
+                      ~guard() { mongoc_bulk_operation_destroy(b); }
+                    } g{bulk};
+                    for (std::size_t i = 0; i < models.size(); ++i) add(bulk, models[i], i);
+                    k.check(mongoc_bulk_operation_execute(bulk, k.reply(), k.error()) != 0);
+                    bulk_write_result r;
+                    r.raw_result = k.reply_document();
+                    r.inserted_count = count_field(r.raw_result, "nInserted");
+                    r.matched_count = count_field(r.raw_result, "nMatched");
+                    r.modified_count = count_field(r.raw_result, "nModified");
+                    r.deleted_count = count_field(r.raw_result, "nRemoved");
+                    r.upserted_count = count_field(r.raw_result, "nUpserted");
+                    if (auto up = r.raw_result.find<array>("upserted"))
+                      for (const auto& e : *up) {
+                        document u = e.get<document>();
+                        r.upserted_ids.emplace(static_cast<std::size_t>(u.get<std::int64_t>("index")), u.get<value>("_id"));
+                      }
+                    r.inserted_ids = inserted;
+                    r.acknowledged = k.acknowledged();
+                    return r;
+                  });
 }
 
 }  // namespace aw::mongo

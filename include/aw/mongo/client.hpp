@@ -40,6 +40,7 @@
 #pragma once
 
 #include <aw/mongo/bson.hpp>
+#include <aw/mongo/bulk_write.hpp>
 #include <aw/mongo/errors.hpp>
 #include <aw/mongo/options.hpp>
 #include <aw/task.hpp>
@@ -137,6 +138,8 @@ class collection {
 
   task<insert_one_result> insert_one(document doc, write_options opts = {}) const;
   task<insert_many_result> insert_many(std::vector<document> docs, write_options opts = {}) const;
+  // Several writes of different kinds in one call (aw/mongo/bulk_write.hpp).
+  task<bulk_write_result> bulk_write(std::vector<write_model> models, write_options opts = {}) const;
   task<std::optional<document>> find_one(document filter = {}, find_options opts = {}) const;
   cursor find(document filter = {}, find_options opts = {}) const;
   task<update_result> update_one(document filter, document update, update_options opts = {}) const;

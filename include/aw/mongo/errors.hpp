@@ -76,7 +76,7 @@ class command_error : public error {
 
 // One failed write of a write command.
 struct write_failure {
-  std::int32_t index = 0;  // position in insert_many's documents (0 for single writes)
+  std::int32_t index = 0;  // position in insert_many's documents or bulk_write's models (0 for single writes)
   std::int32_t code = 0;
   std::string message;
   document details;  // the server's writeErrors entry (keyPattern, keyValue, errInfo, ...)
@@ -88,8 +88,11 @@ class write_error : public command_error {
       : command_error(message, domain, code, std::move(reply)), failures_(std::move(failures)) {}
   // Every failed write (several for an unordered insert_many).
   const std::vector<write_failure>& failures() const noexcept { return failures_; }
-  // For insert_many: how many documents were inserted before or despite the failures.
-  std::int64_t inserted_count() const { return reply().find<std::int64_t>("insertedCount").value_or(0); }
+  // For insert_many and bulk_write: how many documents were inserted before or despite the
+  // failures.
+  std::int64_t inserted_count() const {
+    return reply().find<std::int64_t>("insertedCount").value_or(reply().find<std::int64_t>("nInserted").value_or(0));
+  }
 
  private:
   std::vector<write_failure> failures_;
