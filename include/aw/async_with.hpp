@@ -19,20 +19,29 @@
 // std::optional<std::reference_wrapper<T>>.
 //
 // Managers passed as lvalues are used in place and must outlive the block; rvalues are
-// moved into the block's frame. An exception thrown by an exit replaces the one in
+// moved into the block. An exception thrown by an exit replaces the one in
 // flight, which aw::exception_context(new) still gives (the latest raise's: an exception
 // object raised again links to the exception in flight then).
+//
+// async_with gives an awaitable to co_await once, which converts to aw::task<R> for code
+// that stores or passes the block as a task (aw::task<int> t = aw::async_with(m, body);).
+// A block of one manager whose aenter, aexit and body are aw::task has no coroutine frame
+// of its own (detail::with_block): its awaiter runs them in turn. Blocks nested inside
+// each other's bodies then take stack while they run without suspending, in proportion to
+// their depth, where the other blocks (frames of their own) take none.
 #pragma once
 
 #include <aw/context.hpp>
 #include <aw/detail/cancellation.hpp>
 #include <aw/detail/debug.hpp>
+#include <aw/detail/exit_record.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/task.hpp>
 
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <stdexcept>
 #include <tuple>
 #include <type_traits>
 #include <typeinfo>
@@ -218,6 +227,265 @@ task<Out> with_level(Body body, Res resources, M m, Rest... rest) {
   if constexpr (!std::is_void_v<Out>) co_return result.take();
 }
 
+// Where the coroutine that resumes when `h` has finished is stored: its own continuation
+// while it runs, that of the exit aw::enter left running when it has ended (a direct exit
+// or a driver: task.hpp, exit_record.hpp), or null when all of it has finished.
+template <class P>
+std::coroutine_handle<>* pending_continuation(std::coroutine_handle<P> h) noexcept {
+  promise_base& p = h.promise();
+  if (!h.done()) return &p.continuation_;
+  if (!p.exits_ && !p.exit_driver_) [[likely]]
+    return nullptr;
+  if (p.exits_) {
+    auto* d = static_cast<direct_exit*>(p.exits_);  // only a direct exit stays listed on a finished task
+    return d->frame.done() ? nullptr : &d->exit->continuation_;
+  }
+  if (!p.exit_driver_.done()) return &std::coroutine_handle<promise<void>>::from_address(p.exit_driver_.address()).promise().continuation_;
+  return nullptr;
+}
+
+// A block of one manager whose aenter, body and aexit are aw::task, the common case,
+// driven from its awaiter without a frame of its own: each child runs inside
+// await_suspend with the no-op coroutine as its continuation, so that resuming it returns
+// here once it has finished. A child that suspends instead hands the rest of the block to
+// a coroutine (drive) that it resumes when it finishes. The steps and their order are
+// with_level's.
+template <class Out, class T, class Body, class M>
+class [[nodiscard("a task does nothing until it is awaited: co_await it")]] with_block {
+  using manager = std::remove_reference_t<M>;
+  using R = resource_t<manager>;
+  using enter_handle = typename aenter_awaitable_t<manager>::handle_type;
+  using exit_handle = typename aexit_awaitable_t<manager>::handle_type;
+  using body_task = typename body_result<std::remove_reference_t<Body>, add_resource_t<std::tuple<>, manager>>::type;
+  using body_handle = typename body_task::handle_type;
+  // Where the block waits for a child that suspended (entering, in_body, exiting).
+  enum class stage : unsigned char { start, entering, in_body, exiting, done };
+
+ public:
+  template <class B, class N>
+  with_block(B&& b, N&& m) : body_(std::forward<B>(b)), mgr_(std::forward<N>(m)) {}
+  // Until it is awaited (converting it to an aw::task moves it into a coroutine).
+  with_block(with_block&& o) : body_(std::forward<Body>(o.body_)), mgr_(std::forward<M>(o.mgr_)) {
+    if (o.stage_ != stage::start) throw std::logic_error("aw::async_with: a block can be moved until it is awaited, not after");
+  }
+  with_block& operator=(with_block&&) = delete;
+  ~with_block() {
+    if (stage_ != stage::start && stage_ != stage::done) [[unlikely]] {
+      // Destroyed while a child was suspended (its awaiter died): the child first.
+      child_.destroy();
+      if (driver_) driver_.destroy();
+    }
+  }
+
+  // The block as an aw::task, for code that stores or passes one.
+  operator task<Out>() && { return as_task(std::move(*this)); }
+
+  bool await_ready() const {
+    if (stage_ != stage::start) [[unlikely]]
+      throw std::logic_error("aw::async_with: a block awaited twice");
+    return false;
+  }
+  // Finished at once, it does not suspend the awaiting coroutine (false), which then goes
+  // on without being resumed through its frame.
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> awaiting) {
+    ctx_ = context_of(awaiting);
+    if (advance()) [[likely]]
+      return false;
+    auto d = drive(*this).release();
+    d.promise().ctx_ = ctx_;
+    d.promise().continuation_ = awaiting;
+    driver_ = d;
+    *pending_slot_ = d;  // d starts once the pending child has finished
+    return true;
+  }
+  Out await_resume() {
+    if (driver_) [[unlikely]]
+      driver_.destroy();
+    if (e_) std::rethrow_exception(e_);
+    if constexpr (!std::is_void_v<Out>) {
+      if constexpr (exit_may_suppress<manager>)
+        if (suppressed_) return Out{};
+      return result_.take();
+    }
+  }
+
+ private:
+  static task<Out> as_task(with_block b) {
+    if constexpr (std::is_void_v<Out>)
+      co_await b;
+    else
+      co_return co_await b;
+  }
+
+  // Resumes the pending child when it finishes, then goes on with the block.
+  struct wait_pending {
+    with_block* self;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) const noexcept { *self->pending_slot_ = h; }
+    void await_resume() const noexcept {}
+  };
+  static task<void> drive(with_block& self) {
+    while (!self.advance()) co_await wait_pending{&self};
+  }
+
+  manager& mgr() noexcept { return mgr_; }
+
+  // Runs child `h` until it finishes (true) or suspends (false: the block waits at `next`).
+  template <class H>
+  bool run(H h, stage next) noexcept {
+    auto& p = h.promise();
+    p.ctx_ = ctx_;
+    p.continuation_ = std::noop_coroutine();
+    h.resume();
+    std::coroutine_handle<>* slot = pending_continuation(h);
+    if (!slot) [[likely]]
+      return true;
+    child_ = h;
+    pending_slot_ = slot;
+    stage_ = next;
+    return false;
+  }
+
+  // Runs the block from where it waits: true once it has finished, false when a child
+  // suspended.
+  bool advance() noexcept {
+    enter_handle enter = nullptr;
+    body_handle body = nullptr;
+    switch (stage_) {
+      case stage::start:
+        try {
+          if (debug_on) [[unlikely]]
+            entry_ = debug_enter_manager(mgr(), "async_with enter");
+          enter = mgr().aenter().release();
+        } catch (...) {
+          return failed_enter(enter);
+        }
+        if (!run(enter, stage::entering)) return false;
+        [[fallthrough]];
+      case stage::entering:
+        if (!enter) enter = enter_handle::from_address(child_.address());
+        try {
+          if constexpr (std::is_void_v<R>)
+            enter.promise().take();
+          else
+            res_ = std::addressof(held_.set(enter.promise().take()));
+        } catch (...) {
+          return failed_enter(enter);
+        }
+        enter.destroy();
+        try {
+          if constexpr (std::is_void_v<R>)
+            body = std::invoke(body_).release();
+          else
+            body = std::invoke(body_, *res_).release();
+        } catch (...) {
+          e_ = std::current_exception();
+          return start_exit();
+        }
+        if (!run(body, stage::in_body)) return false;
+        [[fallthrough]];
+      case stage::in_body:
+        if (!body) body = body_handle::from_address(child_.address());
+        try {
+          if constexpr (std::is_void_v<T>)
+            body.promise().take();
+          else
+            result_.set(wrap_result<Out>(body.promise().take()));
+        } catch (...) {
+          e_ = std::current_exception();
+        }
+        body.destroy();
+        return start_exit();
+      case stage::exiting:
+        finish_exit(exit_handle::from_address(child_.address()));
+        return true;
+      case stage::done:
+        break;
+    }
+    return true;
+  }
+
+  bool failed_enter(enter_handle enter) noexcept {
+    e_ = std::current_exception();
+    if (enter) enter.destroy();
+    if (entry_) debug_exit(entry_, e_, false, e_);
+    stage_ = stage::done;  // nothing was entered: nothing to exit
+    return true;
+  }
+
+  // The exit runs shielded from the cancellation that may have caused it.
+  bool start_exit() noexcept {
+    shielded_.emplace(ctx_);
+    mark_ = e_ ? exception_context_mark() : 0;
+    exit_handle exit;
+    try {
+      exit = mgr().aexit(e_).release();
+    } catch (...) {
+      settle(false, std::current_exception());
+      return true;
+    }
+    if (!run(exit, stage::exiting)) return false;
+    finish_exit(exit);
+    return true;
+  }
+
+  void finish_exit(exit_handle exit) noexcept {
+    bool suppress = false;
+    std::exception_ptr raised;
+    try {
+      if constexpr (exit_may_suppress<manager>)
+        suppress = static_cast<bool>(exit.promise().take());
+      else
+        exit.promise().take();
+    } catch (...) {
+      raised = std::current_exception();
+    }
+    exit.destroy();
+    settle(suppress, std::move(raised));
+  }
+
+  // The block's outcome, in e_: the exception the exit raised, or the body's unless the
+  // exit suppressed it.
+  void settle(bool suppress, std::exception_ptr raised) noexcept {
+    shielded_.reset();
+    stage_ = stage::done;
+    if (entry_) [[unlikely]]
+      debug_exit(entry_, e_, suppress && e_ && !raised, raised);
+    if (raised) [[unlikely]] {
+      // Python's raise sets __context__ only while an exception is being handled.
+      if (e_) set_exception_context(raised, e_, mark_);
+      e_ = std::move(raised);
+    } else if (e_ && suppress) {
+      e_ = nullptr;
+      suppressed_ = true;
+    }
+  }
+
+  Body body_;
+  M mgr_;
+  task_context* ctx_ = nullptr;
+  std::coroutine_handle<> child_ = nullptr;          // the child that suspended
+  std::coroutine_handle<>* pending_slot_ = nullptr;  // where it finds what to resume when it finishes
+  std::coroutine_handle<> driver_ = nullptr;         // drive(), once a child suspended
+  [[no_unique_address]] std::conditional_t<std::is_void_v<R>, char, resource_slot<R>> held_{};
+  [[no_unique_address]] std::conditional_t<std::is_void_v<R>, char, std::remove_reference_t<R>*> res_{};
+  [[no_unique_address]] result_slot<Out> result_;
+  std::exception_ptr e_;  // the body's, then what the block raises
+  std::optional<shield_guard> shielded_;
+  debug_entry* entry_ = nullptr;
+  std::uint64_t mark_ = 0;
+  stage stage_ = stage::start;
+  bool suppressed_ = false;
+};
+
+template <class M, class Body>
+constexpr bool frameless_block() {
+  using manager = std::remove_cvref_t<M>;
+  using body = typename body_result<std::remove_reference_t<Body>, add_resource_t<std::tuple<>, manager>>::type;
+  return is_task_v<aenter_awaitable_t<manager>> && is_task_v<aexit_awaitable_t<manager>> && is_task_v<body>;
+}
+
 template <class Args, std::size_t... I>
 auto start_with(Args&& args, std::index_sequence<I...>) {
   constexpr std::size_t n = sizeof...(I);
@@ -241,11 +509,20 @@ auto start_with(Args&& args, std::index_sequence<I...>) {
       // as prvalues. (That keeps this frame right under g++ 12's aggregate-temporary bug,
       // doc/toolchain.md and doc/gcc12_prvalue_param.cpp, but cannot fix the caller's: the
       // temporary lives in the caller's frame. README, "Known compiler bugs".)
-      return with_level<Out, T, body_type, std::tuple<>,
-                        std::conditional_t<std::is_lvalue_reference_v<std::tuple_element_t<I, std::remove_reference_t<Args>>>,
-                                           std::tuple_element_t<I, std::remove_reference_t<Args>>,
-                                           std::remove_cvref_t<std::tuple_element_t<I, std::remove_reference_t<Args>>>>...>(
-          std::get<n>(std::move(args)), std::tuple<>{}, std::get<I>(std::move(args))...);
+      if constexpr (n == 1) {
+        using M0 = std::tuple_element_t<0, std::remove_reference_t<Args>>;
+        using manager_arg = std::conditional_t<std::is_lvalue_reference_v<M0>, M0, std::remove_cvref_t<M0>>;
+        if constexpr (frameless_block<manager_arg, body_type>())
+          return with_block<Out, T, body_type, manager_arg>(std::get<n>(std::move(args)), std::get<0>(std::move(args)));
+        else
+          return with_level<Out, T, body_type, std::tuple<>, manager_arg>(std::get<n>(std::move(args)), std::tuple<>{},
+                                                                          std::get<0>(std::move(args)));
+      } else
+        return with_level<Out, T, body_type, std::tuple<>,
+                          std::conditional_t<std::is_lvalue_reference_v<std::tuple_element_t<I, std::remove_reference_t<Args>>>,
+                                             std::tuple_element_t<I, std::remove_reference_t<Args>>,
+                                             std::remove_cvref_t<std::tuple_element_t<I, std::remove_reference_t<Args>>>>...>(
+            std::get<n>(std::move(args)), std::tuple<>{}, std::get<I>(std::move(args))...);
     } else {
       return task<void>{};
     }

@@ -1,4 +1,4 @@
-// Misuse: a block written without co_await. aw::async_with gives an aw::task, which does
+// Misuse: a block written without co_await. aw::async_with gives an awaitable, which does
 // nothing until it is awaited: the body would never run.
 // expect: a task does nothing until it is awaited: co_await it
 // flags: -Werror=unused-result -Werror=unused-value

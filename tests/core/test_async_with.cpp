@@ -2,6 +2,8 @@
 // result types, the resources the body gets, and Python's nesting for several managers.
 #include "protocol_helpers.hpp"
 
+#include <aw/loop.hpp>
+
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -429,8 +431,8 @@ TEST(AsyncWith, VoidBodyGivesVoidEvenWhenAnExitCanSuppress) {
   aw::run([&]() -> aw::task<> {
     using suppressing = decltype(aw::async_with(a, [](recorder&) -> aw::task<> { co_return; }));
     using plain = decltype(aw::async_with(b, [](plain_recorder&) -> aw::task<> { co_return; }));
-    static_assert(std::is_same_v<suppressing, aw::task<void>>);
-    static_assert(std::is_same_v<plain, aw::task<void>>);
+    static_assert(std::is_void_v<aw::await_result_t<suppressing>> && std::is_convertible_v<suppressing, aw::task<void>>);
+    static_assert(std::is_void_v<aw::await_result_t<plain>> && std::is_convertible_v<plain, aw::task<void>>);
     co_await aw::async_with(a, [](recorder&) -> aw::task<> { co_return; });
   });
   EXPECT_EQ(log, (log_t{"enter A", "exit A(null)"}));
@@ -976,6 +978,93 @@ TEST(AsyncWith, AggregatePrvalueManagerInsideTheCoAwaitExpressionWorks) {
   EXPECT_EQ(log,
             (log_t{"enter a", std::string("enter ") + long_name, "body a", std::string("exit ") + long_name + "(null)", "exit a(null)"}));
 #endif
+}
+
+// ---------------------------------------------------------------------------------------
+// The block without a frame of its own (one manager; aenter, body and aexit aw::task):
+// every way a child can still be running when it returns to the block.
+
+TEST(AsyncWith, BlockIsAnAwTaskWhenStoredAsOne) {
+  log_t log;
+  plain_recorder a("A", log, {.sleep_in_enter = true});
+  aw::run([&]() -> aw::task<> {
+    aw::task<int> t = aw::async_with(a, [&](plain_recorder&) -> aw::task<int> { co_return 7; });
+    log.push_back("made");
+    EXPECT_EQ(co_await std::move(t), 7);
+  });
+  EXPECT_EQ(log, (log_t{"made", "enter A", "exit A(null)"}));
+}
+
+TEST(AsyncWith, EachChildMaySuspendAndTheBlockGoesOnWhenItFinishes) {
+  log_t log;
+  plain_recorder a("A", log, {.sleep_in_enter = true, .sleep_in_exit = true});
+  aw::run([&]() -> aw::task<> {
+    int v = co_await aw::async_with(a, [&](plain_recorder&) -> aw::task<int> {
+      co_await aw::sleep(1ms);
+      log.push_back("body");
+      co_return 3;
+    });
+    log.push_back("after " + std::to_string(v));
+  });
+  EXPECT_EQ(log, (log_t{"enter A", "body", "exit A(null)", "exit A finished", "after 3"}));
+}
+
+TEST(AsyncWith, ExitsTheBodyEnteredWithAwEnterRunBeforeTheBlocksExit) {
+  log_t log;
+  plain_recorder a("A", log), lone("L", log, {.sleep_in_exit = true}), b("B", log, {.sleep_in_exit = true}),
+      c("C", log, {.throw_in_exit = "exit C failed"});
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(a, [&](plain_recorder&) -> aw::task<> { co_await aw::enter(lone); });  // a direct exit
+    try {
+      co_await aw::async_with(a, [&](plain_recorder&) -> aw::task<> {  // a driver
+        co_await aw::enter(b);
+        co_await aw::enter(c);
+      });
+    } catch (const test_error& e) {
+      log.push_back(std::string("caught ") + e.what());
+    }
+  });
+  EXPECT_EQ(log, (log_t{"enter A", "enter L", "exit L(null)", "exit L finished", "exit A(null)", "enter A", "enter B", "enter C",
+                        "exit C(null)", "exit B(exit C failed)", "exit B finished", "exit A(exit C failed)", "caught exit C failed"}));
+}
+
+TEST(AsyncWith, ExitsTheBodyEnteredWithAwEnterFinishingAtOnceAreNotWaitedFor) {
+  log_t log;
+  plain_recorder a("A", log), b("B", log), c("C", log);
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(a, [&](plain_recorder&) -> aw::task<> { co_await aw::enter(b); });
+    co_await aw::async_with(a, [&](plain_recorder&) -> aw::task<> {
+      co_await aw::enter(b);
+      co_await aw::enter(c);
+    });
+  });
+  EXPECT_EQ(log, (log_t{"enter A", "enter B", "exit B(null)", "exit A(null)", "enter A", "enter B", "enter C", "exit C(null)",
+                        "exit B(null)", "exit A(null)"}));
+}
+
+aw::task<> block_in(plain_recorder& a, log_t& log, bool& resumed) {
+  co_await aw::async_with(a, [&](plain_recorder&) -> aw::task<> {
+    log.push_back("body");
+    co_await aw::sleep(24h);
+  });
+  resumed = true;
+}
+
+TEST(AsyncWith, TaskDestroyedWhileItsBlockWaitsFreesTheBlock) {
+  log_t log;
+  plain_recorder a("A", log);
+  bool resumed = false;
+  aw::run([&]() -> aw::task<> {
+    aw::loop& l = aw::loop::current();
+    auto h = block_in(a, log, resumed).release();  // we own this frame now
+    l.schedule(h);
+    co_await aw::yield();
+    EXPECT_EQ(l.pending_timers(), 1u);
+    h.destroy();  // the body's frame and the block's driver die with it
+    EXPECT_EQ(l.pending_timers(), 0u);
+  });
+  EXPECT_FALSE(resumed);
+  EXPECT_EQ(log, (log_t{"enter A", "body"}));
 }
 
 }  // namespace

@@ -516,6 +516,33 @@ TEST(Enter, TaskDestroyedWhileItsLoneExitIsSuspendedFreesTheExit) {
   EXPECT_EQ(log, (log_t{"enter A", "exit A(null)", "enter B", "exit B(null)"}));
 }
 
+// Two exits: they run on the driver frame, which unlinks each record before awaiting its
+// exit. Destroying the task then must free the record whose exit is suspended (and the
+// manager moved into it: recorder's token is on the heap, so a leak shows under ASan).
+aw::task<> enter_two_moved(log_t& log, bool& resumed) {
+  co_await aw::enter(recorder("A", log));
+  co_await aw::enter(recorder("B", log, {.sleep_in_exit = true}));
+  resumed = true;
+}
+
+aw::task<> await_enter_two_moved(log_t& log, bool& resumed) { co_await enter_two_moved(log, resumed); }
+
+TEST(Enter, TaskDestroyedWhileADriverRunExitIsSuspendedFreesItsRecord) {
+  log_t log;
+  bool resumed = false;
+  aw::run([&]() -> aw::task<> {
+    aw::loop& l = aw::loop::current();
+    auto h = await_enter_two_moved(log, resumed).release();  // we own this frame now
+    l.schedule(h);
+    co_await aw::yield();  // it enters A and B and returns; B's exit sleeps on the driver
+    EXPECT_EQ(l.pending_timers(), 1u);
+    h.destroy();  // the task dies mid-exit: its driver, B's exit frame and record, A's record
+    EXPECT_EQ(l.pending_timers(), 0u);
+  });
+  EXPECT_TRUE(resumed);
+  EXPECT_EQ(log, (log_t{"enter A", "enter B", "exit B(null)"}));
+}
+
 TEST(Enter, AggregatePrvalueManagerInsideTheCoAwaitExpressionWorks) {
 #if AW_TEST_GCC12_AGGREGATE_TEMPORARY_BUG
   GTEST_SKIP() << "g++ 12 miscompiles an aggregate temporary inside a co_await expression in the awaiting coroutine itself";

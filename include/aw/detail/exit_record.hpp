@@ -297,6 +297,14 @@ task<void> unwind(exit_record*& head, std::exception_ptr e, Finish finish) {
   shield_guard shielded(co_await current_context{});
   while (exit_record* r = head) {
     head = r->next;
+    // Unlinked, r belongs to this frame until its exit has run: destroying the frame while
+    // the exit is suspended (the task being unwound was destroyed) frees it as if it had
+    // stayed in the list, after the exit's frame, which is a temporary of the co_await.
+    r->next = nullptr;
+    struct owned {
+      exit_record* r;
+      ~owned() { destroy_exit_records(r); }
+    } own{r};
     bool suppress = false;
     std::exception_ptr thrown;
     const std::uint64_t mark = e || received ? exception_context_mark() : 0;
@@ -307,6 +315,7 @@ task<void> unwind(exit_record*& head, std::exception_ptr e, Finish finish) {
     }
     if (r->debug) [[unlikely]]
       debug_exit(r->debug, e, suppress && !thrown, thrown);
+    own.r = nullptr;
     r->destroy(r);
     if (thrown) {
       // AsyncExitStack: the exception in flight, or none once an exit suppressed the
