@@ -8,7 +8,7 @@
 // operations; listdir, scandir and readlink (which io_uring has no operation for), and the
 // in-kernel copy (copy_file_range(2)) run on worker threads. Failures raise the
 // aw::files::os_error family with errno and the path(s). Each call is a cancellation
-// point before it starts; a copy is one also between its 64 MiB steps (a cancelled copy
+// point before it starts; a copy is one also between its 16 MiB steps (a cancelled copy
 // leaves the destination holding a prefix of the source).
 #pragma once
 
@@ -56,7 +56,8 @@ task<std::vector<dir_entry>> scandir(path p = ".");
 task<std::vector<std::string>> listdir(path p = ".");
 
 // Copies the contents and the permission bits of `from` to `to` (shutil.copy), in the
-// kernel (copy_file_range); gives the number of bytes copied.
+// kernel (copy_file_range, as cp), or through a buffer where the kernel cannot copy between
+// the two (another file system: EXDEV); gives the number of bytes copied.
 task<std::int64_t> copy(path from, path to);
 
 }  // namespace aw::files::os
