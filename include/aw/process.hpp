@@ -19,6 +19,20 @@
 // options) inside a co_await expression does not compile ("array used as initializer", a
 // GCC 11.2-12 bug; clang is fine). Build argv and options before the co_await, as above.
 //
+// A pipeline (`seq 1 100 | grep 7 | wc -l`): stdio::take(stream) hands one child's pipe to
+// the next as its stdin (or stdout), as Python's Popen(..., stdin=p1.stdout) followed by
+// p1.stdout.close(): this process keeps no copy, so the next child sees end of input when
+// the previous one ends. Everything in one task, with aw::enter:
+//
+//   aw::process& seq = co_await aw::enter(aw::open_process(seq_argv));
+//   aw::process_options o;
+//   o.stdin = aw::stdio::take(seq.stdout());
+//   aw::process& grep = co_await aw::enter(aw::open_process(grep_argv, o));
+//   aw::process_options o2;
+//   o2.stdin = aw::stdio::take(grep.stdout());
+//   aw::process& wc = co_await aw::enter(aw::open_process(wc_argv, o2));
+//   std::string count = co_await wc.stdout().read_all();   // "2\n"
+//
 // The process is started when the block is entered (posix_spawn; a missing program raises
 // aw::spawn_error there, with the errno and the path). stdin, stdout and stderr are
 // aw::byte_stream pipes by default (see process_options for the alternatives).
@@ -57,7 +71,7 @@ namespace aw {
 // Where a child's standard stream goes (subprocess.PIPE, DEVNULL, STDOUT, None, an fd).
 class stdio {
  public:
-  enum class kind : unsigned char { pipe, inherit, devnull, fd, to_stdout };
+  enum class kind : unsigned char { pipe, inherit, devnull, fd, to_stdout, stream };
 
   static const stdio pipe;       // a new pipe: the stream is proc.stdin()/stdout()/stderr()
   static const stdio inherit;    // this process's own stream (Python's None)
@@ -65,15 +79,22 @@ class stdio {
   static const stdio to_stdout;  // stderr only: wherever stdout goes (subprocess.STDOUT)
   // An open descriptor of this process, duplicated into the child (it stays open here).
   static constexpr stdio from_fd(int fd) noexcept { return stdio(kind::fd, fd); }
+  // A stream of this process (another child's proc.stdout(), a pipe end), handed over: once
+  // the child has started, the stream is closed here (the child holds the only copy, made
+  // blocking again, as a child's stdio expects). A start that fails leaves it open. The
+  // stream must stay alive until the process is started.
+  static stdio take(byte_stream& s) noexcept { return stdio(kind::stream, -1, &s); }
 
   constexpr kind what() const noexcept { return kind_; }
-  constexpr int fd() const noexcept { return fd_; }
+  constexpr int fd() const noexcept { return stream_ ? stream_->fd() : fd_; }
+  constexpr byte_stream* stream() const noexcept { return stream_; }
   friend constexpr bool operator==(const stdio&, const stdio&) = default;
 
  private:
-  constexpr stdio(kind k, int fd) noexcept : kind_(k), fd_(fd) {}
+  constexpr stdio(kind k, int fd, byte_stream* s = nullptr) noexcept : kind_(k), fd_(fd), stream_(s) {}
   kind kind_;
   int fd_;
+  byte_stream* stream_;
 };
 inline constexpr stdio stdio::pipe{kind::pipe, -1};
 inline constexpr stdio stdio::inherit{kind::inherit, -1};

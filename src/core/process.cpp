@@ -185,7 +185,9 @@ void process::start() {
       if (::pipe2(p, O_CLOEXEC) != 0) throw_errno(errno, "aw::open_process: pipe2");
       child[i].reset(i == 0 ? p[0] : p[1]);
       ours[i].reset(i == 0 ? p[1] : p[0]);
-    } else if (how[i].what() == stdio::kind::fd) {
+    } else if (how[i].what() == stdio::kind::fd || how[i].what() == stdio::kind::stream) {
+      if (how[i].what() == stdio::kind::stream && !how[i].stream()->is_open())
+        throw std::invalid_argument("aw::open_process: stdio::take of a closed stream");
       child[i].reset(::fcntl(how[i].fd(), F_DUPFD_CLOEXEC, 3));
       if (child[i].get() < 0) throw_errno(errno, "aw::open_process: fd " + std::to_string(how[i].fd()));
     }
@@ -215,6 +217,7 @@ void process::start() {
     switch (how[i].what()) {
       case stdio::kind::pipe:
       case stdio::kind::fd:
+      case stdio::kind::stream:
         rc = posix_spawn_file_actions_adddup2(&actions, child[i].get(), i);
         break;
       case stdio::kind::devnull:
@@ -271,12 +274,27 @@ void process::start() {
     envp = env.data();
   }
 
+  // A stream handed over shares its open file description with the child's copy: the
+  // child gets it blocking, as a pipe from a shell (our O_NONBLOCK is put back if the
+  // start fails and the stream stays ours).
+  auto set_handed_over_blocking = [&](bool blocking) {
+    for (int i = 0; i < 3; ++i) {
+      if (how[i].what() != stdio::kind::stream) continue;
+      int fl = ::fcntl(child[i].get(), F_GETFL);
+      if (fl >= 0) ::fcntl(child[i].get(), F_SETFL, blocking ? fl & ~O_NONBLOCK : fl | O_NONBLOCK);
+    }
+  };
+  set_handed_over_blocking(true);
+
   // glibc's posix_spawn reports a failed exec (ENOENT, EACCES, ENOEXEC) as its result.
   pid_t pid = -1;
   const std::string& program = argv_[0];
   int rc = program.find('/') != std::string::npos ? ::posix_spawn(&pid, program.c_str(), &actions, &attr, args.data(), envp)
                                                   : ::posix_spawnp(&pid, program.c_str(), &actions, &attr, args.data(), envp);
-  if (rc != 0) throw spawn_error(rc, program);
+  if (rc != 0) {
+    set_handed_over_blocking(false);
+    throw spawn_error(rc, program);
+  }
 
   int pidfd = pidfd_open(pid);  // close-on-exec
   if (pidfd < 0) {
@@ -284,6 +302,7 @@ void process::start() {
     ::kill(pid, SIGKILL);
     while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
+    set_handed_over_blocking(false);
     throw_errno(err, "aw::open_process: pidfd_open");
   }
   pid_ = pid;
@@ -295,6 +314,10 @@ void process::start() {
   stdin_ = byte_stream(ours[0].release());
   stdout_ = byte_stream(ours[1].release());
   stderr_ = byte_stream(ours[2].release());
+  // Handed over: the child has its copy; ours would keep the pipe open (a reader after it
+  // would never see end of input).
+  for (int i = 0; i < 3; ++i)
+    if (how[i].what() == stdio::kind::stream) how[i].stream()->close();
 }
 
 namespace {

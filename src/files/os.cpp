@@ -5,12 +5,19 @@
 #include "sys.hpp"
 #include "worker.hpp"
 
+#include <aw/from_thread.hpp>
+#include <aw/wait_fd.hpp>
+
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <cerrno>
+#include <cstdint>
 #include <exception>
+#include <string_view>
 #include <utility>
 
 namespace aw::files::os {
@@ -50,6 +57,66 @@ task<bool> is_file(path p) {
 task<bool> is_dir(path p) {
   stat_result st;
   co_return co_await try_stat(p, st) == 0 && st.is_dir();
+}
+task<bool> is_symlink(path p) {
+  stat_result st;
+  int r = co_await detail::stat(-1, p.c_str(), false, st);
+  if (r < 0 && r != -ENOENT && r != -ENOTDIR) raise_os_error(-r, "lstat", p);
+  co_return r == 0 && st.is_symlink();
+}
+
+task<std::int64_t> getsize(path p) {
+  stat_result st;
+  int r = co_await detail::stat(-1, p.c_str(), true, st);
+  if (r < 0) raise_os_error(-r, "getsize", p);
+  co_return st.size;
+}
+
+task<bool> access(path p, int mode, bool follow_symlinks) {
+  const char* s = p.c_str();
+  int flags = follow_symlinks ? 0 : AT_SYMLINK_NOFOLLOW;
+  co_return co_await detail::run_blocking([=] { return ::faccessat(AT_FDCWD, s, mode, flags) == 0; });
+}
+
+task<> chmod(path p, unsigned mode) {
+  const char* s = p.c_str();
+  int r = co_await detail::run_blocking([=] { return ::fchmodat(AT_FDCWD, s, static_cast<mode_t>(mode & 07777), 0) == 0 ? 0 : -errno; });
+  if (r < 0) raise_os_error(-r, "chmod", p);
+}
+
+task<statvfs_result> statvfs(path p) {
+  struct ::statvfs v{};
+  const char* s = p.c_str();
+  int r = co_await detail::run_blocking([=, &v] { return ::statvfs(s, &v) == 0 ? 0 : -errno; });
+  if (r < 0) raise_os_error(-r, "statvfs", p);
+  statvfs_result out;
+  out.bsize = v.f_bsize;
+  out.frsize = v.f_frsize;
+  out.blocks = v.f_blocks;
+  out.bfree = v.f_bfree;
+  out.bavail = v.f_bavail;
+  out.files = v.f_files;
+  out.ffree = v.f_ffree;
+  out.favail = v.f_favail;
+  out.flag = v.f_flag;
+  out.namemax = v.f_namemax;
+  out.fsid = v.f_fsid;
+  co_return out;
+}
+
+task<std::int64_t> sendfile(int out_fd, int in_fd, std::optional<std::int64_t> offset, std::size_t count) {
+  off_t off = offset.value_or(0);
+  const bool at = offset.has_value();
+  for (;;) {
+    long n = co_await detail::run_blocking([=, &off]() -> long {
+      ssize_t k = ::sendfile(out_fd, in_fd, at ? &off : nullptr, count);
+      return k < 0 ? -errno : k;
+    });
+    if (n >= 0) co_return n;
+    if (n == -EINTR) continue;
+    if (n != -EAGAIN) raise_os_error(static_cast<int>(-n), "sendfile", {});
+    co_await aw::wait_writable(out_fd);
+  }
 }
 
 task<> remove(path p) {
@@ -124,26 +191,100 @@ task<path> readlink(path p) {
   co_return path(std::move(target));
 }
 
-task<std::vector<dir_entry>> scandir(path p) {
-  std::vector<dir_entry> entries;
-  int r = co_await detail::run_blocking([&]() -> int {
-    DIR* d = ::opendir(p.c_str());
-    if (!d) return -errno;
+task<stat_result> dir_entry::stat(bool follow_symlinks) const { co_return co_await os::stat(path, follow_symlinks); }
+
+namespace {
+
+constexpr std::size_t scandir_batch = 128;
+
+// Appends up to `max` entries of d to out (on a worker); the type of an entry the file
+// system gives as DT_UNKNOWN comes from lstat. Gives 0, 1 at the end, or -errno.
+int read_entries(DIR* d, const path& dir, std::vector<dir_entry>& out, std::size_t max) {
+  for (std::size_t limit = out.size() + max; out.size() < limit;) {
     errno = 0;
-    while (dirent* e = ::readdir(d)) {
-      std::string name = e->d_name;
-      if (name == "." || name == "..") continue;
-      dir_entry entry;
-      entry.path = p / name;
-      entry.name = std::move(name);
-      entry.type = e->d_type;
-      entries.push_back(std::move(entry));
+    dirent* e = ::readdir(d);
+    if (!e) return errno ? -errno : 1;
+    std::string_view name = e->d_name;
+    if (name == "." || name == "..") continue;
+    dir_entry entry;
+    entry.name = name;
+    entry.path = dir / entry.name;
+    entry.type = e->d_type;
+    entry.ino = e->d_ino;
+    if (entry.type == DT_UNKNOWN) {
+      struct stat st;
+      if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) entry.type = IFTODT(st.st_mode);
     }
-    int err = errno;
-    ::closedir(d);
-    return err ? -err : 0;
+    out.push_back(std::move(entry));
+  }
+  return 0;
+}
+
+}  // namespace
+
+scandir_iterator::scandir_iterator(path p) : dir_(std::move(p)) {}
+
+scandir_iterator::scandir_iterator(scandir_iterator&& o) noexcept
+    : dir_(std::move(o.dir_)),
+      d_(std::exchange(o.d_, nullptr)),
+      done_(o.done_),
+      batch_(std::move(o.batch_)),
+      next_(o.next_),
+      enter_check_(std::move(o.enter_check_)) {}
+
+scandir_iterator::~scandir_iterator() { close(); }
+
+void scandir_iterator::close() noexcept {
+  // closedir is close(2) and a free: no wait, and not a cancellation point.
+  if (d_) ::closedir(std::exchange(d_, nullptr));
+  done_ = true;
+  batch_.clear();
+  next_ = 0;
+}
+
+task<> scandir_iterator::open() {
+  DIR* d = nullptr;
+  int r = co_await detail::run_blocking([&]() -> int {
+    d = ::opendir(dir_.c_str());
+    return d ? 0 : -errno;
   });
-  if (r < 0) raise_os_error(-r, "scandir", p);
+  if (r < 0) raise_os_error(-r, "scandir", dir_);
+  d_ = d;
+}
+
+task<scandir_iterator&> scandir_iterator::aenter() {
+  enter_check_.entered();
+  co_await open();
+  co_return *this;
+}
+
+task<> scandir_iterator::aexit(std::exception_ptr) {
+  close();
+  co_return;
+}
+
+task<std::optional<dir_entry>> scandir_iterator::next() {
+  enter_check_.entered();
+  if (next_ == batch_.size() && !done_) {
+    if (!d_) co_await open();
+    batch_.clear();
+    next_ = 0;
+    DIR* d = d_;
+    int r = co_await detail::run_blocking([&] { return read_entries(d, dir_, batch_, scandir_batch); });
+    if (r < 0) raise_os_error(-r, "scandir", dir_);
+    if (r == 1) done_ = true;
+  }
+  if (next_ == batch_.size()) co_return std::nullopt;
+  co_return std::optional<dir_entry>(std::move(batch_[next_++]));
+}
+
+task<std::vector<dir_entry>> scandir_iterator::all(path p) {
+  scandir_iterator it(std::move(p));
+  co_await it.open();
+  std::vector<dir_entry> entries;
+  int r = co_await detail::run_blocking([&] { return read_entries(it.d_, it.dir_, entries, SIZE_MAX); });
+  if (r < 0) raise_os_error(-r, "scandir", it.dir_);
+  it.enter_check_.entered();
   co_return entries;
 }
 
@@ -166,7 +307,25 @@ struct fd_closer {
   }
 };
 
-constexpr std::size_t copy_step = std::size_t{64} << 20;
+// A cancellation is seen between two steps: at 2 to 6 GB/s, within a few milliseconds.
+constexpr std::size_t copy_step = std::size_t{16} << 20;
+
+// The in-kernel part of a copy, as cp does it: the source advised as read in order, then
+// copy_file_range(2) in steps. All the steps run in one job on a worker: a return to the
+// loop between steps would wake two threads each time, and on a busy machine each wake-up
+// waits for a core. Between steps the worker checks whether the caller was cancelled and
+// stops there (aw::cancelled, rethrown in the caller). Gives the bytes copied, or -errno;
+// `copied` counts the bytes copied before a failure.
+long copy_in_kernel(int in, int out, std::int64_t& copied) {
+  ::posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
+  for (;;) {
+    aw::from_thread::check_cancelled();
+    ssize_t k = ::copy_file_range(in, nullptr, out, nullptr, copy_step, 0);
+    if (k < 0) return -errno;
+    if (k == 0) return copied;
+    copied += k;
+  }
+}
 
 }  // namespace
 
@@ -182,31 +341,23 @@ task<std::int64_t> copy(path from, path to) {
   if (out < 0) raise_os_error(-out, "copy", from, to);
   fd_closer out_guard(out);
   std::int64_t total = 0;
-  bool in_kernel = true;
-  std::unique_ptr<char[]> buffer;
-  for (;;) {
-    long n;
-    if (in_kernel) {
-      n = co_await detail::run_blocking([=]() -> long {
-        ssize_t k = ::copy_file_range(in, nullptr, out, nullptr, copy_step, 0);
-        return k < 0 ? -errno : k;
-      });
-      if (n == -EXDEV || n == -ENOSYS || n == -EINVAL || n == -EOPNOTSUPP) {
-        in_kernel = false;  // not between these file systems: copy through a buffer
-        continue;
-      }
-    } else {
-      if (!buffer) buffer = std::make_unique_for_overwrite<char[]>(1 << 20);
+  long n = co_await detail::run_blocking([in, out, &total] { return copy_in_kernel(in, out, total); });
+  if (n < 0 && n != -EXDEV && n != -ENOSYS && n != -EINVAL && n != -EOPNOTSUPP) raise_os_error(static_cast<int>(-n), "copy", from, to);
+  if (n < 0) {
+    // Not between these file systems (or not these files): through a buffer, from where
+    // the kernel stopped; each read and write is a cancellation point.
+    auto buffer = std::make_unique_for_overwrite<char[]>(1 << 20);
+    for (;;) {
       n = co_await detail::read(in, buffer.get(), 1 << 20, total, false);
-      for (long done = 0; n > 0 && done < n;) {
+      if (n < 0) raise_os_error(static_cast<int>(-n), "copy", from, to);
+      if (n == 0) break;
+      for (long done = 0; done < n;) {
         long w = co_await detail::write(out, buffer.get() + done, static_cast<std::size_t>(n - done), total + done, false);
         if (w <= 0) raise_os_error(w < 0 ? static_cast<int>(-w) : EIO, "copy", from, to);
         done += w;
       }
+      total += n;
     }
-    if (n < 0) raise_os_error(static_cast<int>(-n), "copy", from, to);
-    if (n == 0) break;
-    total += n;
   }
   // Permission bits: the umask narrowed them at creation (shutil.copy sets them exactly).
   if (::fchmod(out, st.mode & 07777) != 0) raise_os_error(errno, "copy (chmod)", to);

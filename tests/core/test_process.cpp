@@ -197,6 +197,69 @@ TEST_F(ProcessTest, AnOwnDescriptorAsStdout) {
   ::close(fds[0]);
 }
 
+// seq 1 100 | grep 7 | wc -l, in one task: each stdout handed to the next child, and
+// closed here, so wc sees the end of its input when grep ends (it would wait forever if
+// this process kept a copy of either pipe).
+TEST_F(ProcessTest, APipelineWithTakenStreams) {
+  aw::run([]() -> aw::task<> {
+    aw::process& seq = co_await aw::enter(aw::open_process(args("seq", "1", "100")));
+    aw::process_options o;
+    o.stdin = aw::stdio::take(seq.stdout());
+    aw::process& grep = co_await aw::enter(aw::open_process(args("grep", "7"), o));
+    EXPECT_FALSE(seq.stdout().is_open());
+    aw::process_options o2;
+    o2.stdin = aw::stdio::take(grep.stdout());
+    aw::process& wc = co_await aw::enter(aw::open_process(args("wc", "-l"), o2));
+    EXPECT_FALSE(grep.stdout().is_open());
+    EXPECT_EQ(co_await wc.stdout().read_all(), "19\n");
+    EXPECT_EQ(co_await wc.wait(), 0);
+    EXPECT_EQ(co_await grep.wait(), 0);
+    EXPECT_EQ(co_await seq.wait(), 0);
+  });
+}
+
+// The child gets the pipe blocking (a non-blocking stdin makes `cat` fail with EAGAIN),
+// and a start that fails leaves the stream open, still non-blocking, and ours.
+TEST_F(ProcessTest, TakeGivesABlockingPipeAndAFailedStartKeepsTheStream) {
+  aw::run([]() -> aw::task<> {
+    co_await aw::async_with(aw::open_process(args("sh", "-c", "sleep 0.2; echo late")), [](aw::process& slow) -> aw::task<> {
+      aw::process_options bad;
+      bad.stdin = aw::stdio::take(slow.stdout());
+      EXPECT_THROW((void)co_await aw::enter(aw::open_process(args("/nonexistent/program"), bad)), aw::spawn_error);
+      EXPECT_TRUE(slow.stdout().is_open());
+      EXPECT_NE(::fcntl(slow.stdout().fd(), F_GETFL) & O_NONBLOCK, 0);
+      aw::process_options o;
+      o.stdin = aw::stdio::take(slow.stdout());
+      co_await aw::async_with(aw::open_process(args("cat"), o), [](aw::process& cat) -> aw::task<> {
+        EXPECT_EQ(co_await cat.stdout().read_all(), "late\n");  // cat read a pipe with nothing in it yet
+        EXPECT_EQ(co_await cat.wait(), 0);
+      });
+    });
+    aw::byte_stream closed;
+    aw::process_options o;
+    o.stdin = aw::stdio::take(closed);
+    EXPECT_THROW((void)co_await aw::enter(aw::open_process(args("cat"), o)), std::invalid_argument);
+  });
+}
+
+// A pipeline whose first child never writes: the read is cancelled (a wait that would
+// last forever), and leaving terminates and reaps every child.
+TEST_F(ProcessTest, ACancelledPipelineIsTerminatedAndReaped) {
+  pid_t pids[2] = {-1, -1};
+  aw::run([&]() -> aw::task<> {
+    aw::process& sleeper = co_await aw::enter(aw::open_process(args("sleep", "86400")));
+    aw::process_options o;
+    o.stdin = aw::stdio::take(sleeper.stdout());
+    aw::process& cat = co_await aw::enter(aw::open_process(args("cat"), o));
+    pids[0] = sleeper.pid();
+    pids[1] = cat.pid();
+    bool done = co_await aw::move_on_after(50ms, [&]() -> aw::task<> { (void)co_await cat.stdout().read_all(); });
+    EXPECT_FALSE(done);
+  });
+  EXPECT_TRUE(reaped(pids[0]));
+  EXPECT_TRUE(reaped(pids[1]));
+}
+
 TEST_F(ProcessTest, RunProcessWritesInputAndCollectsOutput) {
   aw::run([&]() -> aw::task<> {
     const std::string input = pattern(1 << 20);

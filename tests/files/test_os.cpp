@@ -5,11 +5,19 @@
 #include <aw/async_with.hpp>
 #include <aw/cancel_scope.hpp>
 #include <aw/files.hpp>
+#include <aw/sleep.hpp>
+#include <aw/task_group.hpp>
+#include <aw/wait_fd.hpp>
 
 #include <gtest/gtest.h>
 
+#include <sys/ioctl.h>
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +28,13 @@ using aw::files::file;
 namespace os = aw::files::os;
 
 class Os : public scratch {};
+
+// "f<i>", through append: g++ 12 -O3 warns falsely (-Wrestrict) on "f" + std::to_string(i).
+std::string numbered(int i) {
+  std::string name = "f";
+  name.append(std::to_string(i));
+  return name;
+}
 
 template <class Error, class Body>
 void expect_error(Body body, int err, const fs::path& p, const fs::path& p2 = {}) {
@@ -113,6 +128,208 @@ TEST_F(Os, ListdirAndScandir) {
   expect_error<aw::files::not_a_directory_error>([&] { return os::scandir(at("f1")); }, ENOTDIR, at("f1"));
 }
 
+TEST_F(Os, ScandirIteratesInBatchesWithStatOnDemand) {
+  for (int i = 0; i < 300; ++i) put(at(numbered(i)), std::string(static_cast<std::size_t>(i), 'x'));
+  fs::create_directory(at("sub"));
+  fs::create_symlink("f7", at("ln"));
+  aw::run([&]() -> aw::task<> {
+    std::vector<std::string> names;
+    std::int64_t bytes = 0;
+    co_await aw::async_with(os::scandir(dir), [&](os::scandir_iterator& it) -> aw::task<> {
+      while (auto e = co_await it.next()) {
+        EXPECT_EQ(e->path, dir / e->name);
+        EXPECT_NE(e->ino, 0u);
+        if (e->is_file()) bytes += (co_await e->stat()).size;
+        if (e->name == "ln") {
+          EXPECT_TRUE(e->is_symlink());
+          EXPECT_FALSE(e->is_file());                           // the entry itself, see os.hpp
+          EXPECT_EQ((co_await e->stat()).size, 7);              // followed
+          EXPECT_TRUE((co_await e->stat(false)).is_symlink());  // not followed
+        }
+        EXPECT_EQ(e->is_dir(), e->name == "sub");
+        names.push_back(e->name);
+      }
+      EXPECT_FALSE(co_await it.next());  // stays at the end
+    });
+    EXPECT_EQ(names.size(), 302u);
+    EXPECT_EQ(bytes, 299 * 300 / 2);
+    // Not entered: next() opens it; the destructor closes it after a partial read.
+    os::scandir_iterator it = os::scandir(dir);
+    EXPECT_TRUE(co_await it.next());
+    it.close();
+    EXPECT_FALSE(co_await it.next());
+  });
+  expect_error<aw::files::file_not_found_error>(
+      [&]() -> aw::task<> { co_await aw::async_with(os::scandir(at("none")), [](os::scandir_iterator&) -> aw::task<> { co_return; }); },
+      ENOENT, at("none"));
+  expect_error<aw::files::not_a_directory_error>(
+      [&]() -> aw::task<> {
+        os::scandir_iterator it = os::scandir(at("f1"));
+        (void)co_await it.next();
+      },
+      ENOTDIR, at("f1"));
+}
+
+// A cancelled next() that had to read raises before reading: no entry is lost.
+TEST_F(Os, ScandirNextCancelledLosesNothing) {
+  for (int i = 0; i < 5; ++i) put(at(numbered(i)), "");
+  aw::run([&]() -> aw::task<> {
+    co_await aw::async_with(os::scandir(dir), [&](os::scandir_iterator& it) -> aw::task<> {
+      aw::cancel_scope scope;
+      co_await aw::async_with(scope, [&](aw::cancel_scope&) -> aw::task<> {
+        scope.cancel();
+        EXPECT_THROW((void)co_await it.next(), aw::cancelled);
+      });
+      std::size_t n = 0;
+      while (co_await it.next()) ++n;
+      EXPECT_EQ(n, 5u);
+    });
+  });
+}
+
+TEST_F(Os, SizeSymlinkAccessChmod) {
+  put(at("f"), "12345");
+  ::chmod(at("f").c_str(), 0644);
+  fs::create_symlink("f", at("ln"));
+  fs::create_symlink("missing", at("dangling"));
+  aw::run([&]() -> aw::task<> {
+    EXPECT_EQ(co_await os::getsize(at("f")), 5);
+    EXPECT_EQ(co_await os::getsize(at("ln")), 5);
+    EXPECT_TRUE(co_await os::is_symlink(at("ln")));
+    EXPECT_TRUE(co_await os::is_symlink(at("dangling")));
+    EXPECT_FALSE(co_await os::is_symlink(at("f")));
+    EXPECT_FALSE(co_await os::is_symlink(at("missing")));
+    EXPECT_FALSE(co_await os::is_symlink(at("f") / "below"));  // ENOTDIR: false, as exists()
+    EXPECT_TRUE(co_await os::access(at("f"), F_OK));
+    EXPECT_TRUE(co_await os::access(at("f"), R_OK | W_OK));
+    EXPECT_FALSE(co_await os::access(at("f"), X_OK));  // no x bit: false even for root
+    EXPECT_FALSE(co_await os::access(at("missing"), F_OK));
+    EXPECT_FALSE(co_await os::access(at("dangling"), F_OK));
+    EXPECT_TRUE(co_await os::access(at("dangling"), F_OK, /*follow_symlinks=*/false));
+    co_await os::chmod(at("f"), 0750);
+    EXPECT_TRUE(co_await os::access(at("f"), X_OK));
+    co_await os::chmod(at("ln"), 0600);  // follows the link
+  });
+  struct stat st;
+  ASSERT_EQ(::stat(at("f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  expect_error<aw::files::file_not_found_error>([&] { return os::getsize(at("missing")); }, ENOENT, at("missing"));
+  expect_error<aw::files::file_not_found_error>([&] { return os::chmod(at("missing"), 0600); }, ENOENT, at("missing"));
+}
+
+TEST_F(Os, Statvfs) {
+  struct statvfs v{};
+  ASSERT_EQ(::statvfs(dir.c_str(), &v), 0);
+  aw::run([&]() -> aw::task<> {
+    os::statvfs_result r = co_await os::statvfs(dir);
+    EXPECT_EQ(r.frsize, v.f_frsize);
+    EXPECT_EQ(r.bsize, v.f_bsize);
+    EXPECT_EQ(r.blocks, v.f_blocks);
+    EXPECT_EQ(r.namemax, v.f_namemax);
+    EXPECT_EQ(r.files, v.f_files);
+    EXPECT_GT(r.blocks, 0u);
+  });
+  expect_error<aw::files::file_not_found_error>([&] { return os::statvfs(at("missing")); }, ENOENT, at("missing"));
+}
+
+// A descriptor closed on every path out of a test.
+struct fd_guard {
+  int fd;
+  ~fd_guard() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+TEST_F(Os, SendfileBetweenFiles) {
+  std::string data(200'000, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i % 253);
+  put(at("src"), data);
+  fd_guard in{::open(at("src").c_str(), O_RDONLY | O_CLOEXEC)};
+  fd_guard out{::open(at("dst").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644)};
+  ASSERT_GE(in.fd, 0);
+  ASSERT_GE(out.fd, 0);
+  aw::run([&]() -> aw::task<> {
+    // At an offset: the file position of in does not move.
+    EXPECT_EQ(co_await os::sendfile(out.fd, in.fd, 100'000, 50'000), 50'000);
+    EXPECT_EQ(::lseek(in.fd, 0, SEEK_CUR), 0);
+    // At the file position, to the end, then 0 at the end.
+    std::int64_t sent = 0;
+    for (;;) {
+      std::int64_t n = co_await os::sendfile(out.fd, in.fd, std::nullopt, 1 << 20);
+      if (n == 0) break;
+      sent += n;
+    }
+    EXPECT_EQ(sent, 200'000);
+  });
+  EXPECT_EQ(get(at("dst")), data.substr(100'000, 50'000) + data);
+  aw::run([&]() -> aw::task<> {
+    try {
+      (void)co_await os::sendfile(out.fd, 1'000'000, 0, 10);
+      ADD_FAILURE() << "no error";
+    } catch (const aw::files::os_error& e) {
+      EXPECT_EQ(e.error_number(), EBADF);
+      EXPECT_EQ(e.operation(), "sendfile");
+      EXPECT_TRUE(e.path().empty());
+    }
+  });
+}
+
+// Into a full non-blocking pipe: sendfile waits for room (Python would raise
+// BlockingIOError), and that wait is a cancellation point.
+TEST_F(Os, SendfileWaitsForANonBlockingPipe) {
+  std::string data(1 << 20, 'p');
+  put(at("src"), data);
+  fd_guard in{::open(at("src").c_str(), O_RDONLY | O_CLOEXEC)};
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+  fd_guard r{p[0]}, w{p[1]};
+  aw::run([&]() -> aw::task<> {
+    std::int64_t sent = 0;
+    std::string got;
+    co_await aw::async_with(aw::task_group(), [&](aw::task_group& tg) -> aw::task<> {
+      tg.start_soon([&]() -> aw::task<> {
+        while (sent < static_cast<std::int64_t>(data.size()))
+          sent += co_await os::sendfile(w.fd, in.fd, sent, data.size() - static_cast<std::size_t>(sent));
+      });
+      tg.start_soon([&]() -> aw::task<> {
+        char buf[65536];
+        while (got.size() < data.size()) {
+          co_await aw::wait_readable(r.fd);
+          ssize_t n = ::read(r.fd, buf, sizeof buf);
+          if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+        }
+      });
+      co_return;
+    });
+    EXPECT_EQ(sent, static_cast<std::int64_t>(data.size()));
+    EXPECT_EQ(got, data);
+    // Now nobody reads: once the pipe is full, the wait would last forever.
+    aw::cancel_scope scope;
+    bool raised = false;
+    co_await aw::async_with(aw::task_group(), [&](aw::task_group& tg) -> aw::task<> {
+      tg.start_soon([&]() -> aw::task<> {
+        co_await aw::async_with(scope, [&](aw::cancel_scope&) -> aw::task<> {
+          try {
+            for (std::int64_t off = 0;; off = (off + 4096) % static_cast<std::int64_t>(data.size()))
+              (void)co_await os::sendfile(w.fd, in.fd, off, 4096);
+          } catch (const aw::cancelled&) {
+            raised = true;
+            throw;
+          }
+        });
+      });
+      tg.start_soon([&]() -> aw::task<> {
+        int queued = 0;
+        while (::ioctl(w.fd, FIONREAD, &queued) != 0 || queued < 65536) co_await aw::sleep(std::chrono::milliseconds(1));
+        co_await aw::sleep(std::chrono::milliseconds(20));  // let it reach the wait
+        scope.cancel();
+      });
+      co_return;
+    });
+    EXPECT_TRUE(raised);
+  });
+}
+
 TEST_F(Os, LinksAndSymlinks) {
   put(at("f"), "content");
   aw::run([&]() -> aw::task<> {
@@ -147,6 +364,85 @@ TEST_F(Os, CopyCopiesContentsAndPermissions) {
   EXPECT_EQ(get(at("e2")), "");
   expect_error<aw::files::file_not_found_error>([&] { return os::copy(at("none"), at("d")); }, ENOENT, at("none"), at("d"));
   expect_error<aw::files::is_a_directory_error>([&] { return os::copy(dir, at("d")); }, EISDIR, dir, at("d"));
+}
+
+// A directory on /dev/shm (tmpfs; the scratch directory is on another file system, where
+// copy_file_range(2) gives EXDEV), removed with everything in it.
+struct shm_dir {
+  fs::path path;
+  explicit shm_dir(const std::string& name) : path(fs::path("/dev/shm") / (name + "." + std::to_string(::getpid()))) {
+    std::error_code ec;
+    if (!fs::create_directory(path, ec) || ec) path.clear();
+  }
+  ~shm_dir() {
+    std::error_code ec;
+    if (!path.empty()) fs::remove_all(path, ec);
+  }
+};
+
+TEST_F(Os, CopyAcrossFileSystemsGoesThroughABuffer) {
+  shm_dir tmp("aw-files-copy");
+  if (tmp.path.empty()) GTEST_SKIP() << "no /dev/shm";
+  const fs::path& shm = tmp.path;
+  std::string data(5 << 20 | 123, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 % 251);
+  put(shm / "src", data);
+  ::chmod((shm / "src").c_str(), 0604);
+  std::int64_t n = aw::run([&]() -> aw::task<std::int64_t> { co_return co_await os::copy(shm / "src", at("dst")); });
+  std::int64_t back = aw::run([&]() -> aw::task<std::int64_t> { co_return co_await os::copy(at("dst"), shm / "back"); });
+  EXPECT_EQ(n, static_cast<std::int64_t>(data.size()));
+  EXPECT_EQ(back, n);
+  EXPECT_EQ(get(at("dst")), data);
+  EXPECT_EQ(get(shm / "back"), data);
+  struct stat st;
+  ASSERT_EQ(::stat(at("dst").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0604u);
+  expect_error<aw::files::not_a_directory_error>([&] { return os::copy(shm / "src", at("dst") / "x"); }, ENOTDIR, shm / "src",
+                                                 at("dst") / "x");
+}
+
+// Cancels a copy once the destination has grown: the copy stops between two steps (a 24 h
+// wait in the test would hang otherwise, and a copy run to its end would fail the size
+// check), raising aw::cancelled and leaving a prefix of the source.
+void cancel_copy_midway(const fs::path& from, const fs::path& to, std::int64_t size) {
+  put(from, "");
+  ASSERT_EQ(::truncate(from.c_str(), size), 0);  // sparse: zeros that take no space
+  aw::run([&]() -> aw::task<> {
+    aw::cancel_scope scope;
+    bool raised = false;
+    co_await aw::async_with(aw::task_group(), [&](aw::task_group& tg) -> aw::task<> {
+      tg.start_soon([&]() -> aw::task<> {
+        co_await aw::async_with(scope, [&](aw::cancel_scope&) -> aw::task<> {
+          try {
+            co_await os::copy(from, to);
+          } catch (const aw::cancelled&) {
+            raised = true;
+            throw;
+          }
+        });
+      });
+      tg.start_soon([&]() -> aw::task<> {
+        struct stat st{};
+        while (::stat(to.c_str(), &st) != 0 || st.st_size == 0) co_await aw::sleep(std::chrono::milliseconds(1));
+        scope.cancel();
+      });
+      co_return;
+    });
+    EXPECT_TRUE(raised);
+    EXPECT_TRUE(scope.cancelled_caught());
+  });
+  struct stat st{};
+  ASSERT_EQ(::stat(to.c_str(), &st), 0);
+  EXPECT_GT(st.st_size, 0);
+  EXPECT_LT(st.st_size, size);
+}
+
+TEST_F(Os, CopyInTheKernelIsCancelledBetweenSteps) { cancel_copy_midway(at("big"), at("copy"), std::int64_t{2} << 30); }
+
+TEST_F(Os, CopyThroughABufferIsCancelledBetweenSteps) {
+  shm_dir tmp("aw-files-cancel");
+  if (tmp.path.empty()) GTEST_SKIP() << "no /dev/shm";
+  cancel_copy_midway(tmp.path / "big", at("copy"), std::int64_t{1} << 30);
 }
 
 TEST_F(Os, CancelledBeforeStartingDoesNothing) {

@@ -191,6 +191,7 @@ class [[nodiscard(
 
  private:
   friend class temporary_file;  // opens with O_TMPFILE
+  friend class spooled_file;    // checks a mode with a probe
   class busy_guard;
   void check_open() const;
   void check_readable() const;
