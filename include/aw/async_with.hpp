@@ -152,6 +152,7 @@ task<Out> with_level(Body body, Res resources, M m, Rest... rest) {
   using R = resource_t<manager>;
   manager& mgr = m;
   debug_entry* entry = debug_on ? debug_enter_manager(mgr, "async_with enter") : nullptr;
+  const std::uint32_t span = trace_on ? trace_enter_manager(mgr) : 0;
 
   [[maybe_unused]] std::conditional_t<std::is_void_v<R>, char, resource_slot<R>> held{};
   [[maybe_unused]] std::remove_reference_t<R>* res = nullptr;
@@ -162,6 +163,7 @@ task<Out> with_level(Body body, Res resources, M m, Rest... rest) {
       res = std::addressof(held.set(co_await mgr.aenter()));
   } catch (...) {
     if (entry) debug_exit(entry, std::current_exception(), false, std::current_exception());
+    if (span) trace_exit(span, std::current_exception(), false, std::current_exception());
     throw;  // nothing was entered: nothing to exit
   }
 
@@ -206,6 +208,8 @@ task<Out> with_level(Body body, Res resources, M m, Rest... rest) {
   }
   if (entry) [[unlikely]]
     debug_exit(entry, e, suppress && e && !raised, raised);
+  if (span) [[unlikely]]
+    trace_exit(span, e, suppress && e && !raised, raised);
   if (raised) {
     // Python's raise sets __context__ only while an exception is being handled.
     if (e) set_exception_context(raised, e, mark);
