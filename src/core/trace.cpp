@@ -110,6 +110,9 @@ struct global_trace {
   std::string written_path;
   std::string events;
   std::size_t dropped = 0;
+  // Loops tracing now: the hooks stay armed while one does, or while `path` is set, and
+  // cost their one branch again once neither holds.
+  std::size_t active = 0;
 };
 global_trace& global() {
   static global_trace* g = new global_trace;  // never destroyed: a loop may end during exit
@@ -679,19 +682,23 @@ void write_file(const std::string& path, const std::string& events, std::size_t 
 void trace_loop_start(const char* path, std::size_t ring_events, std::uint64_t loop_id) {
   auto& g = global();
   auto s = std::make_unique<loop_trace>();
+  std::lock_guard<std::mutex> lock(g.mutex);
+  if (current) {  // replaced: the run's own options after the loop took the process-wide ones
+    current.reset();
+    --g.active;
+  }
   if (path && *path) {
     s->path = path;
     s->capacity = ring_events;
-    trace_on = true;
-  } else {
-    std::lock_guard<std::mutex> lock(g.mutex);
-    if (g.path.empty()) {
-      current.reset();
-      return;
-    }
+  } else if (!g.path.empty()) {
     s->path = g.path;
     s->capacity = g.ring_events;
+  } else {
+    trace_on = g.active != 0;
+    return;
   }
+  ++g.active;
+  trace_on = true;
   if (s->capacity == 0) s->capacity = 1;
   s->ring.reserve(std::min<std::size_t>(s->capacity, 4096));
   s->os_tid = static_cast<long>(::syscall(SYS_gettid));
@@ -703,9 +710,14 @@ void trace_loop_start(const char* path, std::size_t ring_events, std::uint64_t l
 void trace_loop_end() noexcept {
   std::unique_ptr<loop_trace> s = std::move(current);
   if (!s) return;
+  auto& g = global();
+  {
+    std::lock_guard<std::mutex> lock(g.mutex);
+    --g.active;
+    trace_on = g.active != 0 || !g.path.empty();
+  }
   try {
     std::string events = converter(*s).run();
-    auto& g = global();
     std::lock_guard<std::mutex> lock(g.mutex);
     if (g.written_path != s->path) {
       g.written_path = s->path;
@@ -728,7 +740,7 @@ void trace_loop_end() noexcept {
 void set_trace(std::string path, std::size_t ring_events) {
   auto& g = detail::global();
   std::lock_guard<std::mutex> lock(g.mutex);
-  detail::trace_on = !path.empty();
+  detail::trace_on = !path.empty() || g.active != 0;
   g.path = std::move(path);
   g.ring_events = ring_events;
 }
