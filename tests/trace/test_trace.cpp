@@ -177,7 +177,9 @@ TEST(Trace, FdAndUringWaitsAreNamed) {
       },
       aw::loop_options{.trace = path.c_str()});
   EXPECT_TRUE(check(path, {"wait=fd readable"}));
-  if (uring) EXPECT_TRUE(check(path, {"wait=io_uring"}));
+  if (uring) {
+    EXPECT_TRUE(check(path, {"wait=io_uring"}));
+  }
   if (!std::getenv("AW_TRACE_KEEP")) std::remove(path.c_str());
 }
 
