@@ -17,6 +17,7 @@
 #include <aw/run.hpp>
 #include <aw/sleep.hpp>
 #include <aw/task.hpp>
+#include <aw/trace.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -27,6 +28,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <exception>
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
@@ -204,6 +206,52 @@ void sleep0_pingpong(benchmark::State& state) {
   report_per_op(state, 2);
 }
 
+// The cost of the trace when on (aw/trace.hpp): sleep0_pingpong and async_with with a trace
+// of the run. Each op appends `records_per_op` records; (traced - untraced) / records_per_op
+// is the cost of one record. The file is written after the timed loop, when the run ends.
+std::string trace_path() { return (std::filesystem::temp_directory_path() / "aw_core_bench_trace.json").string(); }
+
+void sleep0_pingpong_traced(benchmark::State& state) {
+  const std::string path = trace_path();
+  std::size_t records = 0;
+  aw::run(
+      [&]() -> aw::task<> {
+        bool stop = false;
+        fan_out g(1);
+        g.start(partner(stop));
+        co_await aw::yield();
+        const std::size_t before = aw::trace_report_counts().recorded;
+        for (auto _ : state) co_await aw::yield();
+        records = aw::trace_report_counts().recorded - before;
+        stop = true;
+        co_await g.join();
+      },
+      aw::loop_options{.trace = path.c_str()});
+  std::filesystem::remove(path);
+  report_per_op(state, 2);
+  state.counters["records_per_op"] = static_cast<double>(records) / (2.0 * static_cast<double>(state.iterations()));
+}
+
+void async_with_traced(benchmark::State& state) {
+  const std::string path = trace_path();
+  std::size_t records = 0;
+  aw::run(
+      [&]() -> aw::task<> {
+        manager m;
+        auto body = [](int& r) -> aw::task<> {
+          benchmark::DoNotOptimize(r);
+          co_return;
+        };
+        const std::size_t before = aw::trace_report_counts().recorded;
+        for (auto _ : state) co_await aw::async_with(m, body);
+        records = aw::trace_report_counts().recorded - before;
+      },
+      aw::loop_options{.trace = path.c_str()});
+  std::filesystem::remove(path);
+  report_per_op(state, 1);
+  state.counters["records_per_op"] = static_cast<double>(records) / static_cast<double>(state.iterations());
+}
+
 // timers_100k: 100000 tasks sleep until one near deadline. An iteration's time is the CPU
 // time of one round: starting the tasks and arming their timers, then firing the timers,
 // resuming and finishing the tasks and freeing them. Waiting for the deadline, the sleep
@@ -260,6 +308,8 @@ BENCHMARK(enter);
 BENCHMARK(exit_stack_10);
 BENCHMARK(await_task);
 BENCHMARK(sleep0_pingpong);
+BENCHMARK(sleep0_pingpong_traced);
+BENCHMARK(async_with_traced);
 // Manual time: the CPU time of the rounds (see above).
 BENCHMARK(timers_100k)->UseManualTime()->Iterations(4)->Unit(benchmark::kMillisecond);
 

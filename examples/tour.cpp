@@ -10,6 +10,7 @@
 #include "sections/mixing_with.hpp"
 #include "sections/nesting.hpp"
 #include "sections/timeouts.hpp"
+#include "sections/tracing.hpp"
 #ifdef AW_HAVE_FILES
 #include "sections/async_file_access.hpp"
 #endif
@@ -88,4 +89,6 @@ int main() {
     std::printf("\n== %s: %s\n", s.name, s.explanation);
     aw::run(s.demo());
   }
+  std::printf("\n== tracing: a run written as a timeline for Perfetto or chrome://tracing (AW_TRACE=path.json)\n");
+  tracing::run_traced();
 }

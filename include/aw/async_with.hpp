@@ -161,6 +161,7 @@ task<Out> with_level(Body body, Res resources, M m, Rest... rest) {
   using R = resource_t<manager>;
   manager& mgr = m;
   debug_entry* entry = debug_on ? debug_enter_manager(mgr, "async_with enter") : nullptr;
+  const std::uint32_t span = trace_on ? trace_enter_manager(mgr) : 0;
 
   [[maybe_unused]] std::conditional_t<std::is_void_v<R>, char, resource_slot<R>> held{};
   [[maybe_unused]] std::remove_reference_t<R>* res = nullptr;
@@ -171,6 +172,7 @@ task<Out> with_level(Body body, Res resources, M m, Rest... rest) {
       res = std::addressof(held.set(co_await mgr.aenter()));
   } catch (...) {
     if (entry) debug_exit(entry, std::current_exception(), false, std::current_exception());
+    if (span) trace_exit(span, std::current_exception(), false, std::current_exception());
     throw;  // nothing was entered: nothing to exit
   }
 
@@ -215,6 +217,8 @@ task<Out> with_level(Body body, Res resources, M m, Rest... rest) {
   }
   if (entry) [[unlikely]]
     debug_exit(entry, e, suppress && e && !raised, raised);
+  if (span) [[unlikely]]
+    trace_exit(span, e, suppress && e && !raised, raised);
   if (raised) {
     // Python's raise sets __context__ only while an exception is being handled.
     if (e) set_exception_context(raised, e, mark);
@@ -357,6 +361,8 @@ class [[nodiscard("a task does nothing until it is awaited: co_await it")]] with
         try {
           if (debug_on) [[unlikely]]
             entry_ = debug_enter_manager(mgr(), "async_with enter");
+          if (trace_on) [[unlikely]]
+            span_ = trace_enter_manager(mgr());
           enter = mgr().aenter().release();
         } catch (...) {
           return failed_enter(enter);
@@ -410,6 +416,7 @@ class [[nodiscard("a task does nothing until it is awaited: co_await it")]] with
     e_ = std::current_exception();
     if (enter) enter.destroy();
     if (entry_) debug_exit(entry_, e_, false, e_);
+    if (span_) trace_exit(span_, e_, false, e_);
     stage_ = stage::done;  // nothing was entered: nothing to exit
     return true;
   }
@@ -452,6 +459,8 @@ class [[nodiscard("a task does nothing until it is awaited: co_await it")]] with
     stage_ = stage::done;
     if (entry_) [[unlikely]]
       debug_exit(entry_, e_, suppress && e_ && !raised, raised);
+    if (span_) [[unlikely]]
+      trace_exit(span_, e_, suppress && e_ && !raised, raised);
     if (raised) [[unlikely]] {
       // Python's raise sets __context__ only while an exception is being handled.
       if (e_) set_exception_context(raised, e_, mark_);
@@ -474,6 +483,7 @@ class [[nodiscard("a task does nothing until it is awaited: co_await it")]] with
   std::exception_ptr e_;  // the body's, then what the block raises
   std::optional<shield_guard> shielded_;
   debug_entry* entry_ = nullptr;
+  std::uint32_t span_ = 0;  // the trace's span of the manager, or 0
   std::uint64_t mark_ = 0;
   stage stage_ = stage::start;
   bool suppressed_ = false;

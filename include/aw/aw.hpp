@@ -34,6 +34,7 @@
 #include <aw/task_group.hpp>
 #include <aw/thread_pool.hpp>
 #include <aw/to_thread.hpp>
+#include <aw/trace.hpp>
 #include <aw/wait_fd.hpp>
 
 #ifdef AW_HAVE_FILES

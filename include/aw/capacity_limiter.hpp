@@ -109,10 +109,13 @@ class capacity_limiter {
         lim_->borrowers_.push_back(borrower_);
         return false;
       }
-      detail::suspend_in(lim_->waiters_, *this, h, [](detail::cancellable* c) noexcept {
-        auto* self = static_cast<acquire_awaiter*>(c);
-        detail::abort_wait(self->lim_->waiters_, *self);
-      });
+      detail::suspend_in(
+          lim_->waiters_, *this, h,
+          [](detail::cancellable* c) noexcept {
+            auto* self = static_cast<acquire_awaiter*>(c);
+            detail::abort_wait(self->lim_->waiters_, *self);
+          },
+          "capacity_limiter");
       return true;
     }
     capacity_limiter& await_resume() {

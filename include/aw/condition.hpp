@@ -81,14 +81,17 @@ class condition {
         not_holding_ = true;
         return false;
       }
-      detail::suspend_in(cond_->waiters_, *this, h, [](detail::cancellable* c) noexcept {
-        // Cancelled while waiting for a notification: leave the queue, then get the lock
-        // back, shielded (this wait is no longer interruptible), before raising.
-        auto* self = static_cast<wait_awaiter*>(c);
-        self->cond_->waiters_.remove(*self);
-        self->aborted = true;
-        self->reacquire();
-      });
+      detail::suspend_in(
+          cond_->waiters_, *this, h,
+          [](detail::cancellable* c) noexcept {
+            // Cancelled while waiting for a notification: leave the queue, then get the lock
+            // back, shielded (this wait is no longer interruptible), before raising.
+            auto* self = static_cast<wait_awaiter*>(c);
+            self->cond_->waiters_.remove(*self);
+            self->aborted = true;
+            self->reacquire();
+          },
+          "condition");
       phase_ = phase::notify;
       cond_->lock_->hand_over();  // release; after linking in, so a notify from the next holder finds us
       return true;

@@ -55,10 +55,13 @@ class event {
     bool await_suspend(std::coroutine_handle<P> h) {
       ctx = detail::context_of(h);
       if ((ctx && ctx->cancelled()) || ev_->set_) return false;
-      detail::suspend_in(ev_->waiters_, *this, h, [](detail::cancellable* c) noexcept {
-        auto* self = static_cast<wait_awaiter*>(c);
-        detail::abort_wait(self->ev_->waiters_, *self);
-      });
+      detail::suspend_in(
+          ev_->waiters_, *this, h,
+          [](detail::cancellable* c) noexcept {
+            auto* self = static_cast<wait_awaiter*>(c);
+            detail::abort_wait(self->ev_->waiters_, *self);
+          },
+          "event");
       return true;
     }
     // Nothing to give back when set() and a cancellation both happened: it raises, as

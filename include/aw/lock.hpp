@@ -86,10 +86,13 @@ class lock {
         reentered_ = true;
         return false;
       }
-      detail::suspend_in(lk_->waiters_, *this, h, [](detail::cancellable* c) noexcept {
-        auto* self = static_cast<acquire_awaiter*>(c);
-        detail::abort_wait(self->lk_->waiters_, *self);
-      });
+      detail::suspend_in(
+          lk_->waiters_, *this, h,
+          [](detail::cancellable* c) noexcept {
+            auto* self = static_cast<acquire_awaiter*>(c);
+            detail::abort_wait(self->lk_->waiters_, *self);
+          },
+          "lock");
       return true;
     }
     lock& await_resume() {

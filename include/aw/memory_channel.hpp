@@ -396,10 +396,13 @@ class send_channel {
       }
       this->item = &item_;
       this->half = half_;
-      detail::suspend_in(st_->senders(), *this, h, [](detail::cancellable* c) noexcept {
-        auto* self = static_cast<send_awaiter*>(c);
-        detail::abort_wait(self->st_->senders(), *self);
-      });
+      detail::suspend_in(
+          st_->senders(), *this, h,
+          [](detail::cancellable* c) noexcept {
+            auto* self = static_cast<send_awaiter*>(c);
+            detail::abort_wait(self->st_->senders(), *self);
+          },
+          "channel send");
       return true;
     }
     void await_resume() const {
@@ -534,10 +537,13 @@ class receive_channel {
       }
       this->slot = &slot_;
       this->half = half_;
-      detail::suspend_in(st_->receivers(), *this, h, [](detail::cancellable* c) noexcept {
-        auto* self = static_cast<receive_awaiter*>(c);
-        detail::abort_wait(self->st_->receivers(), *self);
-      });
+      detail::suspend_in(
+          st_->receivers(), *this, h,
+          [](detail::cancellable* c) noexcept {
+            auto* self = static_cast<receive_awaiter*>(c);
+            detail::abort_wait(self->st_->receivers(), *self);
+          },
+          "channel receive");
       return true;
     }
     std::conditional_t<Optional, std::optional<T>, T> await_resume() {

@@ -15,16 +15,19 @@
 //
 // aw::run(main, aw::loop_options{...}) sets up the loop it creates (trio.run's keyword
 // arguments): `.clock = &c` runs it on a virtual clock for tests (aw/testing/virtual_clock.hpp,
-// trio.run(main, clock=MockClock())). The name is loop_options, not run_options, because
+// trio.run(main, clock=MockClock())); `.trace = "run.json"` writes a timeline of the run
+// (aw/trace.hpp). The name is loop_options, not run_options, because
 // aw::run_options (aw/thread_pool.hpp) is what a thread pool's run() takes.
 #pragma once
 
 #include <aw/detail/cancellation.hpp>
 #include <aw/detail/interrupts.hpp>
+#include <aw/detail/trace.hpp>
 #include <aw/loop.hpp>
 #include <aw/task.hpp>
 
 #include <concepts>
+#include <cstddef>
 #include <functional>
 #include <stdexcept>
 #include <type_traits>
@@ -40,6 +43,10 @@ struct loop_options {
   // The loop's clock for every deadline: null for the real one (CLOCK_MONOTONIC). The clock
   // must outlive the run and serve no other loop meanwhile.
   testing::virtual_clock* clock = nullptr;
+  // Writes a trace of this run to the file (aw/trace.hpp), whatever AW_TRACE and
+  // aw::set_trace say; null or empty: as they say. `trace_ring_events` bounds its records.
+  const char* trace = nullptr;
+  std::size_t trace_ring_events = std::size_t{1} << 18;
 };
 
 namespace detail {
@@ -58,14 +65,18 @@ T run(task<T> main, loop_options options = {}) {
   if (!main) throw std::invalid_argument("aw::run: the task is empty (moved from)");
   loop l;
   l.set_clock(options.clock);
+  if (options.trace && *options.trace) detail::trace_loop_start(options.trace, options.trace_ring_events, l.id());
   // The main task's context, inside a root scope (what SIGINT will cancel).
   detail::scope_state root_scope;
   detail::task_context root;
   root.scope = &root_scope;
   root_scope.owner = &root;
   detail::interrupt_guard interrupts(l, root_scope);
+  const std::coroutine_handle<> main_handle = main.handle_for_trace();
   auto h = detail::main_wrapper(std::move(main)).release();
   h.promise().ctx_ = &root;
+  if (detail::trace_on) [[unlikely]]
+    detail::trace_main_task(&root, main_handle, h);
   struct frame_guard {
     std::coroutine_handle<> h;
     ~frame_guard() { h.destroy(); }  // before the loop: a suspended frame may hold timers

@@ -93,10 +93,13 @@ class semaphore {
         --sem_->value_;
         return false;
       }
-      detail::suspend_in(sem_->waiters_, *this, h, [](detail::cancellable* c) noexcept {
-        auto* self = static_cast<acquire_awaiter*>(c);
-        detail::abort_wait(self->sem_->waiters_, *self);
-      });
+      detail::suspend_in(
+          sem_->waiters_, *this, h,
+          [](detail::cancellable* c) noexcept {
+            auto* self = static_cast<acquire_awaiter*>(c);
+            detail::abort_wait(self->sem_->waiters_, *self);
+          },
+          "semaphore");
       return true;
     }
     semaphore& await_resume() {

@@ -45,6 +45,8 @@ class [[nodiscard("co_await it: without co_await nothing sleeps")]] sleep_awaite
     waiter_ = h;
     if (yield_only_) {
       loop_->schedule(h);  // cancellation meanwhile is seen by await_resume
+      if (trace_on) [[unlikely]]
+        trace_wait(ctx_, h, detail::trace_kind::yield, nullptr);
       return true;
     }
     fire = [](timer_node* t) {
@@ -60,6 +62,8 @@ class [[nodiscard("co_await it: without co_await nothing sleeps")]] sleep_awaite
     };
     loop_->add_timer(*this);
     if (ctx_) ctx_->waiting = this;
+    if (trace_on) [[unlikely]]
+      trace_wait(ctx_, h, detail::trace_kind::sleep, nullptr);
     return true;
   }
   void await_resume() const {
@@ -84,6 +88,8 @@ struct [[nodiscard("co_await it")]] yield_awaiter {
     ctx_ = context_of(h);
     if (ctx_ && ctx_->cancelled()) return false;
     loop::current().schedule(h);
+    if (trace_on) [[unlikely]]
+      trace_wait(ctx_, h, detail::trace_kind::yield, nullptr);
     return true;
   }
   void await_resume() const {

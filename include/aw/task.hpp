@@ -207,6 +207,8 @@ class [[nodiscard("a task does nothing until it is awaited: co_await it")]] task
     started_ = true;
     return std::exchange(h_, nullptr);
   }
+  // The frame, for naming the task after its coroutine (the trace of aw::run's main task).
+  std::coroutine_handle<> handle_for_trace() const noexcept { return h_; }
 
  private:
   awaiter start() {

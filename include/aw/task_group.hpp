@@ -91,6 +91,8 @@ struct adopt_context {
   template <class P>
   bool await_suspend(std::coroutine_handle<P> h) const noexcept {
     h.promise().ctx_ = ctx;
+    if (trace_on) [[unlikely]]
+      trace_task_adopt(ctx, h);
     return false;
   }
   void await_resume() const noexcept {}
@@ -224,6 +226,8 @@ class task_group {
       if constexpr (returns_awaitable) {
         check_open("aw::task_group::start_soon");
         auto child = run_child(this, std::forward<F>(fn), std::forward<A>(args)...);
+        if (detail::trace_on) [[unlikely]]
+          trace_child(child.h, fn);
         ++pending_;
         loop_->schedule(child.h);
       }
@@ -247,6 +251,10 @@ class task_group {
       state_.start_scope.link(ctx->scope);
       auto child =
           std::apply([&](A&... a) { return task_group::run_started_child<T>(group_, &state_, std::move(fn_), std::move(a)...); }, args_);
+      if (detail::trace_on) [[unlikely]] {
+        group_->trace_child(child.h, fn_);
+        detail::trace_wait(ctx, h, detail::trace_kind::start, nullptr);
+      }
       ++group_->pending_;
       group_->loop_->schedule(child.h);
     }
@@ -346,7 +354,11 @@ class task_group {
   struct wait_for_children {
     task_group* self;
     bool await_ready() const noexcept { return self->pending_ == 0; }
-    void await_suspend(std::coroutine_handle<> h) noexcept { self->waiter_ = h; }  // not interruptible: children must end first
+    void await_suspend(std::coroutine_handle<> h) noexcept {  // not interruptible: children must end first
+      self->waiter_ = h;
+      if (detail::trace_on) [[unlikely]]
+        detail::trace_wait(self->host_, h, detail::trace_kind::join, nullptr);
+    }
     void await_resume() const noexcept {}
   };
 
@@ -372,6 +384,8 @@ class task_group {
     } catch (...) {
       failure = std::current_exception();
     }
+    if (detail::trace_on) [[unlikely]]
+      detail::trace_task_end(&ctx);
     g->unlink_child(&ctx);
     g->child_finished(std::move(failure));
   }
@@ -389,6 +403,8 @@ class task_group {
     } catch (...) {
       failure = std::current_exception();
     }
+    if (detail::trace_on) [[unlikely]]
+      detail::trace_task_end(&ctx);
     if (status.state_) {
       // It ended under start(), before started() or after a started() that the caller's
       // cancellation left in place: its failure is start()'s, not the group's (trio, anyio).
@@ -440,6 +456,18 @@ class task_group {
   friend class task_status;
 
   void link_child(detail::task_context* c) noexcept { scope_.tasks.push_front(*c); }
+
+  // Names the child's track after fn: a function by its symbol, a lambda or other callable
+  // by its type. The child's context lives in its frame, created at its first step: the
+  // trace learns it from the handle.
+  template <class F>
+  void trace_child(std::coroutine_handle<> h, const F& fn) noexcept {
+    using D = std::decay_t<F>;
+    if constexpr (std::is_pointer_v<D> && std::is_function_v<std::remove_pointer_t<D>>)
+      detail::trace_task_start_pending(h, host_, nullptr, reinterpret_cast<const void*>(fn));
+    else
+      detail::trace_task_start_pending(h, host_, &typeid(D), nullptr);
+  }
   void unlink_child(detail::task_context* c) noexcept { detail::intrusive_list<detail::task_context>::erase(*c); }
 
   void child_finished(std::exception_ptr failure) {

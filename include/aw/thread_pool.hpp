@@ -165,6 +165,8 @@ bool detail::job_awaiter<R>::await_suspend(std::coroutine_handle<P> h) {
   pool_->submit(*job_);
   resolution_ = job_resolution::pending;
   if (ctx) ctx->waiting = job_.get();
+  if (trace_on) [[unlikely]]
+    trace_wait(ctx, h, trace_kind::worker, nullptr);
   return true;
 }
 

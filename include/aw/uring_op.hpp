@@ -74,6 +74,8 @@ class [[nodiscard("co_await it: without co_await nothing is submitted")]] uring_
       self->loop_->cancel_uring_op(*self);  // the completion still arrives, with -ECANCELED or the result
     };
     if (ctx_) ctx_->waiting = this;
+    if (trace_on) [[unlikely]]
+      trace_wait(ctx_, h, detail::trace_kind::uring, nullptr);
     return true;
   }
   int await_resume() const {

@@ -59,6 +59,9 @@ class [[nodiscard("co_await it: without co_await nothing waits")]] fd_wait_await
     };
     loop_->start_fd_wait(*this);
     if (ctx_) ctx_->waiting = this;
+    if (trace_on) [[unlikely]]
+      trace_wait(ctx_, h, detail::trace_kind::fd,
+                 events & POLLOUT ? (events & POLLIN ? "fd readable or writable" : "fd writable") : "fd readable");
     return true;
   }
   std::uint32_t await_resume() const {

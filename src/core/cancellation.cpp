@@ -20,6 +20,8 @@ void interrupt_subtree(scope_state* s) noexcept {
 void scope_state::cancel() noexcept {
   if (cancel_called) return;
   cancel_called = true;
+  if (trace_on) [[unlikely]]
+    trace_cancel(this);
   interrupt_subtree(this);
 }
 

@@ -3,9 +3,11 @@
 #include "backend.hpp"
 
 #include <aw/detail/debug.hpp>
+#include <aw/detail/trace.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/loop.hpp>
 #include <aw/testing/virtual_clock.hpp>
+#include <aw/trace.hpp>
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -34,6 +36,11 @@ void read_debug_environment() {
   if (d && *d && std::strcmp(d, "0") != 0) detail::debug_on = true;
 }
 
+void read_trace_environment() {
+  const char* t = std::getenv("AW_TRACE");
+  if (t && *t) aw::set_trace(t);
+}
+
 std::atomic<std::uint64_t> next_loop_id{1};
 
 timespec to_timespec(clock::duration d) {
@@ -51,6 +58,8 @@ loop::loop() : loop(kind_from_environment()) {
 loop::loop(backend_kind kind) : kind_(kind), ready_(256), id_(next_loop_id.fetch_add(1, std::memory_order_relaxed)) {
   read_debug_environment();
   if (detail::debug_on) detail::debug_loop_started();
+  read_trace_environment();
+  if (detail::trace_on) detail::trace_loop_start(nullptr, 0, id_);
   if (kind == backend_kind::io_uring) {
     backend_ = detail::make_uring_backend(*this);
     if (!backend_) {
@@ -106,6 +115,7 @@ loop::~loop() {
   backend_.reset();  // before the eventfd it watches
   if (wake_fd_ >= 0) ::close(wake_fd_);
   if (detail::debug_on) detail::debug_shutdown_report();
+  detail::trace_loop_end();  // cheap without a trace: one thread-local test
 }
 
 void loop::no_running_loop() { throw std::logic_error("asyncwith: no running loop on this thread (call this inside aw::run)"); }
@@ -202,15 +212,18 @@ void loop::run_ready() {
   // waits for the next turn, so timers and I/O get their share (asyncio does the same).
   std::size_t n = ready_count_;
   const std::size_t mask = ready_.size() - 1;
-  if (detail::debug_on) [[unlikely]] {
+  if (detail::debug_on || detail::trace_on) [[unlikely]] {
+    const bool debug = detail::debug_on, trace = detail::trace_on;
     while (n--) {
       std::coroutine_handle<> h = ready_[ready_head_];
       ready_head_ = (ready_head_ + 1) & (ready_.size() - 1);
       --ready_count_;
       const void* code = detail::resume_address(h);  // the frame may be destroyed by the step
       auto start = clock::now();
+      if (trace) detail::trace_step_begin(h);
       h.resume();
-      detail::debug_slow_step(code, clock::now() - start);
+      if (trace) detail::trace_step_end();
+      if (debug) detail::debug_slow_step(code, clock::now() - start);
     }
     return;
   }

@@ -156,7 +156,13 @@ void thread_pool::work() noexcept {
     lock.unlock();
 
     detail::running_job = j;
-    j->invoke();
+    if (detail::trace_on) [[unlikely]] {
+      std::int64_t start = detail::trace_now_ns();
+      j->invoke();
+      detail::trace_job_ran(*j, start, detail::trace_now_ns());
+    } else {
+      j->invoke();
+    }
     detail::running_job = nullptr;
     job_state expected = job_state::running;
     // release: the outcome is published with `done`; acquire (on failure): the caller's last
@@ -175,6 +181,8 @@ void thread_pool::work() noexcept {
 void thread_pool::complete(posted_call* c) noexcept {
   auto& j = static_cast<thread_job&>(*c);
   if (j.ctx && j.ctx->waiting == &j) j.ctx->waiting = nullptr;
+  if (detail::trace_on) [[unlikely]]
+    detail::trace_job_done(j);
   detail::resolve(j, job_resolution::completed);
 }
 

@@ -22,10 +22,12 @@
 
 #include <aw/detail/assert.hpp>
 #include <aw/detail/intrusive_list.hpp>
+#include <aw/detail/trace.hpp>
 #include <aw/exceptions.hpp>
 #include <aw/loop.hpp>
 
 #include <coroutine>
+#include <cstdint>
 #include <exception>
 #include <stdexcept>
 
@@ -87,6 +89,7 @@ struct scope_state : intrusive_list_item<scope_state> {
 struct task_context : intrusive_list_item<task_context> {
   scope_state* scope = nullptr;    // innermost scope the task is in
   cancellable* waiting = nullptr;  // the wait it is suspended in, if any
+  std::uint32_t trace_id = 0;      // its track in the trace (aw/trace.hpp); 0 until traced
 
   bool cancelled() const noexcept { return scope && scope->effectively_cancelled(); }
 
@@ -95,6 +98,8 @@ struct task_context : intrusive_list_item<task_context> {
     if (waiting && cancelled()) {
       cancellable* w = waiting;
       waiting = nullptr;
+      if (trace_on) [[unlikely]]
+        trace_interrupt(this);
       w->interrupt(w);
     }
   }

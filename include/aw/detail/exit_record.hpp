@@ -71,6 +71,7 @@ struct exit_record {
   exit_call (*run)(exit_record* self, const std::exception_ptr& e) = nullptr;  // awaits to true: suppress
   void (*destroy)(exit_record* self) noexcept = nullptr;
   debug_entry* debug = nullptr;
+  std::uint32_t trace = 0;  // the manager's span in the trace (aw/trace.hpp)
 };
 
 inline void destroy_exit_records(exit_record* head) noexcept {
@@ -220,6 +221,8 @@ class entering {
   [[gnu::always_inline]] ~entering() {
     if (debug_ && owner_.r) [[unlikely]]
       debug_exit(debug_, nullptr, false, nullptr);  // destroyed before aenter finished: nothing entered
+    if (trace_ && owner_.r) [[unlikely]]
+      trace_exit(trace_, nullptr, false, nullptr);
   }
 
   void bind(exit_record** head) noexcept { head_ = head; }
@@ -227,6 +230,8 @@ class entering {
   [[gnu::always_inline]] bool ready() {
     if (debug_on) [[unlikely]]
       debug_ = debug_enter_manager(owner_.r->get(), "enter", true);
+    if (trace_on) [[unlikely]]
+      trace_ = trace_enter_manager(owner_.r->get());
     awaitable_.emplace(call_aenter{owner_.r});
     if constexpr (!self_awaiter) awaiter_.emplace(get_awaiter(std::move(*awaitable_)));
     return inner().await_ready();
@@ -253,6 +258,7 @@ class entering {
       }
     } catch (...) {
       if (debug_) debug_exit(std::exchange(debug_, nullptr), std::current_exception(), false, std::current_exception());
+      if (trace_) trace_exit(std::exchange(trace_, 0), std::current_exception(), false, std::current_exception());
       throw;
     }
   }
@@ -268,6 +274,7 @@ class entering {
   void link() noexcept {
     record* r = std::exchange(owner_.r, nullptr);
     r->debug = std::exchange(debug_, nullptr);
+    r->trace = std::exchange(trace_, 0);
     r->next = *head_;
     *head_ = r;
   }
@@ -277,6 +284,7 @@ class entering {
   std::optional<aenter_type> awaitable_;
   [[no_unique_address]] std::conditional_t<self_awaiter, char, std::optional<inner_type>> awaiter_{};
   debug_entry* debug_ = nullptr;
+  std::uint32_t trace_ = 0;
 };
 
 struct unwind_result {
@@ -315,6 +323,8 @@ task<void> unwind(exit_record*& head, std::exception_ptr e, Finish finish) {
     }
     if (r->debug) [[unlikely]]
       debug_exit(r->debug, e, suppress && !thrown, thrown);
+    if (r->trace) [[unlikely]]
+      trace_exit(r->trace, e, suppress && !thrown, thrown);
     own.r = nullptr;
     r->destroy(r);
     if (thrown) {
@@ -418,7 +428,7 @@ template <class P>
 std::coroutine_handle<> start_deferred_exits(std::coroutine_handle<P> h) noexcept {
   P& p = h.promise();
   exit_record* const r = p.exits_;
-  if (!r->next && !r->debug && !p.exception_ && !direct_exit_marker_lent) {
+  if (!r->next && !r->debug && !r->trace && !p.exception_ && !direct_exit_marker_lent) {
     // The common case, one exit and no exception to hand it: the exit's own frame resumes
     // the awaiter, and no driver frame is needed (unwind() does no more for one record and
     // no exception). A failed allocation here terminates, as the driver's would.

@@ -110,6 +110,10 @@ class thread_job : public posted_call, public cancellable, public intrusive_list
   job_resolution* resolution = nullptr;
   bool abandon_on_cancel = false;
   bool abandon_pending = false;  // the loop's thread only: abandon when the from_thread call ends
+  // Written by the worker when tracing (aw/trace.hpp), read by the loop after the completion.
+  std::int64_t trace_start = 0;
+  std::int64_t trace_end = 0;
+  std::uint32_t trace_tid = 0;
 };
 
 template <class R>

@@ -100,12 +100,16 @@ class wait_queue {
 
 // Links `w` into `q` and makes it interruptible in its task. `h` resumes on wake or
 // interrupt; `interrupt_fn` must unlink the waiter, mark it aborted and resume it (abort_wait).
-inline void suspend_in(wait_queue& q, waiter& w, std::coroutine_handle<> h, void (*interrupt_fn)(cancellable*) noexcept) {
+// `what` names the primitive in the trace (aw/trace.hpp).
+inline void suspend_in(wait_queue& q, waiter& w, std::coroutine_handle<> h, void (*interrupt_fn)(cancellable*) noexcept,
+                       const char* what = nullptr) {
   w.handle = h;
   w.lp = &loop::current();
   w.interrupt = interrupt_fn;
   q.push_back(w);
   if (w.ctx) w.ctx->waiting = &w;
+  if (trace_on) [[unlikely]]
+    trace_wait(w.ctx, h, trace_kind::sync, what);
 }
 
 // The fair acquire's checkpoint (anyio's default, trio's): `take` takes the free lock (unit,
@@ -120,6 +124,8 @@ bool take_and_yield(waiter& w, std::coroutine_handle<> h, Take take, Untake unta
   try {
     w.lp = &loop::current();
     w.lp->schedule(h);
+    if (trace_on) [[unlikely]]
+      trace_wait(w.ctx, h, trace_kind::yield, "fair acquire");
   } catch (...) {
     untake();
     throw;
