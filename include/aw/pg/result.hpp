@@ -6,11 +6,13 @@
 //     auto id = r.get<std::int64_t>(0);                          // by index
 //     auto name = r.get<std::optional<std::string>>("name");     // by name; NULL is std::nullopt
 //     auto [id2, name2] = r.as<std::int64_t, std::string>();     // the whole row as a tuple
+//     for (auto [col, v] : r.items()) std::cout << col << "=" << v;  // dynamically (asyncpg's Record)
 //   }
 //
 // Values are read from the binary data libpq received, without copies until a C++ value
-// is made. A column whose type does not convert, or a NULL read into a non-optional, is
-// aw::pg::type_error naming the column. A row and a field are views: they live as long as
+// is made. Any column reads into a std::string (its text). A column whose type does not
+// convert, or a NULL read into a non-optional, is aw::pg::type_error naming the column, its
+// PostgreSQL type and the C++ type. A row and a field are views: they live as long as
 // the result they come from.
 #pragma once
 

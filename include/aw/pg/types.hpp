@@ -10,19 +10,26 @@
 // | boolean                     | bool                                                       |
 // | text, varchar, char, name   | std::string (std::string_view, const char* as parameters)  |
 // | bytea                       | aw::pg::bytea (std::vector<std::byte>)                     |
-// | numeric                     | aw::pg::numeric (its decimal text; std::string reads it too) |
+// | numeric                     | aw::pg::decimal (exact), aw::pg::numeric (its decimal text) |
+// | oid, regclass, regtype, ...  | std::uint32_t                                              |
+// | time, timetz                | aw::pg::time_of_day (std::chrono::microseconds), aw::pg::timetz |
+// | inet, cidr, point           | aw::pg::inet, aw::pg::point                                |
+// | int4/int8/num/date/ts/tstzrange | aw::pg::range<T>                                       |
+// | composites (ROW(...))       | std::tuple<Ts...> (read only)                              |
+// | any type                    | std::string: PostgreSQL's text output, made from the binary value |
 // | date                        | aw::pg::date (std::chrono::sys_days)                       |
 // | timestamp                   | aw::pg::timestamp (std::chrono::local_time in microseconds) |
 // | timestamptz                 | aw::pg::timestamptz (std::chrono::sys_time in microseconds) |
 // | interval                    | aw::pg::interval {months, days, microseconds}             |
 // | uuid                        | aw::pg::uuid (16 bytes; to_string())                      |
 // | json, jsonb                 | aw::pg::json, aw::pg::jsonb (the JSON text; std::string reads them too) |
-// | one-dimensional arrays      | std::vector<T> of the above (std::vector<std::optional<T>> where elements may be NULL) |
+// | arrays                      | std::vector<T> of the above, nested once per dimension (std::optional<T> elements for NULLs) |
 // | NULL                        | std::optional<T> (std::nullopt); NULL into a non-optional is aw::pg::type_error |
 //
 // Text-like parameters are sent untyped (OID 0, text format), so the server infers their
 // type from the statement, as it does for literals: a string compares with a varchar, a
-// date or a jsonb column. Infinite dates and timestamps map to time_point::max()/min().
+// date or a jsonb column; aw::pg::typed_text sends text with an explicit type. Infinite
+// dates and timestamps map to time_point::max()/min().
 // A type of your own: specialise aw::pg::codec<T> with the members of the ones below.
 #pragma once
 
