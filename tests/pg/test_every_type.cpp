@@ -212,15 +212,19 @@ TEST(PgEveryType, MultiDimensionalArrays) {
     EXPECT_EQ(co_await round_trip(c, "int4[]", g), g);
     EXPECT_EQ(co_await c.fetchval<std::string>("SELECT $1::int4[]::text", g), "{{1,2,3},{4,5,6}}");
     EXPECT_EQ(co_await c.fetchval<std::int32_t>("SELECT array_ndims($1::int4[])", g), 2);
-    EXPECT_EQ(co_await c.fetchval<grid>("SELECT ARRAY[[1, 2], [3, 4]]"), (grid{{1, 2}, {3, 4}}));
+    auto g2 = [] { return grid{{1, 2}, {3, 4}}; }();  // (g++ 12: no initializer lists in a coroutine frame)
+    EXPECT_EQ(co_await c.fetchval<grid>("SELECT ARRAY[[1, 2], [3, 4]]"), g2);
     using cube = std::vector<std::vector<std::vector<std::optional<std::string>>>>;
     auto k = [] { return cube{{{"a", std::nullopt}}, {{"", "d e"}}}; }();
     EXPECT_EQ(co_await round_trip(c, "text[]", k), k);
     EXPECT_EQ(co_await c.fetchval<grid>("SELECT '{}'::int4[]"), grid{});
-    EXPECT_EQ(co_await round_trip(c, "int4[]", grid{{}, {}}), grid{});
+    auto empties = [] { return grid(2); }();
+    EXPECT_EQ(co_await round_trip(c, "int4[]", empties), grid{});
     // Ragged vectors are no array: refused before anything is sent.
-    EXPECT_THROW(co_await round_trip(c, "int4[]", grid{{1, 2}, {3}}), aw::pg::type_error);
-    EXPECT_THROW(co_await round_trip(c, "int4[]", grid{{1}, {}}), aw::pg::type_error);
+    auto ragged = [] { return grid{{1, 2}, {3}}; }();
+    EXPECT_THROW(co_await round_trip(c, "int4[]", ragged), aw::pg::type_error);
+    auto ragged_empty = [] { return grid{{1}, {}}; }();
+    EXPECT_THROW(co_await round_trip(c, "int4[]", ragged_empty), aw::pg::type_error);
     // The dimensions must match the nesting.
     try {
       (void)co_await c.fetchval<std::vector<std::int32_t>>("SELECT ARRAY[[1, 2], [3, 4]]");
@@ -242,9 +246,11 @@ TEST(PgEveryType, CompositesReadIntoTuples) {
     using pair = std::tuple<std::int32_t, std::string>;
     EXPECT_EQ(co_await c.fetchval<pair>("SELECT ROW(2, 'two')::pg_temp.pair"), (pair{2, "two"}));
     using nested = std::tuple<std::int64_t, std::tuple<bool, std::vector<std::int32_t>>>;
-    EXPECT_EQ(co_await c.fetchval<nested>("SELECT ROW(5::int8, ROW(true, ARRAY[1, 2]))"), (nested{5, {true, {1, 2}}}));
+    auto want_nested = [] { return nested{5, {true, {1, 2}}}; }();  // (g++ 12: see the arrays test)
+    EXPECT_EQ(co_await c.fetchval<nested>("SELECT ROW(5::int8, ROW(true, ARRAY[1, 2]))"), want_nested);
     auto pairs = co_await c.fetchval<std::vector<pair>>("SELECT ARRAY[ROW(1, 'a'), ROW(2, 'b')]::pg_temp.pair[]");
-    EXPECT_EQ(pairs, (std::vector<pair>{{1, "a"}, {2, "b"}}));
+    auto want_pairs = [] { return std::vector<pair>{{1, "a"}, {2, "b"}}; }();
+    EXPECT_EQ(pairs, want_pairs);
     // A table's rows are composites too.
     co_await c.execute("CREATE TEMP TABLE people (id int, name text)");
     co_await c.execute("INSERT INTO people VALUES (1, 'ann')");
