@@ -5,6 +5,7 @@
 #include <libpq-fe.h>
 
 #include <cstdio>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 
@@ -68,7 +69,11 @@ array_header read_array_header(const char*& p, const char* end) {
   if (end - p < 8 * h.ndim) throw type_error("malformed binary array");
   long count = 1;
   for (int d = 0; d < h.ndim; ++d) {
-    count *= static_cast<std::int32_t>(get_be(p, 4));
+    h.dims[d] = static_cast<std::int32_t>(get_be(p, 4));
+    h.lbounds[d] = static_cast<std::int32_t>(get_be(p + 4, 4));
+    // Each element takes 4 bytes at least: a larger count is not this array's.
+    if (h.dims[d] < 0 || (h.dims[d] > 0 && count > (end - p) / 4 / h.dims[d])) throw type_error("malformed binary array");
+    count *= h.dims[d];
     p += 8;
   }
   h.count = static_cast<int>(count);
@@ -90,7 +95,9 @@ int column_index(const pg_result* r, std::string_view name) {
   return i;
 }
 std::string describe_column(const pg_result* r, int col) {
-  return "column " + std::to_string(col) + " (\"" + PQfname(r, col) + "\", type OID " + std::to_string(PQftype(r, col)) + ")";
+  std::string type = type_name(PQftype(r, col));
+  if (type.starts_with("type OID")) type.erase(0, 5);
+  return "column " + std::to_string(col) + " (\"" + PQfname(r, col) + "\", type " + type + ")";
 }
 void column_out_of_range(const pg_result* r, int col) {
   throw type_error("column " + std::to_string(col) + " is out of range: the result has " + std::to_string(column_count(r)) + " columns");
@@ -127,6 +134,25 @@ uuid uuid::parse(std::string_view s) {
   }
   if (n != 32) throw std::invalid_argument("aw::pg::uuid::parse: not a UUID: " + std::string(s));
   return u;
+}
+
+std::string_view value::name() const noexcept { return PQfname(r_, col_); }
+std::ostream& operator<<(std::ostream& os, const value& v) { return os << v.to_string(); }
+
+std::vector<std::string_view> row::keys() const {
+  std::vector<std::string_view> k;
+  for (int i = 0, n = detail::column_count(r_); i < n; ++i) k.emplace_back(PQfname(r_, i));
+  return k;
+}
+std::vector<std::pair<std::string_view, value>> row::items() const {
+  std::vector<std::pair<std::string_view, value>> it;
+  for (int i = 0, n = detail::column_count(r_); i < n; ++i) it.emplace_back(PQfname(r_, i), value(r_, row_, i));
+  return it;
+}
+std::vector<value> row::values() const {
+  std::vector<value> v;
+  for (value x : *this) v.push_back(x);
+  return v;
 }
 
 std::size_t result::size() const noexcept { return r_ ? static_cast<std::size_t>(PQntuples(r_)) : 0; }

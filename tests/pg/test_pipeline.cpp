@@ -24,14 +24,22 @@ using pg_test::with_connection;
 
 namespace {
 
-constexpr std::int64_t lock_key = 774411;
+// The advisory lock the tests block statements on: one key per test, as ctest runs each test
+// in a process of its own and, with -j, two at once, which must not take each other's lock.
+std::int64_t lock_key() {
+  const auto* t = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = t ? std::string(t->test_suite_name()) + "." + t->name() : "";
+  std::uint32_t h = 2166136261u;  // FNV-1a: the same key in every run
+  for (char ch : name) h = (h ^ static_cast<unsigned char>(ch)) * 16777619u;
+  return 774411LL * 1000000 + h % 1000000;
+}
 
 // A second session holding an advisory lock: a statement that asks for it blocks on the
 // server until the holder lets go (no timing involved).
 template <class Body>
 aw::task<> with_lock_held(Body body) {
   co_await aw::async_with(aw::pg::connect(pg_test::dsn()), [&](aw::pg::connection& holder) -> aw::task<> {
-    co_await holder.execute("SELECT pg_advisory_lock($1)", lock_key);
+    co_await holder.execute("SELECT pg_advisory_lock($1)", lock_key());
     co_await body(holder);
     co_await holder.execute("SELECT pg_advisory_unlock_all()");
   });
@@ -50,7 +58,7 @@ aw::task<> until_waiting_for_lock(aw::pg::connection& observer, int pid) {
 // Runs the lock statement once (taking and releasing the lock) so that it is in the
 // statement cache: a statement still to be prepared waits for the pipeline instead.
 aw::task<> warm_lock_statement(aw::pg::connection& c, const char* sql) {
-  co_await c.execute(sql, lock_key);
+  co_await c.execute(sql, lock_key());
   co_await c.execute("SELECT pg_advisory_unlock_all()");
 }
 
@@ -119,11 +127,12 @@ TEST(PgPipeline, ConcurrentQueriesAreSentBeforeTheFirstResultIsRead) {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
         // The first blocks on the server until the lock is released; the others come while
         // it waits.
-        tg.start_soon([&]() -> aw::task<> { got[0] = co_await c.fetchval<std::int32_t>("SELECT 7 FROM pg_advisory_lock($1)", lock_key); });
+        tg.start_soon(
+            [&]() -> aw::task<> { got[0] = co_await c.fetchval<std::int32_t>("SELECT 7 FROM pg_advisory_lock($1)", lock_key()); });
         for (int i = 1; i < 5; ++i)
           tg.start_soon([&, i]() -> aw::task<> { got[i] = co_await c.fetchval<std::int32_t>("SELECT $1::int", i); });
         co_await until_waiting_for_lock(holder, c.backend_pid());
-        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key);
+        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key());
       });
     });
     std::vector<trace_line> lines = stop_trace(c.native(), trace);
@@ -275,14 +284,14 @@ TEST(PgPipeline, CancellingAQueuedQueryAbandonsItAndTheOthersGetTheirResults) {
     co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
         start_lead(tg, c);  // so that the statements below are pipelined
-        tg.start_soon([&]() -> aw::task<> { first = co_await c.fetchval<std::int32_t>("SELECT 1 FROM pg_advisory_lock($1)", lock_key); });
+        tg.start_soon([&]() -> aw::task<> { first = co_await c.fetchval<std::int32_t>("SELECT 1 FROM pg_advisory_lock($1)", lock_key()); });
         tg.start_soon([&]() -> aw::task<> {
           second_done = co_await aw::move_on_after(30ms, [&]() -> aw::task<> { co_await c.execute("INSERT INTO a VALUES ($1)", 2); });
         });
         tg.start_soon([&]() -> aw::task<> { third = co_await c.fetchval<std::int32_t>("SELECT $1::int", 3); });
         co_await until_waiting_for_lock(holder, c.backend_pid());
         co_await aw::sleep(60ms);  // the second's timeout has passed while it waited behind the first
-        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key);
+        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key());
       });
     });
     EXPECT_FALSE(second_done);
@@ -305,7 +314,7 @@ TEST(PgPipeline, CancellingTheHeadWithALiveQueryBehindAbandonsItWithoutACancelRe
         start_lead(tg, c);  // so that the statements below are pipelined
         tg.start_soon([&]() -> aw::task<> {
           head_done =
-              co_await aw::move_on_after(50ms, [&]() -> aw::task<> { co_await c.execute("SELECT pg_advisory_lock($1)", lock_key); });
+              co_await aw::move_on_after(50ms, [&]() -> aw::task<> { co_await c.execute("SELECT pg_advisory_lock($1)", lock_key()); });
         });
         tg.start_soon([&]() -> aw::task<> { behind = co_await c.fetchval<std::int32_t>("SELECT $1::int", 9); });
         co_await until_waiting_for_lock(holder, c.backend_pid());
@@ -315,7 +324,7 @@ TEST(PgPipeline, CancellingTheHeadWithALiveQueryBehindAbandonsItWithoutACancelRe
         EXPECT_EQ(co_await holder.fetchval<std::int64_t>(
                       "SELECT count(*) FROM pg_locks WHERE pid = $1 AND locktype = 'advisory' AND NOT granted", c.backend_pid()),
                   1);
-        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key);
+        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key());
       });
     });
     EXPECT_FALSE(head_done);
@@ -337,7 +346,7 @@ TEST(PgPipeline, CancellingTheHeadAloneCancelsOnTheServerAndDropsAnAbandonedOneB
         start_lead(tg, c);  // so that the statements below are pipelined
         tg.start_soon([&]() -> aw::task<> {
           head_done =
-              co_await aw::move_on_after(100ms, [&]() -> aw::task<> { co_await c.execute("SELECT pg_advisory_lock($1)", lock_key); });
+              co_await aw::move_on_after(100ms, [&]() -> aw::task<> { co_await c.execute("SELECT pg_advisory_lock($1)", lock_key()); });
         });
         tg.start_soon([&]() -> aw::task<> {
           behind_done = co_await aw::move_on_after(30ms, [&]() -> aw::task<> { co_await c.execute("INSERT INTO d VALUES ($1)", 5); });
@@ -368,13 +377,13 @@ TEST(PgPipeline, CancellingAnOperationWaitingForThePipelineSendsNothing) {
     co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
         start_lead(tg, c);  // so that the statements below are pipelined
-        tg.start_soon([&]() -> aw::task<> { first = co_await c.fetchval<std::int32_t>("SELECT 4 FROM pg_advisory_lock($1)", lock_key); });
+        tg.start_soon([&]() -> aw::task<> { first = co_await c.fetchval<std::int32_t>("SELECT 4 FROM pg_advisory_lock($1)", lock_key()); });
         tg.start_soon([&]() -> aw::task<> {
           set_done = co_await aw::move_on_after(30ms, [&]() -> aw::task<> { co_await c.execute("SET application_name = 'never'"); });
         });
         co_await until_waiting_for_lock(holder, c.backend_pid());
         co_await aw::sleep(60ms);
-        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key);
+        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key());
       });
     });
     EXPECT_FALSE(set_done);
@@ -400,7 +409,7 @@ void statements_in_flight_when_the_connection_ends(End end) {
           tg.start_soon([&, i]() -> aw::task<> {
             try {
               if (i == 0)
-                co_await c.execute("SELECT pg_advisory_lock($1)", lock_key);
+                co_await c.execute("SELECT pg_advisory_lock($1)", lock_key());
               else
                 co_await c.fetchval<std::int32_t>("SELECT $1::int", i);
               ADD_FAILURE() << "statement " << i << " succeeded";
@@ -443,17 +452,17 @@ TEST(PgPipeline, PreparedStatementsArePipelinedToo) {
   with_connection([](aw::pg::connection& c) -> aw::task<> {
     aw::pg::prepared_statement locked = co_await c.prepare("SELECT 7 FROM pg_advisory_lock($1)");
     aw::pg::prepared_statement times3 = co_await c.prepare("SELECT $1::int * 3");
-    EXPECT_EQ(co_await locked.fetchval<std::int32_t>(lock_key), 7);
+    EXPECT_EQ(co_await locked.fetchval<std::int32_t>(lock_key()), 7);
     co_await c.execute("SELECT pg_advisory_unlock_all()");
     std::FILE* trace = start_trace(c.native());
     PG_CO_ASSERT_TRUE(trace != nullptr);
     std::vector<std::int32_t> got(6, -1);
     co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
-        tg.start_soon([&]() -> aw::task<> { got[0] = co_await locked.fetchval<std::int32_t>(lock_key); });
+        tg.start_soon([&]() -> aw::task<> { got[0] = co_await locked.fetchval<std::int32_t>(lock_key()); });
         for (int i = 1; i < 6; ++i) tg.start_soon([&, i]() -> aw::task<> { got[i] = co_await times3.fetchval<std::int32_t>(i); });
         co_await until_waiting_for_lock(holder, c.backend_pid());
-        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key);
+        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key());
       });
     });
     std::vector<trace_line> lines = stop_trace(c.native(), trace);
@@ -546,7 +555,7 @@ int syncs_of_a_burst(bool multiplex) {
   int syncs = -1;
   with_pool(one_connection(multiplex, &conn), [&](aw::pg::pool& p) -> aw::task<> {
     // Both statements cached first (preparing one waits for the pipeline).
-    EXPECT_EQ(co_await p.fetchval<std::int32_t>(xact_lock, lock_key), 7);
+    EXPECT_EQ(co_await p.fetchval<std::int32_t>(xact_lock, lock_key()), 7);
     EXPECT_EQ(co_await p.fetchval<std::int32_t>("SELECT $1::int", 0), 0);
     PG_CO_ASSERT_TRUE(conn != nullptr);
     std::FILE* trace = start_trace(conn->native());
@@ -554,14 +563,14 @@ int syncs_of_a_burst(bool multiplex) {
     std::vector<std::int32_t> got(5, -1);
     co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
-        tg.start_soon([&]() -> aw::task<> { got[0] = co_await p.fetchval<std::int32_t>(xact_lock, lock_key); });
+        tg.start_soon([&]() -> aw::task<> { got[0] = co_await p.fetchval<std::int32_t>(xact_lock, lock_key()); });
         for (int i = 1; i < 5; ++i)
           tg.start_soon([&, i]() -> aw::task<> { got[i] = co_await p.fetchval<std::int32_t>("SELECT $1::int", i); });
         co_await until_waiting_for_lock(holder, conn->backend_pid());
         EXPECT_EQ(p.size(), 1u);
         EXPECT_EQ(p.idle_size(), 0u);
         EXPECT_EQ(p.shared_size(), multiplex ? 1u : 0u);
-        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key);
+        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key());
       });
     });
     std::vector<trace_line> lines = stop_trace(conn->native(), trace);
@@ -669,12 +678,12 @@ TEST(PgPoolMultiplex, OnlyPlainStatementsShare) {
 TEST(PgPoolMultiplex, AStatementThatMayNotShareWaitsForAConnectionOfItsOwn) {
   aw::pg::connection* conn = nullptr;
   with_pool(one_connection(true, &conn), [&](aw::pg::pool& p) -> aw::task<> {
-    EXPECT_EQ(co_await p.fetchval<std::int32_t>(xact_lock, lock_key), 7);
+    EXPECT_EQ(co_await p.fetchval<std::int32_t>(xact_lock, lock_key()), 7);
     std::vector<std::string> order;
     co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
         tg.start_soon([&]() -> aw::task<> {
-          co_await p.fetchval<std::int32_t>(xact_lock, lock_key);
+          co_await p.fetchval<std::int32_t>(xact_lock, lock_key());
           order.push_back("lock");
         });
         co_await until_waiting_for_lock(holder, conn->backend_pid());
@@ -692,7 +701,7 @@ TEST(PgPoolMultiplex, AStatementThatMayNotShareWaitsForAConnectionOfItsOwn) {
         });
         co_await aw::sleep(1ms);
         EXPECT_EQ(p.shared_size(), 1u);
-        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key);
+        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key());
       });
     });
     EXPECT_EQ(order, (std::vector<std::string>{"lock", "set", "select"}));
@@ -724,13 +733,13 @@ TEST(PgPoolMultiplex, AcquireIsNotStarvedByShortcuts) {
 TEST(PgPoolMultiplex, CancellingASharedShortcutKeepsThePoolWhole) {
   aw::pg::connection* conn = nullptr;
   with_pool(one_connection(true, &conn), [&](aw::pg::pool& p) -> aw::task<> {
-    EXPECT_EQ(co_await p.fetchval<std::int32_t>(xact_lock, lock_key), 7);
+    EXPECT_EQ(co_await p.fetchval<std::int32_t>(xact_lock, lock_key()), 7);
     EXPECT_EQ(co_await p.fetchval<std::int32_t>("SELECT $1::int", 0), 0);
     std::int32_t first = 0, third = 0;
     bool second_done = true;
     co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
       co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
-        tg.start_soon([&]() -> aw::task<> { first = co_await p.fetchval<std::int32_t>(xact_lock, lock_key); });
+        tg.start_soon([&]() -> aw::task<> { first = co_await p.fetchval<std::int32_t>(xact_lock, lock_key()); });
         co_await until_waiting_for_lock(holder, conn->backend_pid());
         tg.start_soon([&]() -> aw::task<> {
           second_done =
@@ -738,7 +747,7 @@ TEST(PgPoolMultiplex, CancellingASharedShortcutKeepsThePoolWhole) {
         });
         tg.start_soon([&]() -> aw::task<> { third = co_await p.fetchval<std::int32_t>("SELECT $1::int", 3); });
         co_await aw::sleep(50ms);  // the second's timeout has passed while it waited behind the first
-        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key);
+        co_await holder.execute("SELECT pg_advisory_unlock($1)", lock_key());
       });
     });
     EXPECT_FALSE(second_done);
@@ -753,7 +762,7 @@ TEST(PgPoolMultiplex, CancellingASharedShortcutKeepsThePoolWhole) {
 TEST(PgPoolMultiplex, ALostSharedConnectionFailsItsStatementsAndIsReplaced) {
   aw::pg::connection* conn = nullptr;
   with_pool(one_connection(true, &conn), [&](aw::pg::pool& p) -> aw::task<> {
-    EXPECT_EQ(co_await p.fetchval<std::int32_t>(xact_lock, lock_key), 7);
+    EXPECT_EQ(co_await p.fetchval<std::int32_t>(xact_lock, lock_key()), 7);
     const int pid = conn->backend_pid();
     int lost = 0;
     co_await with_lock_held([&](aw::pg::connection& holder) -> aw::task<> {
@@ -761,7 +770,7 @@ TEST(PgPoolMultiplex, ALostSharedConnectionFailsItsStatementsAndIsReplaced) {
         for (int i = 0; i < 4; ++i)
           tg.start_soon([&, i]() -> aw::task<> {
             try {
-              (void)co_await p.fetchval<std::int32_t>(i == 0 ? xact_lock : "SELECT $1::int", lock_key);
+              (void)co_await p.fetchval<std::int32_t>(i == 0 ? xact_lock : "SELECT $1::int", lock_key());
             } catch (const aw::pg::connection_lost&) {
               ++lost;
             }

@@ -216,17 +216,21 @@ TEST(PgRows, MismatchesNameTheColumn) {
   with_connection([](aw::pg::connection& c) -> aw::task<> {
     auto r = co_await c.fetchrow("SELECT 1::int4 AS num, NULL::text AS nothing");
     try {
-      (void)r->get<std::string>("num");
+      (void)r->get<bool>("num");
       ADD_FAILURE();
-    } catch (const aw::pg::type_error& e) {
+    } catch (const aw::pg::type_error& e) {  // names the column, its type and the C++ type
       EXPECT_NE(std::string(e.what()).find("\"num\""), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("type integer"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("into bool"), std::string::npos) << e.what();
     }
+    EXPECT_EQ(r->get<std::string>("num"), "1");  // any column reads as its text
     try {
       (void)r->get<std::string>(1);
       ADD_FAILURE();
     } catch (const aw::pg::type_error& e) {
       EXPECT_NE(std::string(e.what()).find("\"nothing\""), std::string::npos) << e.what();
       EXPECT_NE(std::string(e.what()).find("NULL"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("std::string"), std::string::npos) << e.what();
     }
     EXPECT_THROW((void)r->get<std::int16_t>("num"), aw::pg::type_error);  // narrower C++ type
     EXPECT_THROW((void)r->get<std::int32_t>("no_such_column"), aw::pg::type_error);

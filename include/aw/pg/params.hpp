@@ -35,7 +35,10 @@ class params {
       add(*v);
     } else {
       using C = codec<std::remove_cv_t<T>>;
-      types_.push_back(C::type_oid);
+      if constexpr (requires { C::param_type(v); })
+        types_.push_back(C::param_type(v));
+      else
+        types_.push_back(C::type_oid);
       offsets_.push_back(static_cast<int>(buf_.size()));
       C::encode(v, buf_);
       if constexpr (C::text_param) {

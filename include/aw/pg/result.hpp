@@ -6,11 +6,13 @@
 //     auto id = r.get<std::int64_t>(0);                          // by index
 //     auto name = r.get<std::optional<std::string>>("name");     // by name; NULL is std::nullopt
 //     auto [id2, name2] = r.as<std::int64_t, std::string>();     // the whole row as a tuple
+//     for (auto [col, v] : r.items()) std::cout << col << "=" << v;  // dynamically (asyncpg's Record)
 //   }
 //
 // Values are read from the binary data libpq received, without copies until a C++ value
-// is made. A column whose type does not convert, or a NULL read into a non-optional, is
-// aw::pg::type_error naming the column. A row and a field are views: they live as long as
+// is made. Any column reads into a std::string (its text). A column whose type does not
+// convert, or a NULL read into a non-optional, is aw::pg::type_error naming the column, its
+// PostgreSQL type and the C++ type. A row and a field are views: they live as long as
 // the result they come from.
 #pragma once
 
@@ -18,12 +20,14 @@
 #include <aw/pg/types.hpp>
 
 #include <cstddef>
+#include <iosfwd>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 struct pg_result;
 
@@ -88,8 +92,10 @@ T decode_field(const pg_result* r, int row, int col) {
     if (f.null) return std::nullopt;
     return decode_field<typename T::value_type>(r, row, col);
   } else {
-    if (f.null) throw type_error("NULL in " + describe_column(r, col) + " does not read into a non-optional; use std::optional");
-    if (!codec<T>::accepts(f.type)) throw type_error(describe_column(r, col) + " does not read into the requested C++ type");
+    if (f.null)
+      throw type_error("NULL in " + describe_column(r, col) + " does not read into a non-optional " + cpp_type_name<T>() +
+                       "; use std::optional");
+    if (!codec<T>::accepts(f.type)) throw type_error(describe_column(r, col) + " does not read into " + cpp_type_name<T>());
     try {
       return codec<T>::decode(f.data, f.length, f.type);
     } catch (const type_error& e) {
@@ -99,37 +105,62 @@ T decode_field(const pg_result* r, int row, int col) {
 }
 }  // namespace detail
 
-// One column of one row.
-class field {
+// One column of one row, read as the C++ type asked for when it is read (asyncpg's Record
+// item): row[i] and row["name"] give one.
+//
+//   for (auto [name, v] : record.items())
+//     std::cout << name << " (" << v.type_name() << "): " << v << "\n";   // NULL prints as NULL
+//   if (!rec["email"].is_null()) send(rec["email"].as<std::string>());
+class value {
  public:
-  field(const pg_result* r, int row, int col) noexcept : r_(r), row_(row), col_(col) {}
+  value(const pg_result* r, int row, int col) noexcept : r_(r), row_(row), col_(col) {}
   bool is_null() const noexcept { return detail::raw(r_, row_, col_).null; }
+  // The PostgreSQL type: its OID, and its SQL name ("integer", "text[]"; for a type made
+  // after initdb, such as an enum, "type OID n").
   oid type() const noexcept { return detail::raw(r_, row_, col_).type; }
+  std::string type_name() const { return detail::type_name(type()); }
+  // The column's name.
+  std::string_view name() const noexcept;
   // The raw binary value (empty for NULL).
   std::string_view bytes() const noexcept {
     auto f = detail::raw(r_, row_, col_);
     return {f.data, static_cast<std::size_t>(f.length)};
   }
+  // The value as T (std::optional<T> where it may be NULL): type_error naming the column,
+  // its PostgreSQL type and T when it does not convert.
   template <class T>
   T as() const {
     return detail::decode_field<T>(r_, row_, col_);
   }
+  // PostgreSQL's text form of the value (any type; see codec<std::string>), "NULL" for NULL.
+  std::string to_string() const { return is_null() ? "NULL" : as<std::string>(); }
+  friend std::ostream& operator<<(std::ostream& os, const value& v);
 
  private:
   const pg_result* r_;
   int row_, col_;
 };
+using field = value;  // the name it had first
 
 class row {
  public:
   row(const pg_result* r, int index) noexcept : r_(r), row_(index) {}
 
   std::size_t size() const noexcept { return static_cast<std::size_t>(detail::column_count(r_)); }
-  field operator[](std::size_t col) const {
+  value operator[](std::size_t col) const {
     if (col >= size()) detail::column_out_of_range(r_, static_cast<int>(col));
-    return field(r_, row_, static_cast<int>(col));
+    return value(r_, row_, static_cast<int>(col));
   }
-  field operator[](std::string_view name) const { return field(r_, row_, detail::column_index(r_, name)); }
+  value operator[](std::string_view name) const { return value(r_, row_, detail::column_index(r_, name)); }
+
+  // As asyncpg's Record: the column names, the (name, value) pairs, and iteration over the
+  // values, in column order.
+  std::vector<std::string_view> keys() const;
+  std::vector<std::pair<std::string_view, value>> items() const;
+  std::vector<value> values() const;
+  class iterator;
+  iterator begin() const noexcept;
+  iterator end() const noexcept;
 
   template <class T>
   T get(std::size_t col) const {
@@ -159,6 +190,31 @@ class row {
   const pg_result* r_;
   int row_;
 };
+
+class row::iterator {
+ public:
+  using value_type = value;
+  using difference_type = std::ptrdiff_t;
+  iterator() noexcept = default;
+  iterator(const pg_result* r, int row, int col) noexcept : r_(r), row_(row), col_(col) {}
+  value operator*() const noexcept { return value(r_, row_, col_); }
+  iterator& operator++() noexcept {
+    ++col_;
+    return *this;
+  }
+  iterator operator++(int) noexcept {
+    auto t = *this;
+    ++col_;
+    return t;
+  }
+  friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.col_ == b.col_; }
+
+ private:
+  const pg_result* r_ = nullptr;
+  int row_ = 0, col_ = 0;
+};
+inline row::iterator row::begin() const noexcept { return iterator(r_, row_, 0); }
+inline row::iterator row::end() const noexcept { return iterator(r_, row_, detail::column_count(r_)); }
 
 class result::iterator {
  public:
