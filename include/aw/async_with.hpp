@@ -266,6 +266,8 @@ class [[nodiscard("a task does nothing until it is awaited: co_await it")]] with
   enum class stage : unsigned char { start, entering, in_body, exiting, done };
 
  public:
+  // What the block converts to (aw::run takes a block through it).
+  using task_type = task<Out>;
   template <class B, class N>
   with_block(B&& b, N&& m) : body_(std::forward<B>(b)), mgr_(std::forward<N>(m)) {}
   // Until it is awaited (converting it to an aw::task moves it into a coroutine).

@@ -86,8 +86,23 @@ T run(task<T> main, loop_options options = {}) {
   return h.promise().take();
 }
 
+namespace detail {
+// An awaitable that converts to the aw::task it names (an aw::async_with block).
+template <class A>
+concept converts_to_task = requires {
+  typename std::remove_cvref_t<A>::task_type;
+} && is_task_v<typename std::remove_cvref_t<A>::task_type> && std::convertible_to<A&&, typename std::remove_cvref_t<A>::task_type>;
+}  // namespace detail
+
+// aw::run(aw::async_with(m, body)): the block as the main task.
+template <class A>
+  requires detail::converts_to_task<A>
+auto run(A&& block, loop_options options = {}) {
+  return run(typename std::remove_cvref_t<A>::task_type(std::forward<A>(block)), options);
+}
+
 template <class F>
-  requires std::invocable<F&> && detail::is_task_v<std::invoke_result_t<F&>>
+  requires std::invocable<F&> && (detail::is_task_v<std::invoke_result_t<F&>> || detail::converts_to_task<std::invoke_result_t<F&>>)
 auto run(F&& make_main, loop_options options = {}) {
   // The callable outlives its coroutine: a lambda's captures live in the lambda object.
   return run(std::invoke(make_main), options);

@@ -995,6 +995,15 @@ TEST(AsyncWith, BlockIsAnAwTaskWhenStoredAsOne) {
   EXPECT_EQ(log, (log_t{"made", "enter A", "exit A(null)"}));
 }
 
+TEST(AsyncWith, RunTakesABlockAsItsMainTask) {
+  log_t log;
+  plain_recorder a("A", log, {.sleep_in_enter = true});
+  auto body = [&](plain_recorder&) -> aw::task<int> { co_return 5; };
+  EXPECT_EQ(aw::run(aw::async_with(a, body)), 5);
+  EXPECT_EQ(aw::run([&] { return aw::async_with(a, body); }), 5);
+  EXPECT_EQ(log, (log_t{"enter A", "exit A(null)", "enter A", "exit A(null)"}));
+}
+
 TEST(AsyncWith, EachChildMaySuspendAndTheBlockGoesOnWhenItFinishes) {
   log_t log;
   plain_recorder a("A", log, {.sleep_in_enter = true, .sleep_in_exit = true});
