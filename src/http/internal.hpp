@@ -201,6 +201,7 @@ struct transfer : aw::detail::intrusive_list_item<transfer> {
   http::timeouts timeout;
   bool follow = true;
   int max_redirects = 10;
+  bool raise_status = false;                              // raise_for_status
   std::size_t max_body = 0;                               // max_body_size; 0: none
   clock::time_point deadline = clock::time_point::max();  // of the total timeout
 
@@ -272,10 +273,7 @@ struct session_state {
   };
 
   explicit session_state(session_options o) : opts(std::move(o)) { timer.s = this; }
-  ~session_state() {
-    if (base_url) curl_url_cleanup(base_url);
-    curl_slist_free_all(plain_headers);
-  }
+  ~session_state() { curl_slist_free_all(plain_headers); }
   session_state(const session_state&) = delete;
   session_state& operator=(const session_state&) = delete;
 
@@ -304,8 +302,8 @@ struct session_state {
   curl_slist* plain_headers = nullptr;        // the header list of a request without headers of its own
   bool plain_headers_built = false;
   static constexpr std::size_t keep_buffers = 64 << 20;
-  CURLU* base_url = nullptr;  // opts.base_url, parsed at the first request that needs it
-  bool env_proxies = false;   // a proxy variable was set when the session was entered
+  std::string base_prefix;   // opts.base_url as relative URLs are appended to it (at the first one)
+  bool env_proxies = false;  // a proxy variable was set when the session was entered
 };
 
 std::string redact(const std::string& url);

@@ -123,7 +123,12 @@ class body {
 };
 
 struct session_options {
-  // Relative request URLs are resolved against it (RFC 3986: keep the trailing slash).
+  // A request URL without a scheme is appended to it, as httpx joins: the base's path gets a
+  // trailing '/' if it has none, the request URL loses its leading '/'s, so "/users",
+  // "users" and "users?page=2" against "https://api.example.org/v1" all reach
+  // ".../v1/users" ("" reaches the base itself). A URL with a scheme ("https:...") is taken as
+  // it is. A base_url that does not parse, whose scheme is not http or https, or that has a
+  // query or a fragment raises aw::http::invalid_url where the first relative request is awaited.
   std::string base_url{};
   // Sent with every request; a request's own header of the same name replaces them.
   http::headers headers{};
@@ -131,6 +136,11 @@ struct session_options {
   // Redirects are followed (as aiohttp does) up to max_redirects; false returns the 3xx.
   bool follow_redirects = true;
   int max_redirects = 10;
+  // aiohttp's raise_for_status=True: a final response of status 400 or more raises
+  // aw::http::status_error (status, URL, the start of the body as far as it came) where the
+  // request is awaited (body read) or entered (at its headers, the body not read), and its
+  // connection is released. A request's `raise_for_status` replaces it.
+  bool raise_for_status = false;
   // TLS: verification on, against the system's CA store or `ca_file`; a client certificate
   // and its key (PEM) where the server asks for one.
   bool verify = true;
@@ -175,6 +185,7 @@ struct request_options {
   // Replace the session's, where given.
   std::optional<http::timeouts> timeout{};
   std::optional<bool> follow_redirects{};
+  std::optional<bool> raise_for_status{};
   std::optional<std::size_t> max_body_size{};
   // The session's `proxy` for this request (aiohttp's request(proxy=)); "" goes direct.
   std::optional<std::string> proxy{};
