@@ -216,6 +216,7 @@ struct transfer : aw::detail::intrusive_list_item<transfer> {
   std::size_t need_hint = 0;  // a reader waits for this many bytes: do not pause below it
 
   bool configured = false;  // the session's options are set on `easy` (kept by spares)
+  bool auth_set = false;    // credentials are set on `easy` (kept by spares)
   bool added = false;       // in the multi handle
   bool headers_ready = false;
   bool done = false;

@@ -228,6 +228,21 @@ void configure(transfer* t, const session_options& so, std::string_view method, 
   curl_easy_setopt(e, CURLOPT_NOPROXY, direct || proxy ? "" : nullptr);
   curl_easy_setopt(e, CURLOPT_USERAGENT, direct ? nullptr : so.user_agent.c_str());
 
+  // Credentials, set again for each request (a spare handle has the last one's) unless
+  // neither had any: three options fewer for the common request.
+  const http::auth& a = ro.auth ? *ro.auth : so.auth;
+  if (a.type != http::auth::scheme::none || t->auth_set) {
+    const bool userpwd = a.type == http::auth::scheme::basic || a.type == http::auth::scheme::digest;
+    curl_easy_setopt(e, CURLOPT_HTTPAUTH,
+                     a.type == http::auth::scheme::digest   ? CURLAUTH_DIGEST
+                     : a.type == http::auth::scheme::bearer ? CURLAUTH_BEARER
+                                                            : CURLAUTH_BASIC);
+    curl_easy_setopt(e, CURLOPT_USERNAME, userpwd ? a.user.c_str() : nullptr);
+    curl_easy_setopt(e, CURLOPT_PASSWORD, userpwd ? a.password.c_str() : nullptr);
+    curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, a.type == http::auth::scheme::bearer ? a.token.c_str() : nullptr);
+    t->auth_set = a.type != http::auth::scheme::none;
+  }
+
   // Headers: the session's, unless the request has its own of that name.
   const bool has_body = t->body.has_value();
   const bool sends_body = has_body || t->body.is_stream() || method == "POST" || method == "PUT" || method == "PATCH";

@@ -118,4 +118,85 @@ TEST(HttpRaiseForStatus, TheSessionOptionRaisesForEveryResponseOf400AndUp) {
   });
 }
 
+// ---------------------------------------------------------------------------------------
+// auth: nginx checks Basic against an htpasswd made by its fixture, and a Bearer token; the
+// scripted server checks Digest answers.
+
+const std::string user = "aw-user";
+const std::string password = "s3cret:with colon";  // a ':' is allowed in a Basic password
+
+TEST(HttpAuth, BasicAgainstNginxsHtpasswd) {
+  with_session({.auth = http::auth::basic(user, password)}, [](http::session& s) -> aw::task<> {
+    http::response r = co_await s.get(nginx + "/private/secret.txt");
+    EXPECT_EQ(r.status(), 200);
+    EXPECT_EQ(r.body(), "the secret\n");
+    http::request_options wrong{.auth = http::auth::basic(user, "not it")};
+    http::response denied = co_await s.get(nginx + "/private/secret.txt", std::move(wrong));
+    EXPECT_EQ(denied.status(), 401);
+    http::request_options none{.auth = http::auth::none()};
+    http::response anonymous = co_await s.get(nginx + "/private/secret.txt", std::move(none));
+    EXPECT_EQ(anonymous.status(), 401);
+    // The session's again, on the same (spare) handles.
+    http::response again = co_await s.get(nginx + "/private/secret.txt");
+    EXPECT_EQ(again.status(), 200);
+    // Sent with the first request: the echo server never asks for it.
+    auto j = co_await echo(s, scripted + "/echo");
+    EXPECT_EQ(j["headers"]["authorization"], "Basic YXctdXNlcjpzM2NyZXQ6d2l0aCBjb2xvbg==");  // base64("aw-user:s3cret:with colon")
+  });
+  with_session([](http::session& s) -> aw::task<> {
+    http::response r = co_await s.get(nginx + "/private/secret.txt");  // no auth
+    EXPECT_EQ(r.status(), 401);
+    http::request_options o{.auth = http::auth::basic(user, password)};
+    http::response ok = co_await s.get(nginx + "/private/secret.txt", std::move(o));
+    EXPECT_EQ(ok.status(), 200);
+    // A request without auth after one with it sends none (the handle is reused).
+    auto j = co_await echo(s, scripted + "/echo");
+    EXPECT_FALSE(j["headers"].contains("authorization"));
+  });
+}
+
+TEST(HttpAuth, BearerAgainstNginx) {
+  with_session({.auth = http::auth::bearer("aw-token")}, [](http::session& s) -> aw::task<> {
+    http::response r = co_await s.get(nginx + "/bearer");
+    EXPECT_EQ(r.status(), 200);
+    EXPECT_EQ(r.body(), "bearer ok");
+    http::request_options wrong{.auth = http::auth::bearer("stolen")};
+    http::response denied = co_await s.get(nginx + "/bearer", std::move(wrong));
+    EXPECT_EQ(denied.status(), 401);
+    auto j = co_await echo(s, scripted + "/echo");
+    EXPECT_EQ(j["headers"]["authorization"], "Bearer aw-token");
+    // An Authorization header of the request wins over auth.
+    http::request_options own{.headers = {{"Authorization", "Bearer mine"}}};
+    http::response mine = co_await s.get(scripted + "/echo", std::move(own));
+    EXPECT_EQ((co_await mine.json())["headers"]["authorization"], "Bearer mine");
+  });
+}
+
+TEST(HttpAuth, DigestAnswersTheChallengeOfTheScriptedServer) {
+  with_session({.auth = http::auth::digest("dee", "pa55")}, [](http::session& s) -> aw::task<> {
+    http::response r = co_await s.get(scripted + "/digest-auth/dee/pa55?x=1");
+    EXPECT_EQ(r.status(), 200);
+    EXPECT_EQ((co_await r.json())["user"], "dee");
+    http::request_options post{.body = http::body::text("some data")};
+    http::response posted = co_await s.post(scripted + "/digest-auth/dee/pa55", std::move(post));
+    EXPECT_EQ(posted.status(), 200);
+    http::request_options wrong{.auth = http::auth::digest("dee", "guess")};
+    http::response denied = co_await s.get(scripted + "/digest-auth/dee/pa55", std::move(wrong));
+    EXPECT_EQ(denied.status(), 401);
+    http::request_options basic{.auth = http::auth::basic("dee", "pa55")};  // not what the server asks for
+    http::response refused = co_await s.get(scripted + "/digest-auth/dee/pa55", std::move(basic));
+    EXPECT_EQ(refused.status(), 401);
+  });
+  // With raise_for_status, a refused login is a status_error.
+  http::session_options o{.raise_for_status = true, .auth = http::auth::digest("dee", "wrong")};
+  with_session(std::move(o), [](http::session& s) -> aw::task<> {
+    try {
+      co_await s.get(scripted + "/digest-auth/dee/pa55");
+      ADD_FAILURE() << "no status_error";
+    } catch (const http::status_error& e) {
+      EXPECT_EQ(e.status(), 401);
+    }
+  });
+}
+
 }  // namespace

@@ -122,6 +122,25 @@ class body {
   bool present_ = false;
 };
 
+// Credentials, sent by libcurl (aiohttp's BasicAuth, httpx's auth=): Basic is sent with the
+// first request (as aiohttp and httpx do), Bearer as "Authorization: Bearer <token>"; Digest
+// (httpx's DigestAuth) answers the server's 401 challenge: libcurl sends the request, reads
+// the challenge and sends it again with the answer (a POST, PUT or PATCH probes with an empty
+// body first, so a streamed body is still sent once). Credentials are not sent to another
+// host after a redirect (httpx drops Authorization there too). An Authorization header of the
+// session's or the request's `headers` wins over `auth`; user:password in the URL is Basic.
+struct auth {
+  enum class scheme : unsigned char { none, basic, digest, bearer };
+  scheme type = scheme::none;
+  std::string user{};
+  std::string password{};
+  std::string token{};
+  static auth none() { return {}; }
+  static auth basic(std::string user, std::string password) { return {scheme::basic, std::move(user), std::move(password), {}}; }
+  static auth digest(std::string user, std::string password) { return {scheme::digest, std::move(user), std::move(password), {}}; }
+  static auth bearer(std::string token) { return {scheme::bearer, {}, {}, std::move(token)}; }
+};
+
 struct session_options {
   // A request URL without a scheme is appended to it, as httpx joins: the base's path gets a
   // trailing '/' if it has none, the request URL loses its leading '/'s, so "/users",
@@ -141,6 +160,8 @@ struct session_options {
   // request is awaited (body read) or entered (at its headers, the body not read), and its
   // connection is released. A request's `raise_for_status` replaces it.
   bool raise_for_status = false;
+  // Credentials for every request (see auth); a request's `auth` replaces them.
+  http::auth auth{};
   // TLS: verification on, against the system's CA store or `ca_file`; a client certificate
   // and its key (PEM) where the server asks for one.
   bool verify = true;
@@ -186,6 +207,8 @@ struct request_options {
   std::optional<http::timeouts> timeout{};
   std::optional<bool> follow_redirects{};
   std::optional<bool> raise_for_status{};
+  // auth::none() sends none of the session's credentials.
+  std::optional<http::auth> auth{};
   std::optional<std::size_t> max_body_size{};
   // The session's `proxy` for this request (aiohttp's request(proxy=)); "" goes direct.
   std::optional<std::string> proxy{};
