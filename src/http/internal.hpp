@@ -217,6 +217,7 @@ struct transfer : aw::detail::intrusive_list_item<transfer> {
 
   bool configured = false;  // the session's options are set on `easy` (kept by spares)
   bool auth_set = false;    // credentials are set on `easy` (kept by spares)
+  bool cookie_set = false;  // CURLOPT_COOKIE is set on `easy` (kept by spares)
   bool added = false;       // in the multi handle
   bool headers_ready = false;
   bool done = false;
@@ -274,7 +275,12 @@ struct session_state {
   };
 
   explicit session_state(session_options o) : opts(std::move(o)) { timer.s = this; }
-  ~session_state() { curl_slist_free_all(plain_headers); }
+  ~session_state() {
+    // The jar outlives the block (its cookies stay readable): freed with the session.
+    if (jar) curl_easy_cleanup(jar);
+    if (share) curl_share_cleanup(share);
+    curl_slist_free_all(plain_headers);
+  }
   session_state(const session_state&) = delete;
   session_state& operator=(const session_state&) = delete;
 
@@ -284,13 +290,19 @@ struct session_state {
   void forget(socket_record* r) noexcept;
   void link(transfer* t) noexcept;
   void unlink(transfer* t) noexcept;
+  // Into the jar (nothing without one): for `host` only, or for every host when it is empty.
+  void add_cookie(const std::string& name, const std::string& value, const std::string& host);
 
   static int on_socket(CURL* easy, curl_socket_t fd, int what, void* userp, void* socketp);
   static int on_timer(CURLM* multi, long timeout_ms, void* userp);
 
   session_options opts;
   CURLM* multi = nullptr;
-  CURLSH* share = nullptr;
+  CURLSH* share = nullptr;  // TLS sessions and the cookie jar, from the first entry to the end
+  CURL* jar = nullptr;      // a handle on the share's cookies, for reading and seeding them
+  // Cookies for every host (session_options::cookies, update_cookies without a URL): libcurl's
+  // jar keeps none without a domain, so they go out with each request's own (CURLOPT_COOKIE).
+  std::vector<std::pair<std::string, std::string>> every_host;
   loop* lp = nullptr;
   bool is_open = false;
   curl_timer timer;
@@ -308,6 +320,17 @@ struct session_state {
 };
 
 std::string redact(const std::string& url);
+
+// A cookie name and value that fit in a Cookie header and a Netscape cookie line.
+inline bool valid_cookie(std::string_view name, std::string_view value) noexcept {
+  auto bad = [](char c) { return c == ';' || c == '\r' || c == '\n' || c == '\0' || c == '\t'; };
+  if (name.empty()) return false;
+  for (char c : name)
+    if (bad(c) || c == '=' || c == ' ') return false;
+  for (char c : value)
+    if (bad(c)) return false;
+  return true;
+}
 
 // Without the blanks before it and the blanks and line ends after it (header lines and values).
 inline std::string_view trim(std::string_view s) noexcept {

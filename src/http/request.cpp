@@ -202,7 +202,7 @@ void configure(transfer* t, const session_options& so, std::string_view method, 
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);  // prefer multiplexing on an HTTP/2 connection to opening another
     curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     if (t->s && t->s->share) curl_easy_setopt(e, CURLOPT_SHARE, t->s->share);
-    if (so.cookies) curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
+    if (so.cookie_jar) curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");  // the jar itself is the share's
     t->configured = true;
   }
   curl_easy_setopt(e, CURLOPT_CURLU, t->uh);
@@ -241,6 +241,29 @@ void configure(transfer* t, const session_options& so, std::string_view method, 
     curl_easy_setopt(e, CURLOPT_PASSWORD, userpwd ? a.password.c_str() : nullptr);
     curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, a.type == http::auth::scheme::bearer ? a.token.c_str() : nullptr);
     t->auth_set = a.type != http::auth::scheme::none;
+  }
+
+  // The session's cookies for every host and the request's own: CURLOPT_COOKIE, which libcurl
+  // sends after the jar's in the same Cookie header. Cleared on a reused handle only where it had some.
+  const std::vector<std::pair<std::string, std::string>>* every_host = t->s && !t->s->every_host.empty() ? &t->s->every_host : nullptr;
+  if (!ro.cookies.empty() || every_host || t->cookie_set) {
+    std::string line;
+    auto add = [&](const std::string& k, const std::string& v) {
+      if (!line.empty()) line += "; ";
+      line += k;
+      line += '=';
+      line += v;
+    };
+    if (every_host)
+      for (const auto& [k, v] : *every_host)
+        if (std::ranges::none_of(ro.cookies, [&](const auto& kv) { return kv.first == k; })) add(k, v);  // the request's own win
+    for (const auto& [k, v] : ro.cookies) {
+      if (!valid_cookie(k, v))
+        throw error("aw::http: invalid cookie " + k + " (an empty name, or a ';', '=', blank or line break in it)", "");
+      add(k, v);
+    }
+    curl_easy_setopt(e, CURLOPT_COOKIE, line.empty() ? nullptr : line.c_str());
+    t->cookie_set = !line.empty();
   }
 
   // Headers: the session's, unless the request has its own of that name.
@@ -333,9 +356,9 @@ void release(transfer* t) noexcept {
   if (t->added) t->abort(nullptr);
   session_state* s = t->s;
   if (s) s->unlink(t);
-  // Kept for reuse with its options set (an easy handle is costly to set up), except with
-  // cookies on, where each handle is fresh (its CURLOPT_COOKIEFILE is set once, when made).
-  if (s && s->is_open && !s->opts.cookies && s->spare.size() < 256) {
+  // Kept for reuse with its options set (an easy handle is costly to set up). The cookie
+  // engine stays on with it: the jar is the session's share, not the handle's.
+  if (s && s->is_open && s->spare.size() < 256) {
     try {
       s->spare.push_back(t);
       t->reset_response();

@@ -12,9 +12,14 @@
 #include "common.hpp"
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <string>
+#include <system_error>
+#include <vector>
 
 using namespace std::chrono_literals;
 namespace http = aw::http;
@@ -196,6 +201,137 @@ TEST(HttpAuth, DigestAnswersTheChallengeOfTheScriptedServer) {
     } catch (const http::status_error& e) {
       EXPECT_EQ(e.status(), 401);
     }
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Cookies: libcurl's cookie engine on the session's share.
+
+std::string cookie_header(const nlohmann::json& echoed) {
+  return echoed["headers"].contains("cookie") ? echoed["headers"]["cookie"].get<std::string>() : std::string("(none)");
+}
+
+// The Cookie header as a set: libcurl orders cookies of the same path as it likes.
+std::set<std::string> cookie_set(const nlohmann::json& echoed) {
+  std::set<std::string> out;
+  std::string h = echoed["headers"].contains("cookie") ? echoed["headers"]["cookie"].get<std::string>() : "";
+  for (std::size_t start = 0; start < h.size();) {
+    std::size_t end = h.find("; ", start);
+    if (end == std::string::npos) end = h.size();
+    out.insert(h.substr(start, end - start));
+    start = end + 2;
+  }
+  return out;
+}
+using names = std::set<std::string>;
+
+std::string set_cookie_url(const std::vector<std::string>& cookies) {
+  std::string url = scripted + "/set-cookie?";
+  for (const std::string& c : cookies) url += "c=" + http::url_encode(c) + "&";
+  return url;
+}
+
+TEST(HttpCookies, TheJarKeepsWhatServersSetAndReadsBack) {
+  with_session([](http::session& s) -> aw::task<> {
+    EXPECT_TRUE(s.cookies().empty());
+    co_await s.get(set_cookie_url({"a=1; Path=/", "b=2; Path=/echo; HttpOnly", "gone=x; Max-Age=0", "c=3; Path=/other",
+                                   "e=5; Expires=Wed, 01 Jan 2098 00:00:00 GMT"}));
+    EXPECT_EQ(cookie_set(co_await echo(s, scripted + "/echo")), (names{"a=1", "b=2", "e=5"}));
+    std::vector<http::cookie> jar = s.cookies();
+    EXPECT_EQ(jar.size(), 4u);
+    std::map<std::string, http::cookie> by_name;
+    for (auto& c : jar) by_name[c.name] = c;
+    EXPECT_EQ(by_name["a"].domain, "127.0.0.1");
+    EXPECT_FALSE(by_name["a"].include_subdomains);
+    EXPECT_EQ(by_name["a"].path, "/");
+    EXPECT_EQ(by_name["a"].value, "1");
+    EXPECT_EQ(by_name["a"].expires, 0);
+    EXPECT_FALSE(by_name["a"].http_only);
+    EXPECT_TRUE(by_name["b"].http_only);
+    EXPECT_EQ(by_name["b"].path, "/echo");
+    EXPECT_EQ(by_name["c"].path, "/other");
+    EXPECT_EQ(by_name["e"].expires, 4039372800);
+    EXPECT_FALSE(by_name.contains("gone"));
+    s.clear_cookies();
+    EXPECT_TRUE(s.cookies().empty());
+    EXPECT_EQ(cookie_header(co_await echo(s, scripted + "/echo")), "(none)");
+  });
+}
+
+TEST(HttpCookies, SeededPerRequestAndOff) {
+  http::session_options o{.cookies = {{"seed", "s1"}}};
+  with_session(std::move(o), [](http::session& s) -> aw::task<> {
+    EXPECT_EQ(cookie_header(co_await echo(s, scripted + "/echo")), "seed=s1");  // for every host
+    EXPECT_EQ(cookie_header(co_await echo(s, "http://localhost:18081/echo")), "seed=s1");
+    s.update_cookies({{"here", "h"}}, scripted + "/anything");  // for 127.0.0.1 only
+    s.update_cookies({{"there", "t"}}, "http://example.org/");
+    EXPECT_EQ(cookie_set(co_await echo(s, scripted + "/echo")), (names{"here=h", "seed=s1"}));
+    EXPECT_EQ(cookie_header(co_await echo(s, "http://localhost:18081/echo")), "seed=s1");
+    std::size_t every_host = 0;
+    for (const http::cookie& c : s.cookies()) every_host += c.domain.empty();
+    EXPECT_EQ(every_host, 1u);
+    // A request's own cookies go after the jar's, for that request only.
+    http::request_options ro{.cookies = {{"req", "r"}, {"two", "2"}}};
+    http::response r = co_await s.get(scripted + "/echo", std::move(ro));
+    EXPECT_EQ(cookie_header(co_await r.json()), "here=h; seed=s1; req=r; two=2");
+    EXPECT_EQ(cookie_set(co_await echo(s, scripted + "/echo")), (names{"here=h", "seed=s1"}));
+    EXPECT_EQ(s.cookies().size(), 3u);
+    // A request's cookie replaces a session-wide one of its name.
+    http::request_options over{.cookies = {{"seed", "mine"}}};
+    http::response ov = co_await s.get(scripted + "/echo", std::move(over));
+    EXPECT_EQ(cookie_header(co_await ov.json()), "here=h; seed=mine");
+    http::request_options bad{.cookies = {{"a;b", "1"}}};
+    EXPECT_THROW(co_await s.get(scripted + "/echo", std::move(bad)), http::error);
+    EXPECT_THROW(s.update_cookies({{"", "x"}}), std::invalid_argument);
+    EXPECT_THROW(s.update_cookies({{"x", "a\nb"}}), std::invalid_argument);
+  });
+  // aiohttp's DummyCookieJar: nothing kept, seeding does nothing, a request's own are sent.
+  http::session_options off{.cookie_jar = false, .cookies = {{"seed", "s1"}}};
+  with_session(std::move(off), [](http::session& s) -> aw::task<> {
+    co_await s.get(scripted + "/set-cookie");
+    s.update_cookies({{"here", "h"}});
+    EXPECT_TRUE(s.cookies().empty());
+    EXPECT_EQ(cookie_header(co_await echo(s, scripted + "/echo")), "(none)");
+    http::request_options ro{.cookies = {{"req", "r"}}};
+    http::response r = co_await s.get(scripted + "/echo", std::move(ro));
+    EXPECT_EQ(cookie_header(co_await r.json()), "req=r");
+  });
+}
+
+TEST(HttpCookies, SavedAndLoadedInCurlsFormat) {
+  const std::string file = scratch + "/" + unique_tag("cookies") + ".txt";
+  aw::run([&]() -> aw::task<> {
+    http::session s;
+    EXPECT_THROW((void)s.cookies(), std::logic_error);  // before the session is entered
+    co_await aw::async_with(s, [&](http::session& s) -> aw::task<> {
+      co_await s.get(set_cookie_url({"a=1; Path=/", "h=2; HttpOnly", "e=5; Expires=Wed, 01 Jan 2098 00:00:00 GMT"}));
+      co_return;
+    });
+    // Readable and savable after the block.
+    EXPECT_EQ(s.cookies().size(), 3u);
+    s.save_cookies(file);
+    EXPECT_THROW(s.save_cookies(scratch + "/no-such-dir/cookies.txt"), std::system_error);
+  });
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_TRUE(text.str().starts_with("# Netscape HTTP Cookie File\n")) << text.str();
+  EXPECT_NE(text.str().find("#HttpOnly_127.0.0.1\tFALSE\t/\tFALSE\t0\th\t2\n"), std::string::npos) << text.str();
+  EXPECT_NE(text.str().find("127.0.0.1\tFALSE\t/\tFALSE\t4039372800\te\t5\n"), std::string::npos) << text.str();
+  // Loaded by another session, which sends them back.
+  with_session([&](http::session& s) -> aw::task<> {
+    s.load_cookies(file);
+    EXPECT_EQ(s.cookies().size(), 3u);
+    EXPECT_EQ(cookie_set(co_await echo(s, scripted + "/echo")), (names{"a=1", "h=2", "e=5"}));
+    EXPECT_THROW(s.load_cookies(scratch + "/no-such-file"), std::system_error);
+  });
+  // The curl program reads our file and writes one we read.
+  const std::string from_curl = scratch + "/" + unique_tag("curl-cookies") + ".txt";
+  std::string cmd = "curl -s -o /dev/null -b '" + file + "' -c '" + from_curl + "' '" + set_cookie_url({"fromcurl=yes; Path=/"}) + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  with_session([&](http::session& s) -> aw::task<> {
+    s.load_cookies(from_curl);
+    EXPECT_EQ(cookie_set(co_await echo(s, scripted + "/echo")), (names{"fromcurl=yes", "a=1", "h=2", "e=5"}));
   });
 }
 

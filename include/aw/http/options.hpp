@@ -168,8 +168,14 @@ struct session_options {
   std::string ca_file{};
   std::string client_cert{};
   std::string client_key{};
-  // Cookies set by servers are kept and sent back, in this session only (opt-in).
-  bool cookies = false;
+  // The session's cookie jar (aiohttp's CookieJar, on by default): cookies that servers set
+  // are kept and sent back to them under the usual rules (domain, path, secure, expiry), by
+  // this session only; session.cookies() reads it, update_cookies() seeds it,
+  // save_cookies()/load_cookies() write and read it in the Netscape format curl writes.
+  // false is aiohttp's DummyCookieJar: nothing is kept (a request's own `cookies` are sent).
+  bool cookie_jar = true;
+  // Cookies the jar starts with, sent to every host (aiohttp's ClientSession(cookies=)).
+  std::vector<std::pair<std::string, std::string>> cookies{};
   // Connections: at most `limit` open at once (0: no limit), `limit_per_host` per host.
   std::size_t limit = 100;
   std::size_t limit_per_host = 0;
@@ -209,6 +215,8 @@ struct request_options {
   std::optional<bool> raise_for_status{};
   // auth::none() sends none of the session's credentials.
   std::optional<http::auth> auth{};
+  // Sent with this request only, after the jar's (aiohttp's request(cookies=)); not kept.
+  std::vector<std::pair<std::string, std::string>> cookies{};
   std::optional<std::size_t> max_body_size{};
   // The session's `proxy` for this request (aiohttp's request(proxy=)); "" goes direct.
   std::optional<std::string> proxy{};
