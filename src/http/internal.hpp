@@ -152,6 +152,12 @@ struct transfer : aw::detail::intrusive_list_item<transfer> {
   void consume(std::size_t n) noexcept;
   void settle() noexcept { consume(std::exchange(lent, 0)); }
   void reset_response() noexcept;
+  void clear_response() noexcept;  // the last response only: the request stays as configured
+  // Retries: the wait before the next attempt if this one's outcome calls for it (and some
+  // are left); drop_attempt() takes it out of libcurl, restart() sends it again.
+  std::optional<clock::duration> retry_wait() const;
+  void drop_attempt() noexcept;
+  void restart() noexcept;
   void start() noexcept;
   void notify() noexcept;
   void finish(CURLcode rc) noexcept;
@@ -201,7 +207,10 @@ struct transfer : aw::detail::intrusive_list_item<transfer> {
   http::timeouts timeout;
   bool follow = true;
   int max_redirects = 10;
-  bool raise_status = false;                              // raise_for_status
+  bool raise_status = false;
+  http::retry retry;                                      // the policy, where retries_left > 0
+  int retries_left = 0;                                   // retries still allowed: the wait is in its retry phase while > 0
+  int retried = 0;                                        // raise_for_status
   std::size_t max_body = 0;                               // max_body_size; 0: none
   clock::time_point deadline = clock::time_point::max();  // of the total timeout
 

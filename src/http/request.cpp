@@ -156,6 +156,13 @@ void configure(transfer* t, const session_options& so, std::string_view method, 
   t->follow = ro.follow_redirects ? *ro.follow_redirects : so.follow_redirects;
   t->max_redirects = so.max_redirects;
   t->raise_status = ro.raise_for_status ? *ro.raise_for_status : so.raise_for_status;
+  t->retry = ro.retry ? std::move(*ro.retry) : so.retry;
+  {
+    static constexpr std::string_view idempotent[] = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"};
+    const bool may_retry = std::ranges::find(idempotent, method) != std::end(idempotent) && !t->body.is_stream();
+    t->retries_left = may_retry ? std::max(t->retry.attempts, 0) : 0;
+    t->retried = 0;
+  }
   t->max_body = ro.max_body_size ? *ro.max_body_size : so.max_body_size;
 
   // The session's options are set once per easy handle: a spare handle keeps them for its

@@ -11,14 +11,20 @@
 
 #include "common.hpp"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <set>
+#include <span>
 #include <sstream>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -332,6 +338,202 @@ TEST(HttpCookies, SavedAndLoadedInCurlsFormat) {
   with_session([&](http::session& s) -> aw::task<> {
     s.load_cookies(from_curl);
     EXPECT_EQ(cookie_set(co_await echo(s, scripted + "/echo")), (names{"fromcurl=yes", "a=1", "h=2", "e=5"}));
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Retries: the scripted server's /flaky fails a given number of times, then succeeds.
+
+aw::task<int> attempts_of(http::session& s, const std::string& key) {
+  auto j = co_await echo(s, scripted + "/attempts?key=" + key);
+  co_return j["attempts"].get<int>();
+}
+
+std::string flaky(const std::string& key, int fails, const std::string& more = "") {
+  return scripted + "/flaky?key=" + key + "&fails=" + std::to_string(fails) + more;
+}
+
+TEST(HttpRetry, OffByDefault) {
+  with_session([](http::session& s) -> aw::task<> {
+    std::string key = unique_tag("off");
+    http::response r = co_await s.get(flaky(key, 1));
+    EXPECT_EQ(r.status(), 503);
+    EXPECT_EQ(co_await attempts_of(s, key), 1);
+  });
+}
+
+TEST(HttpRetry, RetriesTheStatusesWithExponentialBackoff) {
+  with_session({.retry = {.attempts = 3, .backoff = 20ms}}, [](http::session& s) -> aw::task<> {
+    std::string key = unique_tag("backoff");
+    auto start = aw::now();
+    http::response r = co_await s.get(flaky(key, 2));
+    EXPECT_EQ(r.status(), 200);
+    EXPECT_EQ((co_await r.json())["attempts"], 3);
+    EXPECT_GE(aw::now() - start, 60ms);  // 20 ms, then 40
+    // 502 and 504 too; HEAD, PUT (its body sent again) and DELETE are retried as GET is.
+    for (std::string status : {"502", "504"}) {
+      std::string k = unique_tag("status");
+      http::response again = co_await s.get(flaky(k, 1, "&status=" + status));
+      EXPECT_EQ(again.status(), 200) << status;
+    }
+    std::string put_key = unique_tag("put");
+    http::request_options put{.body = http::body::text("again")};
+    http::response p = co_await s.put(flaky(put_key, 2), std::move(put));
+    EXPECT_EQ(p.status(), 200);
+    EXPECT_EQ(co_await attempts_of(s, put_key), 3);
+    std::string del_key = unique_tag("delete");
+    http::response d = co_await s.delete_(flaky(del_key, 1));
+    EXPECT_EQ(d.status(), 200);
+    // Entered (streamed): retried before the block sees the response.
+    std::string entered_key = unique_tag("entered");
+    co_await aw::async_with(s.get(flaky(entered_key, 1)), [](http::response& resp) -> aw::task<> {
+      EXPECT_EQ(resp.status(), 200);
+      EXPECT_EQ((co_await resp.json())["attempts"], 2);
+    });
+  });
+}
+
+TEST(HttpRetry, WhatIsNotRetried) {
+  with_session({.retry = {.attempts = 3, .backoff = 1ms}}, [](http::session& s) -> aw::task<> {
+    std::string post_key = unique_tag("post");
+    http::response p = co_await s.post(flaky(post_key, 1));  // not idempotent
+    EXPECT_EQ(p.status(), 503);
+    EXPECT_EQ(co_await attempts_of(s, post_key), 1);
+    std::string patch_key = unique_tag("patch");
+    http::response pa = co_await s.patch(flaky(patch_key, 1));
+    EXPECT_EQ(pa.status(), 503);
+    std::string other = unique_tag("500");
+    http::response e = co_await s.get(flaky(other, 1, "&status=500"));  // not in statuses
+    EXPECT_EQ(e.status(), 500);
+    EXPECT_EQ(co_await attempts_of(s, other), 1);
+    // A request's policy replaces the session's.
+    std::string none_key = unique_tag("none");
+    http::request_options none{.retry = http::retry{}};
+    http::response n = co_await s.get(flaky(none_key, 1), std::move(none));
+    EXPECT_EQ(n.status(), 503);
+    // A streamed body is read once: not retried.
+    std::string stream_key = unique_tag("stream");
+    bool given = false;
+    http::request_options streamed{.body = http::body::stream(aw::byte_source([&given](std::span<char> buf) -> aw::task<std::size_t> {
+                                     if (given) co_return 0;
+                                     given = true;
+                                     buf[0] = 'x';
+                                     co_return 1;
+                                   }))};
+    http::response st = co_await s.put(flaky(stream_key, 1), std::move(streamed));
+    EXPECT_EQ(st.status(), 503);
+    EXPECT_EQ(co_await attempts_of(s, stream_key), 1);
+  });
+}
+
+TEST(HttpRetry, WhenTheAttemptsAreSpentTheLastOutcomeStands) {
+  with_session({.retry = {.attempts = 2, .backoff = 1ms}}, [](http::session& s) -> aw::task<> {
+    std::string key = unique_tag("spent");
+    http::response r = co_await s.get(flaky(key, 10));
+    EXPECT_EQ(r.status(), 503);
+    EXPECT_EQ(co_await r.text(), "try again");
+    EXPECT_EQ(co_await attempts_of(s, key), 3);
+    // Connect errors: retried, then raised.
+    auto start = aw::now();
+    EXPECT_THROW(co_await s.get(refused_url()), http::connect_error);
+    EXPECT_GE(aw::now() - start, 3ms);  // 1 ms, then 2
+  });
+  with_session({.raise_for_status = true, .retry = {.attempts = 1, .backoff = 1ms}}, [](http::session& s) -> aw::task<> {
+    std::string key = unique_tag("raise");
+    EXPECT_THROW(co_await s.get(flaky(key, 10)), http::status_error);
+    EXPECT_EQ(co_await attempts_of(s, key), 2);
+  });
+}
+
+TEST(HttpRetry, RetryAfterReplacesTheBackoffWithinMaxBackoff) {
+  // A backoff of a day would hang these tests: Retry-After decides.
+  with_session({.retry = {.attempts = 1, .backoff = 24h}}, [](http::session& s) -> aw::task<> {
+    auto start = aw::now();
+    http::response r = co_await s.get(flaky(unique_tag("ra"), 1, "&retry_after=1"));
+    EXPECT_EQ(r.status(), 200);
+    EXPECT_GE(aw::now() - start, 1s);
+    // An HTTP date in the past: at once.
+    http::response d = co_await s.get(flaky(unique_tag("date"), 1, "&retry_after=" + http::url_encode("Wed, 21 Oct 2015 07:28:00 GMT")));
+    EXPECT_EQ(d.status(), 200);
+  });
+  // max_backoff caps Retry-After (an hour here) and the backoff.
+  with_session({.retry = {.attempts = 2, .backoff = 24h, .max_backoff = 5ms}}, [](http::session& s) -> aw::task<> {
+    http::response r = co_await s.get(flaky(unique_tag("cap"), 2, "&retry_after=3600"));
+    EXPECT_EQ(r.status(), 200);
+  });
+}
+
+TEST(HttpRetry, AConnectErrorIsRetriedUntilTheServerListens) {
+  // The port refuses the first attempt; a thread starts listening on it and answers once.
+  int port = free_port();
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  std::thread server([port, &ready] {
+    char go;
+    (void)::read(ready[0], &go, 1);  // after the first attempt was refused
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 4) != 0) {
+      ::close(fd);
+      return;
+    }
+    int c = ::accept(fd, nullptr, nullptr);
+    std::string req;
+    char buf[4096];
+    while (req.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = ::read(c, buf, sizeof buf);
+      if (n <= 0) break;
+      req.append(buf, static_cast<std::size_t>(n));
+    }
+    const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nlistens";
+    (void)::write(c, reply, sizeof reply - 1);
+    ::close(c);
+    ::close(fd);
+  });
+  with_session({.retry = {.attempts = 8, .backoff = 50ms}}, [&](http::session& s) -> aw::task<> {
+    // The first attempt, alone, is refused.
+    http::request_options once{.retry = http::retry{}};
+    EXPECT_THROW(co_await s.get("http://127.0.0.1:" + std::to_string(port) + "/", std::move(once)), http::connect_error);
+    (void)::write(ready[1], "g", 1);
+    http::response r = co_await s.get("http://127.0.0.1:" + std::to_string(port) + "/");
+    EXPECT_EQ(r.status(), 200);
+    EXPECT_EQ(r.body(), "listens");
+  });
+  server.join();
+  ::close(ready[0]);
+  ::close(ready[1]);
+}
+
+TEST(HttpRetry, CancellingDuringTheBackoffWaitEndsTheRequest) {
+  // A backoff of a day: the test ends only because the cancel scope ends the wait.
+  with_session({.retry = {.attempts = 1, .backoff = 24h}}, [](http::session& s) -> aw::task<> {
+    std::string key = unique_tag("cancel");
+    auto got = co_await aw::move_on_after(200ms, [&]() -> aw::task<int> {
+      http::response r = co_await s.get(flaky(key, 1));
+      co_return r.status();
+    });
+    EXPECT_FALSE(got.has_value());
+    EXPECT_EQ(co_await attempts_of(s, key), 1);
+    // Entered, and after a connect error.
+    bool ran = false;
+    auto entered = co_await aw::move_on_after(200ms, [&]() -> aw::task<> {
+      co_await aw::async_with(s.get(flaky(unique_tag("cancel-enter"), 1)), [&](http::response&) -> aw::task<> {
+        ran = true;
+        co_return;
+      });
+    });
+    EXPECT_FALSE(entered);
+    EXPECT_FALSE(ran);
+    auto refused = co_await aw::move_on_after(200ms, [&]() -> aw::task<> { co_await s.get(refused_url()); });
+    EXPECT_FALSE(refused);
+    // The session goes on.
+    http::response after = co_await s.get(nginx + "/small");
+    EXPECT_EQ(after.status(), 200);
   });
 }
 

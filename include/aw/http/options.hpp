@@ -141,6 +141,23 @@ struct auth {
   static auth bearer(std::string token) { return {scheme::bearer, {}, {}, std::move(token)}; }
 };
 
+// Retries with backoff (urllib3's Retry, aiohttp-retry's ExponentialRetry), off by default
+// (attempts = 0). Only idempotent requests are retried (GET, HEAD, OPTIONS, PUT, DELETE,
+// TRACE) and only with a body held in memory (a stream is read once), after a connect error
+// (refused, unreachable, DNS: connect_error), a connect timeout, or a final status in
+// `statuses`, up to `attempts` more times. The wait before retry n (1, 2, ...) is
+// backoff * 2^(n-1), or what the response's Retry-After says (seconds or an HTTP date), never
+// more than max_backoff. The waits are aw::sleep in the task awaiting the request, so a
+// cancel scope cancels them as any other wait. Each attempt has the whole of the `timeout`s.
+// When the attempts are spent, the last outcome stands: its error is raised, or its response
+// given (raise_for_status then applies).
+struct retry {
+  int attempts = 0;
+  std::chrono::milliseconds backoff{500};
+  std::chrono::milliseconds max_backoff{30'000};
+  std::vector<int> statuses{502, 503, 504};
+};
+
 struct session_options {
   // A request URL without a scheme is appended to it, as httpx joins: the base's path gets a
   // trailing '/' if it has none, the request URL loses its leading '/'s, so "/users",
@@ -162,6 +179,8 @@ struct session_options {
   bool raise_for_status = false;
   // Credentials for every request (see auth); a request's `auth` replaces them.
   http::auth auth{};
+  // Retries of idempotent requests (see retry); a request's `retry` replaces it.
+  http::retry retry{};
   // TLS: verification on, against the system's CA store or `ca_file`; a client certificate
   // and its key (PEM) where the server asks for one.
   bool verify = true;
@@ -215,6 +234,7 @@ struct request_options {
   std::optional<bool> raise_for_status{};
   // auth::none() sends none of the session's credentials.
   std::optional<http::auth> auth{};
+  std::optional<http::retry> retry{};
   // Sent with this request only, after the jar's (aiohttp's request(cookies=)); not kept.
   std::vector<std::pair<std::string, std::string>> cookies{};
   std::optional<std::size_t> max_body_size{};
