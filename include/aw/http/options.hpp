@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -155,7 +156,9 @@ struct retry {
   int attempts = 0;
   std::chrono::milliseconds backoff{500};
   std::chrono::milliseconds max_backoff{30'000};
-  std::vector<int> statuses{502, 503, 504};
+  // A fixed array, zeros unused: a std::vector here made g++ 12 -O3 warn (maybe-uninitialized)
+  // on every braced session_options temporary.
+  std::array<int, 8> statuses{502, 503, 504};
 };
 
 struct session_options {
