@@ -238,16 +238,16 @@ void configure(transfer* t, const session_options& so, std::string_view method, 
   // Credentials, set again for each request (a spare handle has the last one's) unless
   // neither had any: three options fewer for the common request.
   const http::auth& a = ro.auth ? *ro.auth : so.auth;
-  if (a.type != http::auth::scheme::none || t->auth_set) {
-    const bool userpwd = a.type == http::auth::scheme::basic || a.type == http::auth::scheme::digest;
+  if (a.type() != http::auth::scheme::none || t->auth_set) {
+    const bool userpwd = a.type() == http::auth::scheme::basic || a.type() == http::auth::scheme::digest;
     curl_easy_setopt(e, CURLOPT_HTTPAUTH,
-                     a.type == http::auth::scheme::digest   ? CURLAUTH_DIGEST
-                     : a.type == http::auth::scheme::bearer ? CURLAUTH_BEARER
-                                                            : CURLAUTH_BASIC);
-    curl_easy_setopt(e, CURLOPT_USERNAME, userpwd ? a.user.c_str() : nullptr);
-    curl_easy_setopt(e, CURLOPT_PASSWORD, userpwd ? a.password.c_str() : nullptr);
-    curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, a.type == http::auth::scheme::bearer ? a.token.c_str() : nullptr);
-    t->auth_set = a.type != http::auth::scheme::none;
+                     a.type() == http::auth::scheme::digest   ? CURLAUTH_DIGEST
+                     : a.type() == http::auth::scheme::bearer ? CURLAUTH_BEARER
+                                                              : CURLAUTH_BASIC);
+    curl_easy_setopt(e, CURLOPT_USERNAME, userpwd ? a.user().c_str() : nullptr);
+    curl_easy_setopt(e, CURLOPT_PASSWORD, userpwd ? a.password().c_str() : nullptr);
+    curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, a.type() == http::auth::scheme::bearer ? a.token().c_str() : nullptr);
+    t->auth_set = a.type() != http::auth::scheme::none;
   }
 
   // The session's cookies for every host and the request's own: CURLOPT_COOKIE, which libcurl

@@ -341,7 +341,7 @@ void session::load_cookies(const std::string& path) {
 // ---------------------------------------------------------------------------------------
 // The session.
 
-session::session() : session(session_options{}) {}
+session::session() : state_(std::make_unique<detail::session_state>(session_options())) {}
 session::session(session_options options) : state_(std::make_unique<detail::session_state>(std::move(options))) {}
 session::session(session&&) noexcept = default;
 

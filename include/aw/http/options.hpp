@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -130,16 +131,34 @@ class body {
 // body first, so a streamed body is still sent once). Credentials are not sent to another
 // host after a redirect (httpx drops Authorization there too). An Authorization header of the
 // session's or the request's `headers` wins over `auth`; user:password in the URL is Basic.
-struct auth {
+class auth {
+ public:
   enum class scheme : unsigned char { none, basic, digest, bearer };
-  scheme type = scheme::none;
-  std::string user{};
-  std::string password{};
-  std::string token{};
+  auth() = default;
   static auth none() { return {}; }
-  static auth basic(std::string user, std::string password) { return {scheme::basic, std::move(user), std::move(password), {}}; }
-  static auth digest(std::string user, std::string password) { return {scheme::digest, std::move(user), std::move(password), {}}; }
-  static auth bearer(std::string token) { return {scheme::bearer, {}, {}, std::move(token)}; }
+  static auth basic(std::string user, std::string password) { return auth(scheme::basic, std::move(user), std::move(password), {}); }
+  static auth digest(std::string user, std::string password) { return auth(scheme::digest, std::move(user), std::move(password), {}); }
+  static auth bearer(std::string token) { return auth(scheme::bearer, {}, {}, std::move(token)); }
+
+  scheme type() const noexcept { return type_; }
+  const std::string& user() const noexcept { return secrets().user; }
+  const std::string& password() const noexcept { return secrets().password; }
+  const std::string& token() const noexcept { return secrets().token; }
+
+ private:
+  // Behind a pointer: strings held in place made g++ 12 -O3 warn (maybe-uninitialized) on
+  // every braced session_options temporary, as users write them.
+  struct credentials {
+    std::string user, password, token;
+  };
+  auth(scheme t, std::string user, std::string password, std::string token)
+      : type_(t), credentials_(std::make_shared<const credentials>(credentials{std::move(user), std::move(password), std::move(token)})) {}
+  const credentials& secrets() const noexcept {
+    static const credentials empty;
+    return credentials_ ? *credentials_ : empty;
+  }
+  scheme type_ = scheme::none;
+  std::shared_ptr<const credentials> credentials_;
 };
 
 // Retries with backoff (urllib3's Retry, aiohttp-retry's ExponentialRetry), off by default
