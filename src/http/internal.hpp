@@ -152,6 +152,12 @@ struct transfer : aw::detail::intrusive_list_item<transfer> {
   void consume(std::size_t n) noexcept;
   void settle() noexcept { consume(std::exchange(lent, 0)); }
   void reset_response() noexcept;
+  void clear_response() noexcept;  // the last response only: the request stays as configured
+  // Retries: the wait before the next attempt if this one's outcome calls for it (and some
+  // are left); drop_attempt() takes it out of libcurl, restart() sends it again.
+  std::optional<clock::duration> retry_wait() const;
+  void drop_attempt() noexcept;
+  void restart() noexcept;
   void start() noexcept;
   void notify() noexcept;
   void finish(CURLcode rc) noexcept;
@@ -201,6 +207,10 @@ struct transfer : aw::detail::intrusive_list_item<transfer> {
   http::timeouts timeout;
   bool follow = true;
   int max_redirects = 10;
+  bool raise_status = false;
+  http::retry retry;                                      // the policy, where retries_left > 0
+  int retries_left = 0;                                   // retries still allowed: the wait is in its retry phase while > 0
+  int retried = 0;                                        // raise_for_status
   std::size_t max_body = 0;                               // max_body_size; 0: none
   clock::time_point deadline = clock::time_point::max();  // of the total timeout
 
@@ -215,6 +225,8 @@ struct transfer : aw::detail::intrusive_list_item<transfer> {
   std::size_t need_hint = 0;  // a reader waits for this many bytes: do not pause below it
 
   bool configured = false;  // the session's options are set on `easy` (kept by spares)
+  bool auth_set = false;    // credentials are set on `easy` (kept by spares)
+  bool cookie_set = false;  // CURLOPT_COOKIE is set on `easy` (kept by spares)
   bool added = false;       // in the multi handle
   bool headers_ready = false;
   bool done = false;
@@ -273,7 +285,9 @@ struct session_state {
 
   explicit session_state(session_options o) : opts(std::move(o)) { timer.s = this; }
   ~session_state() {
-    if (base_url) curl_url_cleanup(base_url);
+    // The jar outlives the block (its cookies stay readable): freed with the session.
+    if (jar) curl_easy_cleanup(jar);
+    if (share) curl_share_cleanup(share);
     curl_slist_free_all(plain_headers);
   }
   session_state(const session_state&) = delete;
@@ -285,13 +299,19 @@ struct session_state {
   void forget(socket_record* r) noexcept;
   void link(transfer* t) noexcept;
   void unlink(transfer* t) noexcept;
+  // Into the jar (nothing without one): for `host` only, or for every host when it is empty.
+  void add_cookie(const std::string& name, const std::string& value, const std::string& host);
 
   static int on_socket(CURL* easy, curl_socket_t fd, int what, void* userp, void* socketp);
   static int on_timer(CURLM* multi, long timeout_ms, void* userp);
 
   session_options opts;
   CURLM* multi = nullptr;
-  CURLSH* share = nullptr;
+  CURLSH* share = nullptr;  // TLS sessions and the cookie jar, from the first entry to the end
+  CURL* jar = nullptr;      // a handle on the share's cookies, for reading and seeding them
+  // Cookies for every host (session_options::cookies, update_cookies without a URL): libcurl's
+  // jar keeps none without a domain, so they go out with each request's own (CURLOPT_COOKIE).
+  std::vector<std::pair<std::string, std::string>> every_host;
   loop* lp = nullptr;
   bool is_open = false;
   curl_timer timer;
@@ -304,11 +324,22 @@ struct session_state {
   curl_slist* plain_headers = nullptr;        // the header list of a request without headers of its own
   bool plain_headers_built = false;
   static constexpr std::size_t keep_buffers = 64 << 20;
-  CURLU* base_url = nullptr;  // opts.base_url, parsed at the first request that needs it
-  bool env_proxies = false;   // a proxy variable was set when the session was entered
+  std::string base_prefix;   // opts.base_url as relative URLs are appended to it (at the first one)
+  bool env_proxies = false;  // a proxy variable was set when the session was entered
 };
 
 std::string redact(const std::string& url);
+
+// A cookie name and value that fit in a Cookie header and a Netscape cookie line.
+inline bool valid_cookie(std::string_view name, std::string_view value) noexcept {
+  auto bad = [](char c) { return c == ';' || c == '\r' || c == '\n' || c == '\0' || c == '\t'; };
+  if (name.empty()) return false;
+  for (char c : name)
+    if (bad(c) || c == '=' || c == ' ') return false;
+  for (char c : value)
+    if (bad(c)) return false;
+  return true;
+}
 
 // Without the blanks before it and the blanks and line ends after it (header lines and values).
 inline std::string_view trim(std::string_view s) noexcept {

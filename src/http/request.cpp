@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,27 +19,67 @@ namespace aw::http {
 namespace detail {
 namespace {
 
-// Parses the request's URL (resolved against the session's base_url, with `params` appended)
-// into t->uh, which libcurl then takes as it is (CURLOPT_CURLU): the URL is parsed once per
-// request, not again by libcurl. Redaction for the error message happens only on failure.
+// Whether `url` starts with a scheme (RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"):
+// such a URL is absolute and base_url does not apply.
+bool has_scheme(std::string_view url) noexcept {
+  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  if (url.empty() || !alpha(url.front())) return false;
+  for (char c : url.substr(1)) {
+    if (c == ':') return true;
+    if (!alpha(c) && !(c >= '0' && c <= '9') && c != '+' && c != '-' && c != '.') return false;
+  }
+  return false;
+}
+
+// The base_url as the prefix relative URLs are appended to: parsed, checked, normalised by
+// libcurl, its path ending in '/'.
+std::string base_prefix(const std::string& base_url) {
+  std::string shown = redact(base_url);
+  auto bad = [&](const std::string& why) { throw invalid_url("aw::http: invalid base_url " + shown + ": " + why, shown); };
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> b(curl_url(), &curl_url_cleanup);
+  if (!b) throw std::bad_alloc();
+  if (CURLUcode rc = curl_url_set(b.get(), CURLUPART_URL, base_url.c_str(), CURLU_NON_SUPPORT_SCHEME)) bad(curl_url_strerror(rc));
+  auto part = [&](CURLUPart which) -> std::optional<std::string> {
+    char* v = nullptr;
+    if (curl_url_get(b.get(), which, &v, 0) != CURLUE_OK || !v) return std::nullopt;
+    std::string out = v;
+    curl_free(v);
+    return out;
+  };
+  std::optional<std::string> scheme = part(CURLUPART_SCHEME);
+  if (!scheme || (*scheme != "http" && *scheme != "https")) bad("the scheme must be http or https");
+  if (part(CURLUPART_QUERY) || part(CURLUPART_FRAGMENT)) bad("a base URL has no query or fragment");
+  std::optional<std::string> full = part(CURLUPART_URL);
+  if (!full) bad("it does not parse");
+  if (full->back() != '/') *full += '/';
+  return *full;
+}
+
+// Parses the request's URL (appended to the session's base_url when it has no scheme, with
+// `params` appended to its query) into t->uh, which libcurl then takes as it is
+// (CURLOPT_CURLU): the URL is parsed once per request, not again by libcurl. Redaction for
+// the error message happens only on failure.
 void build_url(transfer* t, session_state* s, const session_options& opts, std::string_view url, const query& params) {
+  std::string joined;
+  if (!opts.base_url.empty() && !has_scheme(url)) {
+    std::string local;
+    if (s && s->base_prefix.empty()) s->base_prefix = base_prefix(opts.base_url);  // once per session
+    const std::string& base = s ? s->base_prefix : (local = base_prefix(opts.base_url));
+    std::string_view rel = url;
+    while (!rel.empty() && rel.front() == '/') rel.remove_prefix(1);
+    joined.reserve(base.size() + rel.size());
+    joined += base;
+    joined += rel;
+    url = joined;
+    t->request_url = joined;
+  }
   auto fail = [&](CURLUcode rc) {
     std::string shown = redact(std::string(url));
     throw invalid_url("aw::http: invalid URL " + shown + ": " + curl_url_strerror(rc), shown);
   };
-  if (!opts.base_url.empty() && s && !s->base_url) {  // parsed once per session
-    CURLU* b = curl_url();
-    if (!b) throw std::bad_alloc();
-    if (CURLUcode rc = curl_url_set(b, CURLUPART_URL, opts.base_url.c_str(), 0)) {
-      curl_url_cleanup(b);
-      std::string base = redact(opts.base_url);
-      throw invalid_url("aw::http: invalid base_url " + base + ": " + curl_url_strerror(rc), base);
-    }
-    s->base_url = b;
-  }
   // The same URL as this (spare) transfer's last request, taken as it is: its parse is kept
   // (libcurl reads a CURLOPT_CURLU handle and never changes it). Saves a parse per request.
-  const bool as_is = params.empty() && !(s && s->base_url);
+  const bool as_is = params.empty();
   if (as_is && t->uh && t->uh_url == url) {
     t->request_url = t->uh_url;
     return;
@@ -46,7 +87,7 @@ void build_url(transfer* t, session_state* s, const session_options& opts, std::
   t->uh_url.clear();
   t->uh_full.clear();
   if (t->uh) curl_url_cleanup(t->uh);
-  t->uh = s && s->base_url ? curl_url_dup(s->base_url) : curl_url();
+  t->uh = curl_url();
   if (!t->uh) throw std::bad_alloc();
   CURLU* u = t->uh;
   std::string target(url);
@@ -114,6 +155,14 @@ void configure(transfer* t, const session_options& so, std::string_view method, 
   t->timeout = ro.timeout ? *ro.timeout : so.timeout;
   t->follow = ro.follow_redirects ? *ro.follow_redirects : so.follow_redirects;
   t->max_redirects = so.max_redirects;
+  t->raise_status = ro.raise_for_status ? *ro.raise_for_status : so.raise_for_status;
+  t->retry = ro.retry ? std::move(*ro.retry) : so.retry;
+  {
+    static constexpr std::string_view idempotent[] = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"};
+    const bool may_retry = std::ranges::find(idempotent, method) != std::end(idempotent) && !t->body.is_stream();
+    t->retries_left = may_retry ? std::max(t->retry.attempts, 0) : 0;
+    t->retried = 0;
+  }
   t->max_body = ro.max_body_size ? *ro.max_body_size : so.max_body_size;
 
   // The session's options are set once per easy handle: a spare handle keeps them for its
@@ -160,7 +209,7 @@ void configure(transfer* t, const session_options& so, std::string_view method, 
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);  // prefer multiplexing on an HTTP/2 connection to opening another
     curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     if (t->s && t->s->share) curl_easy_setopt(e, CURLOPT_SHARE, t->s->share);
-    if (so.cookies) curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
+    if (so.cookie_jar) curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");  // the jar itself is the share's
     t->configured = true;
   }
   curl_easy_setopt(e, CURLOPT_CURLU, t->uh);
@@ -185,6 +234,44 @@ void configure(transfer* t, const session_options& so, std::string_view method, 
   // from the environment on every request, even a direct one.
   curl_easy_setopt(e, CURLOPT_NOPROXY, direct || proxy ? "" : nullptr);
   curl_easy_setopt(e, CURLOPT_USERAGENT, direct ? nullptr : so.user_agent.c_str());
+
+  // Credentials, set again for each request (a spare handle has the last one's) unless
+  // neither had any: three options fewer for the common request.
+  const http::auth& a = ro.auth ? *ro.auth : so.auth;
+  if (a.type() != http::auth::scheme::none || t->auth_set) {
+    const bool userpwd = a.type() == http::auth::scheme::basic || a.type() == http::auth::scheme::digest;
+    curl_easy_setopt(e, CURLOPT_HTTPAUTH,
+                     a.type() == http::auth::scheme::digest   ? CURLAUTH_DIGEST
+                     : a.type() == http::auth::scheme::bearer ? CURLAUTH_BEARER
+                                                              : CURLAUTH_BASIC);
+    curl_easy_setopt(e, CURLOPT_USERNAME, userpwd ? a.user().c_str() : nullptr);
+    curl_easy_setopt(e, CURLOPT_PASSWORD, userpwd ? a.password().c_str() : nullptr);
+    curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, a.type() == http::auth::scheme::bearer ? a.token().c_str() : nullptr);
+    t->auth_set = a.type() != http::auth::scheme::none;
+  }
+
+  // The session's cookies for every host and the request's own: CURLOPT_COOKIE, which libcurl
+  // sends after the jar's in the same Cookie header. Cleared on a reused handle only where it had some.
+  const std::vector<std::pair<std::string, std::string>>* every_host = t->s && !t->s->every_host.empty() ? &t->s->every_host : nullptr;
+  if (!ro.cookies.empty() || every_host || t->cookie_set) {
+    std::string line;
+    auto add = [&](const std::string& k, const std::string& v) {
+      if (!line.empty()) line += "; ";
+      line += k;
+      line += '=';
+      line += v;
+    };
+    if (every_host)
+      for (const auto& [k, v] : *every_host)
+        if (std::ranges::none_of(ro.cookies, [&](const auto& kv) { return kv.first == k; })) add(k, v);  // the request's own win
+    for (const auto& [k, v] : ro.cookies) {
+      if (!valid_cookie(k, v))
+        throw error("aw::http: invalid cookie " + k + " (an empty name, or a ';', '=', blank or line break in it)", "");
+      add(k, v);
+    }
+    curl_easy_setopt(e, CURLOPT_COOKIE, line.empty() ? nullptr : line.c_str());
+    t->cookie_set = !line.empty();
+  }
 
   // Headers: the session's, unless the request has its own of that name.
   const bool has_body = t->body.has_value();
@@ -276,9 +363,9 @@ void release(transfer* t) noexcept {
   if (t->added) t->abort(nullptr);
   session_state* s = t->s;
   if (s) s->unlink(t);
-  // Kept for reuse with its options set (an easy handle is costly to set up), except with
-  // cookies on, where each handle is fresh (its CURLOPT_COOKIEFILE is set once, when made).
-  if (s && s->is_open && !s->opts.cookies && s->spare.size() < 256) {
+  // Kept for reuse with its options set (an easy handle is costly to set up). The cookie
+  // engine stays on with it: the jar is the session's share, not the handle's.
+  if (s && s->is_open && s->spare.size() < 256) {
     try {
       s->spare.push_back(t);
       t->reset_response();

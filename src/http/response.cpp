@@ -60,6 +60,10 @@ void response::raise_for_status() const {
   throw status_error(what, u, t->status, std::move(excerpt));
 }
 
+void response::check_status() const {
+  if (t_ && t_->raise_status) raise_for_status();
+}
+
 aw::task<std::optional<std::string_view>> chunk_reader::next() {
   if (!t_) throw error("aw::http: the response was closed", "");
   t_->settle();

@@ -3,11 +3,19 @@
 
 #include <aw/http/session.hpp>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <string>
+#include <system_error>
 #include <utility>
+#include <vector>
 
 namespace aw::http {
 namespace detail {
@@ -173,10 +181,18 @@ void session_state::open() {
   // Idle connections kept for reuse: at least as many as may be open at once.
   curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(opts.limit ? opts.limit : 1000));
   curl_multi_setopt(multi, CURLMOPT_PIPELINING, static_cast<long>(CURLPIPE_MULTIPLEX));
-  share = curl_share_init();
-  if (!share) throw error("aw::http: curl_share_init failed", {});
-  curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-  if (opts.cookies) curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
+  if (!share) {  // kept by a session entered again, with its cookies
+    share = curl_share_init();
+    if (!share) throw error("aw::http: curl_share_init failed", {});
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    if (opts.cookie_jar) {
+      curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
+      jar = curl_easy_init();
+      if (!jar) throw std::bad_alloc();
+      curl_easy_setopt(jar, CURLOPT_SHARE, share);
+      for (const auto& [k, v] : opts.cookies) add_cookie(k, v, {});
+    }
+  }
   for (const char* var : {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
     const char* v = std::getenv(var);
     env_proxies = env_proxies || (v && *v);
@@ -184,12 +200,148 @@ void session_state::open() {
   is_open = true;
 }
 
+void session_state::add_cookie(const std::string& name, const std::string& value, const std::string& host) {
+  if (!valid_cookie(name, value) || host.find_first_of("\t\r\n") != std::string::npos)
+    throw std::invalid_argument("aw::http: invalid cookie " + name + " (an empty name, or a ';', '=', blank or line break in it)");
+  if (!jar) return;
+  if (host.empty()) {
+    auto same = std::ranges::find_if(every_host, [&](const auto& kv) { return kv.first == name; });
+    if (same != every_host.end())
+      same->second = value;
+    else
+      every_host.emplace_back(name, value);
+    return;
+  }
+  // A Netscape line for one host (not its subdomains, path "/", not secure, no expiry).
+  std::string line = host + "\tFALSE\t/\tFALSE\t0\t" + name + "\t" + value;
+  if (curl_easy_setopt(jar, CURLOPT_COOKIELIST, line.c_str()) != CURLE_OK) throw std::bad_alloc();
+}
+
 }  // namespace detail
+
+// ---------------------------------------------------------------------------------------
+// The cookie jar.
+
+namespace {
+
+detail::session_state* entered(const std::unique_ptr<detail::session_state>& s) {
+  if (!s || !s->share) throw std::logic_error("aw::http::session: the cookie jar is there once the session has been entered");
+  return s.get();
+}
+
+// The jar's cookies as libcurl writes them (Netscape lines).
+std::vector<std::string> cookie_lines(detail::session_state* s) {
+  std::vector<std::string> out;
+  if (!s->jar) return out;
+  curl_slist* list = nullptr;
+  if (curl_easy_getinfo(s->jar, CURLINFO_COOKIELIST, &list) != CURLE_OK) throw std::bad_alloc();
+  try {
+    for (curl_slist* l = list; l; l = l->next) out.emplace_back(l->data);
+  } catch (...) {
+    curl_slist_free_all(list);
+    throw;
+  }
+  curl_slist_free_all(list);
+  return out;
+}
+
+}  // namespace
+
+std::vector<http::cookie> session::cookies() const {
+  std::vector<http::cookie> out;
+  for (const std::string& line : cookie_lines(entered(state_))) {
+    std::vector<std::string_view> f;
+    std::string_view rest = line;
+    for (std::size_t tab; f.size() < 6 && (tab = rest.find('\t')) != std::string_view::npos; rest.remove_prefix(tab + 1))
+      f.push_back(rest.substr(0, tab));
+    f.push_back(rest);
+    if (f.size() != 7) continue;
+    http::cookie c;
+    std::string_view domain = f[0];
+    if (domain.starts_with("#HttpOnly_")) {
+      c.http_only = true;
+      domain.remove_prefix(10);
+    }
+    if (domain.starts_with('.')) domain.remove_prefix(1);
+    if (domain != "unknown") c.domain = domain;  // what libcurl writes for a cookie of every host
+    c.include_subdomains = f[1] == "TRUE";
+    c.path = f[2];
+    c.secure = f[3] == "TRUE";
+    std::from_chars(f[4].data(), f[4].data() + f[4].size(), c.expires);
+    c.name = f[5];
+    c.value = f[6];
+    out.push_back(std::move(c));
+  }
+  for (const auto& [k, v] : state_->every_host) {
+    http::cookie c;
+    c.path = "/";
+    c.name = k;
+    c.value = v;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+void session::update_cookies(const std::vector<std::pair<std::string, std::string>>& cookies, std::string_view url) {
+  detail::session_state* s = entered(state_);
+  std::string host;
+  if (!url.empty()) {
+    std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), &curl_url_cleanup);
+    char* h = nullptr;
+    std::string target(url);
+    if (!u || curl_url_set(u.get(), CURLUPART_URL, target.c_str(), 0) != CURLUE_OK ||
+        curl_url_get(u.get(), CURLUPART_HOST, &h, 0) != CURLUE_OK) {
+      std::string shown = detail::redact(target);
+      throw invalid_url("aw::http: update_cookies: invalid URL " + shown, shown);
+    }
+    host = h;
+    curl_free(h);
+  }
+  for (const auto& [k, v] : cookies) s->add_cookie(k, v, host);
+}
+
+void session::clear_cookies() {
+  detail::session_state* s = entered(state_);
+  if (s->jar) curl_easy_setopt(s->jar, CURLOPT_COOKIELIST, "ALL");
+  s->every_host.clear();
+}
+
+void session::save_cookies(const std::string& path) const {
+  std::vector<std::string> lines = cookie_lines(entered(state_));
+  // The header libcurl writes (curl -c), then its lines.
+  std::string text =
+      "# Netscape HTTP Cookie File\n"
+      "# https://curl.se/docs/http-cookies.html\n"
+      "# This file was generated by libcurl! Edit at your own risk.\n\n";
+  for (const std::string& l : lines) text += l + "\n";
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) throw std::system_error(errno, std::generic_category(), "aw::http: save_cookies " + path);
+  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  int err = errno;
+  if (std::fclose(f) != 0 && ok) {
+    ok = false;
+    err = errno;
+  }
+  if (!ok) throw std::system_error(err, std::generic_category(), "aw::http: save_cookies " + path);
+}
+
+void session::load_cookies(const std::string& path) {
+  detail::session_state* s = entered(state_);
+  std::ifstream in(path);
+  if (!in) throw std::system_error(errno, std::generic_category(), "aw::http: load_cookies " + path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || (line.front() == '#' && !line.starts_with("#HttpOnly_"))) continue;
+    if (s->jar && curl_easy_setopt(s->jar, CURLOPT_COOKIELIST, line.c_str()) != CURLE_OK) throw std::bad_alloc();
+  }
+  if (in.bad()) throw std::system_error(errno, std::generic_category(), "aw::http: load_cookies " + path);
+}
 
 // ---------------------------------------------------------------------------------------
 // The session.
 
-session::session() : session(session_options{}) {}
+session::session() : state_(std::make_unique<detail::session_state>(session_options())) {}
 session::session(session_options options) : state_(std::make_unique<detail::session_state>(std::move(options))) {}
 session::session(session&&) noexcept = default;
 
@@ -228,8 +380,6 @@ aw::task<> session::aexit(std::exception_ptr) {
   curl_multi_cleanup(s->multi);  // closes the pooled connections
   s->multi = nullptr;
   s->lp->remove_timer(s->timer);
-  if (s->share) curl_share_cleanup(s->share);
-  s->share = nullptr;
   co_await detail::drain_awaiter{s};
 }
 

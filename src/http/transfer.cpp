@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -97,7 +98,7 @@ transfer::~transfer() {
 
 std::string transfer::describe() const { return method + " " + redact(request_url); }
 
-void transfer::reset_response() noexcept {
+void transfer::clear_response() noexcept {
   status = 0;
   reason.clear();
   version.clear();
@@ -109,9 +110,7 @@ void transfer::reset_response() noexcept {
   lent = 0;
   need_hint = 0;
   added = headers_ready = done = paused = false;
-  stream = true;
   failure = nullptr;
-  waiter = nullptr;
   errbuf[0] = 0;
   cancel_decode();
   dec.active = dec.deflate = dec.raw_tried = dec.seen = dec.started = dec.ended = dec.more = dec.finished = false;
@@ -121,12 +120,71 @@ void transfer::reset_response() noexcept {
     dec.coded.clear();
   dec.off = 0;
   decode_target = 0;
-  max_body = 0;
   deadline = clock::time_point::max();
+}
+
+void transfer::reset_response() noexcept {
+  clear_response();
+  stream = true;
+  waiter = nullptr;
+  max_body = 0;
+  retries_left = retried = 0;
   if (owns_header_list) curl_slist_free_all(header_list);
   header_list = nullptr;
   owns_header_list = true;
   reset_upload();
+}
+
+std::optional<clock::duration> transfer::retry_wait() const {
+  if (retries_left <= 0) return std::nullopt;
+  bool by_status = false;
+  if (!headers_ready) {
+    if (!failure) return std::nullopt;
+    try {
+      std::rethrow_exception(failure);
+    } catch (const connect_error&) {  // dns_error too
+    } catch (const timeout_error& e) {
+      if (e.phase() != timeout_phase::connect) return std::nullopt;
+    } catch (...) {
+      return std::nullopt;
+    }
+  } else {
+    if (std::ranges::find(retry.statuses, status) == retry.statuses.end()) return std::nullopt;
+    by_status = true;
+  }
+  using std::chrono::milliseconds;
+  const milliseconds cap = std::max(retry.max_backoff, milliseconds(0));
+  milliseconds wait = std::max(retry.backoff, milliseconds(0));
+  for (int i = 0; i < retried && wait < cap; ++i) wait *= 2;
+  if (by_status) {
+    if (auto ra = headers.get("retry-after")) {
+      std::string_view v = trim(*ra);
+      long long secs = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), secs);
+      if (ec == std::errc() && p == v.data() + v.size()) {
+        wait = milliseconds(std::max(secs, 0LL) * 1000);
+      } else if (time_t when = curl_getdate(std::string(v).c_str(), nullptr); when != -1) {
+        wait = milliseconds(std::max<long long>(static_cast<long long>(when - std::time(nullptr)), 0) * 1000);
+      }
+    }
+  }
+  return std::min(wait, cap);
+}
+
+void transfer::drop_attempt() noexcept {
+  // Unfinished (a retried status's body not read), its connection is closed.
+  if (added && s) curl_multi_remove_handle(s->multi, easy);
+  added = false;
+  done = true;
+  disarm_read_timer();
+  cancel_decode();
+}
+
+void transfer::restart() noexcept {
+  clear_response();
+  --retries_left;
+  ++retried;
+  start();
 }
 
 void transfer::reset_upload() noexcept {

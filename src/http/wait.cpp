@@ -2,7 +2,11 @@
 // request body meanwhile), and how it is cancelled.
 #include "internal.hpp"
 
+#include <aw/sleep.hpp>
+
 #include <algorithm>
+#include <exception>
+#include <optional>
 #include <utility>
 
 namespace aw::http::detail {
@@ -25,9 +29,33 @@ bool transfer_wait::satisfied() const noexcept {
   return reached(t_, what_, need_) || (mode_ == mode::upload && t_->up.wanted && !t_->up.reading);
 }
 
-bool transfer_wait::pumping() const noexcept { return t_ && t_->up.active && !t_->done; }
+bool transfer_wait::pumping() const noexcept { return t_ && ((t_->up.active && !t_->done) || t_->retries_left > 0); }
 
 aw::task<> transfer_wait::pump(transfer* t, wait_for what, std::size_t need) {
+  // The retry phase: until the headers of an attempt whose outcome stands (or an error
+  // before them), waiting between attempts in this task, where the caller's scopes reach.
+  while (t->retries_left > 0) {
+    std::exception_ptr err;
+    try {
+      co_await transfer_wait(t, wait_for::headers, 1, mode::upload);
+    } catch (...) {
+      err = std::current_exception();
+    }
+    if (err && aw::is_cancellation(err)) std::rethrow_exception(err);
+    std::optional<clock::duration> wait = t->retry_wait();
+    if (!wait) {
+      t->retries_left = 0;
+      break;  // this attempt stands: read on (or raise its error) below
+    }
+    t->drop_attempt();
+    try {
+      co_await aw::sleep(*wait);
+    } catch (...) {
+      t->fail(std::make_exception_ptr(error("aw::http: " + t->describe() + ": the request was cancelled", redact(t->request_url))));
+      throw;
+    }
+    t->restart();
+  }
   while (!reached(t, what, need)) {
     if (t->up.wanted && !t->up.reading)
       co_await t->read_upload();

@@ -811,15 +811,16 @@ TEST(Http, AThousandConcurrentRequests) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Cookies (opt-in), session lifetime and misuse.
+// Cookies (the jar, on by default; more in test_http_session_options.cpp), session lifetime
+// and misuse.
 
-TEST(Http, CookiesOnlyWhenAskedFor) {
-  with_session([](http::session& s) -> aw::task<> {
+TEST(Http, CookiesAreKeptUnlessTheJarIsOff) {
+  with_session({.cookie_jar = false}, [](http::session& s) -> aw::task<> {
     co_await s.get(scripted + "/set-cookie");
     auto j = co_await (co_await s.get(scripted + "/echo")).json();
     EXPECT_FALSE(j["headers"].contains("cookie"));
   });
-  with_session({.cookies = true}, [](http::session& s) -> aw::task<> {
+  with_session([](http::session& s) -> aw::task<> {
     co_await s.get(scripted + "/set-cookie");
     auto j = co_await (co_await s.get(scripted + "/echo")).json();
     EXPECT_EQ(j["headers"]["cookie"], "flavour=oatmeal");

@@ -20,9 +20,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -122,8 +124,69 @@ class body {
   bool present_ = false;
 };
 
+// Credentials, sent by libcurl (aiohttp's BasicAuth, httpx's auth=): Basic is sent with the
+// first request (as aiohttp and httpx do), Bearer as "Authorization: Bearer <token>"; Digest
+// (httpx's DigestAuth) answers the server's 401 challenge: libcurl sends the request, reads
+// the challenge and sends it again with the answer (a POST, PUT or PATCH probes with an empty
+// body first, so a streamed body is still sent once). Credentials are not sent to another
+// host after a redirect (httpx drops Authorization there too). An Authorization header of the
+// session's or the request's `headers` wins over `auth`; user:password in the URL is Basic.
+class auth {
+ public:
+  enum class scheme : unsigned char { none, basic, digest, bearer };
+  auth() = default;
+  static auth none() { return {}; }
+  static auth basic(std::string user, std::string password) { return auth(scheme::basic, std::move(user), std::move(password), {}); }
+  static auth digest(std::string user, std::string password) { return auth(scheme::digest, std::move(user), std::move(password), {}); }
+  static auth bearer(std::string token) { return auth(scheme::bearer, {}, {}, std::move(token)); }
+
+  scheme type() const noexcept { return type_; }
+  const std::string& user() const noexcept { return secrets().user; }
+  const std::string& password() const noexcept { return secrets().password; }
+  const std::string& token() const noexcept { return secrets().token; }
+
+ private:
+  // Behind a pointer: strings held in place made g++ 12 -O3 warn (maybe-uninitialized) on
+  // every braced session_options temporary, as users write them.
+  struct credentials {
+    std::string user, password, token;
+  };
+  auth(scheme t, std::string user, std::string password, std::string token)
+      : type_(t), credentials_(std::make_shared<const credentials>(credentials{std::move(user), std::move(password), std::move(token)})) {}
+  const credentials& secrets() const noexcept {
+    static const credentials empty;
+    return credentials_ ? *credentials_ : empty;
+  }
+  scheme type_ = scheme::none;
+  std::shared_ptr<const credentials> credentials_;
+};
+
+// Retries with backoff (urllib3's Retry, aiohttp-retry's ExponentialRetry), off by default
+// (attempts = 0). Only idempotent requests are retried (GET, HEAD, OPTIONS, PUT, DELETE,
+// TRACE) and only with a body held in memory (a stream is read once), after a connect error
+// (refused, unreachable, DNS: connect_error), a connect timeout, or a final status in
+// `statuses`, up to `attempts` more times. The wait before retry n (1, 2, ...) is
+// backoff * 2^(n-1), or what the response's Retry-After says (seconds or an HTTP date), never
+// more than max_backoff. The waits are aw::sleep in the task awaiting the request, so a
+// cancel scope cancels them as any other wait. Each attempt has the whole of the `timeout`s.
+// When the attempts are spent, the last outcome stands: its error is raised, or its response
+// given (raise_for_status then applies).
+struct retry {
+  int attempts = 0;
+  std::chrono::milliseconds backoff{500};
+  std::chrono::milliseconds max_backoff{30'000};
+  // A fixed array, zeros unused: a std::vector here made g++ 12 -O3 warn (maybe-uninitialized)
+  // on every braced session_options temporary.
+  std::array<int, 8> statuses{502, 503, 504};
+};
+
 struct session_options {
-  // Relative request URLs are resolved against it (RFC 3986: keep the trailing slash).
+  // A request URL without a scheme is appended to it, as httpx joins: the base's path gets a
+  // trailing '/' if it has none, the request URL loses its leading '/'s, so "/users",
+  // "users" and "users?page=2" against "https://api.example.org/v1" all reach
+  // ".../v1/users" ("" reaches the base itself). A URL with a scheme ("https:...") is taken as
+  // it is. A base_url that does not parse, whose scheme is not http or https, or that has a
+  // query or a fragment raises aw::http::invalid_url where the first relative request is awaited.
   std::string base_url{};
   // Sent with every request; a request's own header of the same name replaces them.
   http::headers headers{};
@@ -131,14 +194,29 @@ struct session_options {
   // Redirects are followed (as aiohttp does) up to max_redirects; false returns the 3xx.
   bool follow_redirects = true;
   int max_redirects = 10;
+  // aiohttp's raise_for_status=True: a final response of status 400 or more raises
+  // aw::http::status_error (status, URL, the start of the body as far as it came) where the
+  // request is awaited (body read) or entered (at its headers, the body not read), and its
+  // connection is released. A request's `raise_for_status` replaces it.
+  bool raise_for_status = false;
+  // Credentials for every request (see auth); a request's `auth` replaces them.
+  http::auth auth{};
+  // Retries of idempotent requests (see retry); a request's `retry` replaces it.
+  http::retry retry{};
   // TLS: verification on, against the system's CA store or `ca_file`; a client certificate
   // and its key (PEM) where the server asks for one.
   bool verify = true;
   std::string ca_file{};
   std::string client_cert{};
   std::string client_key{};
-  // Cookies set by servers are kept and sent back, in this session only (opt-in).
-  bool cookies = false;
+  // The session's cookie jar (aiohttp's CookieJar, on by default): cookies that servers set
+  // are kept and sent back to them under the usual rules (domain, path, secure, expiry), by
+  // this session only; session.cookies() reads it, update_cookies() seeds it,
+  // save_cookies()/load_cookies() write and read it in the Netscape format curl writes.
+  // false is aiohttp's DummyCookieJar: nothing is kept (a request's own `cookies` are sent).
+  bool cookie_jar = true;
+  // Cookies the jar starts with, sent to every host (aiohttp's ClientSession(cookies=)).
+  std::vector<std::pair<std::string, std::string>> cookies{};
   // Connections: at most `limit` open at once (0: no limit), `limit_per_host` per host.
   std::size_t limit = 100;
   std::size_t limit_per_host = 0;
@@ -175,6 +253,12 @@ struct request_options {
   // Replace the session's, where given.
   std::optional<http::timeouts> timeout{};
   std::optional<bool> follow_redirects{};
+  std::optional<bool> raise_for_status{};
+  // auth::none() sends none of the session's credentials.
+  std::optional<http::auth> auth{};
+  std::optional<http::retry> retry{};
+  // Sent with this request only, after the jar's (aiohttp's request(cookies=)); not kept.
+  std::vector<std::pair<std::string, std::string>> cookies{};
   std::optional<std::size_t> max_body_size{};
   // The session's `proxy` for this request (aiohttp's request(proxy=)); "" goes direct.
   std::optional<std::string> proxy{};

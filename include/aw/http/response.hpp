@@ -189,7 +189,8 @@ class response {
   chunk_reader chunks(std::size_t size = 64 * 1024) { return {t_.get(), size ? size : 1}; }
   line_reader lines() { return line_reader(t_.get()); }
 
-  // Raises aw::http::status_error for a 4xx or 5xx status.
+  // Raises aw::http::status_error for a 4xx or 5xx status (the session option
+  // raise_for_status does it for every response).
   void raise_for_status() const;
 
   // Releases the connection now (what leaving the block does).
@@ -199,6 +200,8 @@ class response {
   friend class request;
   explicit response(detail::transfer_ptr t) noexcept : t_(std::move(t)) {}
   detail::transfer* get() const;
+  // raise_for_status() where the session's or the request's option asks for it.
+  void check_status() const;
   detail::transfer_ptr t_;
 };
 
@@ -213,6 +216,7 @@ class [[nodiscard(
     explicit enter_awaiter(request& r) noexcept : transfer_wait(r.start(true), detail::wait_for::headers), r_(r) {}
     response& await_resume() {
       transfer_wait::await_resume();
+      r_.resp_.check_status();
       return r_.resp_;
     }
 
@@ -224,6 +228,7 @@ class [[nodiscard(
     explicit read_awaiter(request& r) noexcept : transfer_wait(r.start(false), detail::wait_for::done), r_(r) {}
     response await_resume() {
       transfer_wait::await_resume();
+      r_.resp_.check_status();
       return std::move(r_.resp_);
     }
 

@@ -28,11 +28,27 @@
 #include <aw/http/response.hpp>
 #include <aw/task.hpp>
 
+#include <cstdint>
 #include <exception>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace aw::http {
+
+// A cookie of the session's jar, as libcurl keeps it (one line of the Netscape format).
+struct cookie {
+  std::string domain;  // without a leading '.'; empty for a cookie sent to every host
+  bool include_subdomains = false;
+  std::string path;
+  bool secure = false;
+  std::int64_t expires = 0;  // seconds since the epoch; 0: until the session ends
+  std::string name;
+  std::string value;
+  bool http_only = false;
+};
 
 class [[nodiscard("enter it: co_await aw::async_with(aw::http::session(...), body); requests are made inside the block")]] session {
  public:
@@ -48,6 +64,22 @@ class [[nodiscard("enter it: co_await aw::async_with(aw::http::session(...), bod
 
   aw::task<session&> aenter();
   aw::task<> aexit(std::exception_ptr e);
+
+  // The cookie jar (session_options::cookie_jar), from the session's entry on and still
+  // after its block, until the session is destroyed. With the jar off: empty, and seeding
+  // does nothing (aiohttp's DummyCookieJar). Before the first entry they raise
+  // std::logic_error.
+  std::vector<http::cookie> cookies() const;
+  // aiohttp's cookie_jar.update_cookies(cookies, response_url): for the host of `url` only
+  // (path "/"), or, without a URL, for every host.
+  void update_cookies(const std::vector<std::pair<std::string, std::string>>& cookies, std::string_view url = {});
+  void clear_cookies();
+  // The jar to a file and back, in the Netscape cookie file format (what curl's cookie jar
+  // files hold, curl -b/-c read and write). Small blocking file I/O, as aiohttp's
+  // CookieJar.save/load; raise std::system_error where the file cannot be written or read.
+  // load_cookies adds to the jar.
+  void save_cookies(const std::string& path) const;
+  void load_cookies(const std::string& path);
 
   // Each gives a request: `co_await` it for the response read whole, or enter it
   // (aw::async_with, aw::enter) for the response to stream. Nothing is sent before that.
