@@ -41,6 +41,12 @@ void with_connection(Body body) {
   });
 }
 
+// SELECT $1::type and read it back as T.
+template <class T>
+aw::task<T> round_trip(aw::pg::connection& c, const char* type, const T& v) {
+  co_return co_await c.fetchval<T>(std::string("SELECT $1::") + type, v);
+}
+
 }  // namespace pg_test
 
 // gtest's ASSERT_* return from the function, which a coroutine cannot: these co_return.

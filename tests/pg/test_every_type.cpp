@@ -14,14 +14,10 @@
 #include "pg_test.hpp"
 
 using namespace std::chrono_literals;
+using pg_test::round_trip;
 using pg_test::with_connection;
 
 namespace {
-
-template <class T>
-aw::task<T> round_trip(aw::pg::connection& c, const char* type, const T& v) {
-  co_return co_await c.fetchval<T>(std::string("SELECT $1::") + type, v);
-}
 
 // Types that live as long as the session: enum, composite, domain.
 aw::task<> make_types(aw::pg::connection& c) {

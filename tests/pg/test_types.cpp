@@ -14,15 +14,10 @@
 #include "pg_test.hpp"
 
 using namespace std::chrono_literals;
+using pg_test::round_trip;
 using pg_test::with_connection;
 
 namespace {
-
-// SELECT $1::type and read it back as T.
-template <class T>
-aw::task<T> round_trip(aw::pg::connection& c, const char* type, const T& v) {
-  co_return co_await c.fetchval<T>(std::string("SELECT $1::") + type, v);
-}
 
 TEST(PgTypes, Integers) {
   with_connection([](aw::pg::connection& c) -> aw::task<> {

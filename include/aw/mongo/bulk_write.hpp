@@ -55,31 +55,32 @@ class update_model {
 };
 }  // namespace detail
 
-// Applies the update operators of `update` to the first (update_one) or every (update_many)
-// matching document.
-class update_one : public detail::update_model<update_one> {
+namespace detail {
+// An update by operators, which may name array elements ($[name]) through filters.
+template <class Derived>
+class operator_update_model : public update_model<Derived> {
  public:
-  using update_model::update_model;
-  update_one& array_filters(array f) {
+  using update_model<Derived>::update_model;
+  Derived& array_filters(array f) {
     array_filters_ = std::move(f);
-    return *this;
+    return static_cast<Derived&>(*this);
   }
   const std::optional<array>& array_filters() const noexcept { return array_filters_; }
 
  private:
   std::optional<array> array_filters_;
 };
-class update_many : public detail::update_model<update_many> {
- public:
-  using update_model::update_model;
-  update_many& array_filters(array f) {
-    array_filters_ = std::move(f);
-    return *this;
-  }
-  const std::optional<array>& array_filters() const noexcept { return array_filters_; }
+}  // namespace detail
 
- private:
-  std::optional<array> array_filters_;
+// Applies the update operators of `update` to the first (update_one) or every (update_many)
+// matching document.
+class update_one : public detail::operator_update_model<update_one> {
+ public:
+  using operator_update_model::operator_update_model;
+};
+class update_many : public detail::operator_update_model<update_many> {
+ public:
+  using operator_update_model::operator_update_model;
 };
 // Replaces the first matching document with `update` (a whole document, no operators).
 class replace_one : public detail::update_model<replace_one> {
