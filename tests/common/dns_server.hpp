@@ -117,8 +117,10 @@ class test_dns_server {
         add_record(records, r);
         ++count;
         std::string target;
-        for (std::size_t p = 0; p < r.rdata.size() && r.rdata[p] != 0; p += 1 + static_cast<unsigned char>(r.rdata[p]))
-          target += (target.empty() ? "" : ".") + r.rdata.substr(p + 1, static_cast<unsigned char>(r.rdata[p]));
+        for (std::size_t p = 0; p < r.rdata.size() && r.rdata[p] != 0; p += 1 + static_cast<unsigned char>(r.rdata[p])) {
+          if (!target.empty()) target += '.';
+          target.append(r.rdata, p + 1, static_cast<unsigned char>(r.rdata[p]));
+        }
         for (const dns_record& t : zone_)
           if (t.name == target && t.type == qtype) add_record(records, t), ++count;
       } else if (r.type == qtype) {
