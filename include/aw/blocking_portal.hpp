@@ -4,8 +4,8 @@
 // asyncwith one call at a time.
 //
 //   aw::blocking_portal portal;                                   // the loop starts on its thread
-//   std::string body = portal.call(fetch, url);                   // fetch(url) -> aw::task<std::string>
-//   std::future<int> n = portal.start_task_soon(count_rows);      // runs meanwhile
+//   reply r = portal.call(fetch, url);                            // fetch(url) -> aw::task<reply>
+//   std::future<int> n = portal.start_task_soon(count_users);      // runs meanwhile
 //   {
 //     auto conn = portal.enter(aw::pg::connect(dsn));             // async with ... as conn, from sync code
 //     portal.call([&]() -> aw::task<> { co_await conn->execute("VACUUM"); });

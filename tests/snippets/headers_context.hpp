@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -68,3 +69,12 @@ struct connection {
   aw::task<> close();
 };
 aw::task<connection> open_connection(std::string dsn);
+
+// Used by the examples of process.hpp, blocking_portal.hpp, files/os.hpp, mongo/bulk_write.hpp
+// and pg/result.hpp.
+extern std::vector<std::string> seq_argv, grep_argv, wc_argv;
+aw::task<int> count_users();
+extern std::int64_t total;
+extern aw::mongo::collection coll;
+extern aw::pg::row record, rec;
+void send(const std::string& email);

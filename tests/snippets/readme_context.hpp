@@ -24,6 +24,8 @@ aw::task<> serve();
 struct reply {};
 aw::task<reply> fetch(std::string url);
 std::size_t count_lines(const std::string& path);
+extern std::vector<std::string> seq_argv, grep_argv, wc_argv;  // the pipeline's
+aw::task<int> count_users();
 struct search_index {
   void vacuum();
 };
