@@ -444,15 +444,7 @@ task<std::string> file::readline(std::size_t limit) {
   co_return line;
 }
 
-task<std::vector<std::string>> file::readlines() {
-  std::vector<std::string> lines;
-  for (;;) {
-    std::string line = co_await readline();
-    if (line.empty()) break;
-    lines.push_back(std::move(line));
-  }
-  co_return lines;
-}
+task<std::vector<std::string>> file::readlines() { return detail::read_lines(*this); }
 
 task<std::optional<std::string>> line_iterator::next() {
   std::string line = co_await f_->readline();

@@ -5,6 +5,7 @@
 #include <aw/files/os.hpp>
 
 #include "sys.hpp"
+#include "text.hpp"
 #include "worker.hpp"
 
 #include <fcntl.h>
@@ -174,15 +175,7 @@ task<std::string> spooled_file::readline(std::size_t limit) {
   co_return out;
 }
 
-task<std::vector<std::string>> spooled_file::readlines() {
-  std::vector<std::string> lines;
-  for (;;) {
-    std::string line = co_await readline();
-    if (line.empty()) break;
-    lines.push_back(std::move(line));
-  }
-  co_return lines;
-}
+task<std::vector<std::string>> spooled_file::readlines() { return detail::read_lines(*this); }
 
 task<std::size_t> spooled_file::write(std::string_view data) {
   if (file_) co_return co_await file_->write(data);

@@ -13,12 +13,26 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
 namespace aw::files::detail {
+
+// readlines() of any file object with readline(): lines until the empty one at the end.
+template <class File>
+task<std::vector<std::string>> read_lines(File& f) {
+  std::vector<std::string> lines;
+  for (;;) {
+    std::string line = co_await f.readline();
+    if (line.empty()) break;
+    lines.push_back(std::move(line));
+  }
+  co_return lines;
+}
 
 // The index of the first byte in p[0, n) that is not ASCII, or is "\n", or (cr) "\r"; n if
 // none. This is the search for the end of an ASCII line, validating it on the way: 16 bytes
