@@ -191,6 +191,20 @@ void trace_exit(std::uint32_t span, const std::exception_ptr& in_flight, bool su
   s->push({now_ns(), span, 0, 0, what, rk::exit, static_cast<std::uint8_t>(suppressed)});
 }
 
+std::uint32_t trace_span_begin(const char* kind, const std::string& label) noexcept {
+  loop_trace* s = current.get();
+  if (!s) return 0;
+  std::uint32_t span = ++s->next_span;
+  s->push({now_ns(), span, s->str(kind), 0, s->str(label), rk::span_begin, 0});
+  return span;
+}
+
+void trace_span_end(std::uint32_t span, bool raised) noexcept {
+  loop_trace* s = current.get();
+  if (!s || span == 0) return;
+  s->push({now_ns(), span, 0, 0, 0, rk::span_end, static_cast<std::uint8_t>(raised)});
+}
+
 void trace_cancel(const scope_state* scope) noexcept {
   loop_trace* s = current.get();
   if (!s) return;

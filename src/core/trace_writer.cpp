@@ -116,7 +116,15 @@ class converter {
       while (!t.spans.empty()) {
         span sp = t.spans.back();
         t.spans.pop_back();
+        if (sp.module && sp.ended) {
+          emit_span(id, sp, last_t_);
+          continue;
+        }
         sp.args += ",\"unfinished\":true";
+        if (sp.module) {
+          emit_span(id, sp, last_t_, " (unfinished)");
+          continue;
+        }
         emit_x(id, sp.name + " (not exited)", "manager", sp.begin, std::max(last_t_, sp.begin), sp.args);
       }
     }
@@ -130,6 +138,12 @@ class converter {
     std::string name;
     std::int64_t begin;
     std::string args;
+    // A module's wait (trace_span_begin) rather than a manager; `ended` by a step of another
+    // task or none, it closes where its task next runs, after the wait it covered.
+    bool module = false;
+    bool ended = false;
+    bool raised = false;
+    bool cancelled = false;
   };
   struct task {
     std::string name;
@@ -165,6 +179,9 @@ class converter {
       case rk::job:
         if (r.a) get(static_cast<std::uint32_t>(r.a)).jobs.push_back(&r);
         break;
+      case rk::span_end:
+        end_span_elsewhere(r);
+        break;
       default:
         break;  // a hook between steps that names no task (cannot happen now)
     }
@@ -185,6 +202,7 @@ class converter {
     }
     task& t = get(id);
     if (t.wait_open) emit_wait(id, t, t0);
+    close_ended(id, t, t0);
     // Spans opened in this step begin 1 ns apart, outermost first, and those closed in it end
     // 1 ns apart, innermost first, the step between them: identical intervals would leave
     // their nesting to the viewer's whim.
@@ -202,6 +220,38 @@ class converter {
           t.spans.push_back({static_cast<std::uint32_t>(r->a), r->c ? s_.strings[r->c] : "manager", t0 + opened++, args});
           break;
         }
+        case rk::span_begin: {
+          std::string args = "\"kind\":\"";
+          escape(args, s_.strings[r->b]);
+          args += "\",\"began_us\":" + us(r->t);
+          span sp{static_cast<std::uint32_t>(r->a), r->c ? s_.strings[r->c] : s_.strings[r->b], t0 + opened++, args};
+          sp.module = true;
+          if (!pending_close_.empty()) sp.begin = -1;  // after a manager this step exits: begins at the step's end
+          t.spans.push_back(std::move(sp));
+          span_task_[static_cast<std::uint32_t>(r->a)] = id;
+          break;
+        }
+        case rk::span_end: {
+          std::size_t k = t.spans.size();
+          while (k-- > 0 && t.spans[k].id != r->a) {
+          }
+          if (k >= t.spans.size() || !t.spans[k].module) {
+            end_span_elsewhere(*r);
+            break;
+          }
+          // Closed where the step's spans open, in record order: a span the same step opens
+          // next (the next query) begins after it, not inside it.
+          t.spans[k].raised = r->sub != 0;
+          t.spans[k].args += ",\"ended_us\":" + us(r->t);
+          while (t.spans.size() > k) {
+            if (t.spans.back().begin < 0) t.spans.back().begin = t0 + opened;
+            emit_span(id, t.spans.back(), t0 + opened);
+            t.spans.pop_back();
+          }
+          ++opened;
+          span_task_.erase(static_cast<std::uint32_t>(r->a));
+          break;
+        }
         case rk::exit: {
           // Exits close their own span and any still open inside it (an exit stack left early).
           for (std::size_t k = t.spans.size(); k-- > 0;) {
@@ -215,7 +265,8 @@ class converter {
                 escape(args, s_.strings[r->c]);
                 args += "\"";
               }
-              pending_close_.push_back({sp.id, sp.name, sp.begin, args});
+              sp.args = std::move(args);
+              pending_close_.push_back(std::move(sp));
             }
             break;
           }
@@ -244,9 +295,14 @@ class converter {
     emit_x(id, "step", "step", t0 + opened, std::max(t1 - closed, t0 + opened), "");
     for (std::int64_t j = 0; j < closed; ++j) {
       span& sp = pending_close_[static_cast<std::size_t>(j)];
-      emit_x(id, sp.name, "manager", sp.begin, std::max(t1 - (closed - 1 - j), sp.begin), sp.args);
+      if (sp.module)
+        emit_span(id, sp, t1 - (closed - 1 - j));
+      else
+        emit_x(id, sp.name, "manager", sp.begin, std::max(t1 - (closed - 1 - j), sp.begin), sp.args);
     }
     pending_close_.clear();
+    for (span& sp : t.spans)
+      if (sp.begin < 0) sp.begin = t1;
     if (t.wait_open) t.wait_begin = t1;
   }
 
@@ -257,14 +313,22 @@ class converter {
     std::string args = "\"kind\":\"" + std::string(wait_name(t.wait_kind)) + "\",\"suspended_us\":" + us(t.wait_exact);
     if (t.wait_cancelled) args += ",\"cancelled\":true";
     emit_x(id, name, "wait", t.wait_begin, std::max(end, t.wait_begin), args);
+    // A job handed over inside a module's wait (a Mongo call) is named after it.
+    std::string job_name = "to_thread job";
+    for (std::size_t k = t.spans.size(); k-- > 0;)
+      if (t.spans[k].module && !t.spans[k].ended) {
+        job_name = t.spans[k].name;
+        break;
+      }
     for (const record* j : t.jobs) {
       auto worker = static_cast<std::uint32_t>(j->c);
       workers_.try_emplace(worker, true);
       std::int64_t start = static_cast<std::int64_t>(j->b), stop = static_cast<std::int64_t>(j->d);
       std::uint64_t worker_tid = worker_base + worker;
-      event("{\"ph\":\"X\",\"cat\":\"worker\",\"name\":\"to_thread job\",\"pid\":" + std::to_string(pid_) +
-            ",\"tid\":" + std::to_string(worker_tid) + ",\"ts\":" + us(start) + ",\"dur\":" + us(std::max<std::int64_t>(stop - start, 0)) +
-            ",\"args\":{\"task\":" + std::to_string(id) + "}}");
+      std::string e = "{\"ph\":\"X\",\"cat\":\"worker\",\"name\":\"";
+      escape(e, job_name);
+      event(e + "\",\"pid\":" + std::to_string(pid_) + ",\"tid\":" + std::to_string(worker_tid) + ",\"ts\":" + us(start) +
+            ",\"dur\":" + us(std::max<std::int64_t>(stop - start, 0)) + ",\"args\":{\"task\":" + std::to_string(id) + "}}");
       std::uint64_t flow = ++flows_;
       flow_event("s", flow * 2, id, t.wait_begin);
       flow_event("f", flow * 2, worker_tid, start);
@@ -292,9 +356,52 @@ class converter {
   void interrupt(const record& r) {
     auto id = static_cast<std::uint32_t>(r.a);
     task& t = get(id);
+    for (span& sp : t.spans)
+      if (sp.module && !sp.ended) sp.cancelled = true;
     std::string kind = t.wait_open ? wait_name(t.wait_kind) : "wait";
     if (t.wait_open) t.wait_cancelled = true;
     instant(id, "cancelled: " + kind, "\"wait\":\"" + kind + "\"", r.t);
+  }
+
+  // A module span ended by a step of another task (or between steps: a transfer's end seen
+  // by libcurl's callback): it closes when its own task next runs.
+  void end_span_elsewhere(const record& r) {
+    auto owner = span_task_.find(static_cast<std::uint32_t>(r.a));
+    if (owner == span_task_.end()) return;  // begun before the ring's oldest record
+    task& t = get(owner->second);
+    span_task_.erase(owner);
+    for (span& sp : t.spans)
+      if (sp.id == r.a && sp.module) {
+        sp.ended = true;
+        sp.raised = r.sub != 0;
+        sp.args += ",\"ended_us\":" + us(r.t);
+      }
+  }
+
+  // At the start of task `id`'s step at t0: the module spans that ended while it waited, with
+  // whatever is still open inside them.
+  void close_ended(std::uint32_t id, task& t, std::int64_t t0) {
+    std::size_t k = 0;
+    while (k < t.spans.size() && !(t.spans[k].module && t.spans[k].ended)) ++k;
+    while (t.spans.size() > k) {
+      span sp = std::move(t.spans.back());
+      t.spans.pop_back();
+      if (sp.module)
+        emit_span(id, sp, t0);
+      else
+        emit_x(id, sp.name + " (not exited)", "manager", sp.begin, std::max(t0, sp.begin), sp.args + ",\"unfinished\":true");
+    }
+  }
+
+  void emit_span(std::uint32_t id, const span& sp, std::int64_t end, const char* suffix = "") {
+    std::string name = sp.name;
+    std::string args = sp.args;
+    if (sp.cancelled) {
+      name += " (cancelled)";
+      args += ",\"cancelled\":true";
+    }
+    if (sp.raised) args += ",\"raised\":true";
+    emit_x(id, name + suffix, "wait", sp.begin, std::max(end, sp.begin), args);
   }
 
   void instant(std::uint32_t id, const std::string& name, const std::string& args, std::int64_t t = -1) {
@@ -379,6 +486,7 @@ class converter {
   std::unordered_map<std::uint64_t, std::uint32_t> handles_;
   std::unordered_map<std::uint32_t, bool> workers_;
   std::vector<span> pending_close_;
+  std::unordered_map<std::uint32_t, std::uint32_t> span_task_;  // open module span -> its task
   std::uint64_t flows_ = 0;
   std::int64_t last_t_ = 0;
 };

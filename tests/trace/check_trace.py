@@ -11,6 +11,9 @@ Expectations (SUB: a substring):
   exception=SUB       a manager span whose exception contains SUB
   nested=OUTER>INNER  a slice named INNER lies inside a slice named OUTER, on the same track
   wait=SUB            a wait span whose name contains SUB
+  intask=TASK>SUB     a wait span whose name contains SUB on the track of a task named TASK
+  kind=KIND>SUB       a wait span whose name contains SUB has args.kind KIND
+  worker=SUB          a slice on a worker thread's track whose name contains SUB
   instant=SUB         an instant event whose name contains SUB
   flows=N             at least N flow arrows (start and finish on different tracks)
   workers=N           at least N worker thread tracks
@@ -108,6 +111,14 @@ def main():
                 for key, s in all_slices())
         elif x.startswith("wait="):
             ok = any(s[3] == "wait" and x[5:] in s[2] for _, s in all_slices())
+        elif x.startswith("intask="):
+            task, sub = x[7:].split(">", 1)
+            ok = any(s[3] == "wait" and sub in s[2] and task in task_name(*key) for key, s in all_slices())
+        elif x.startswith("kind="):
+            kind, sub = x[5:].split(">", 1)
+            ok = any(s[3] == "wait" and sub in s[2] and s[4].get("kind") == kind for _, s in all_slices())
+        elif x.startswith("worker="):
+            ok = any(names.get(key, "").startswith("worker thread") and x[7:] in s[2] for key, s in all_slices())
         elif x.startswith("instant="):
             ok = any(x[8:] in e["name"] for e in instants)
         elif x.startswith("flows="):

@@ -193,6 +193,61 @@ TEST(Trace, WorkerThreadsHaveTracksAndFlows) {
   if (!std::getenv("AW_TRACE_KEEP")) std::remove(path.c_str());
 }
 
+// A module's wait (detail::trace_span, the hook aw::http, aw::pg and aw::mongo use) is a
+// span named by its label on the track of the task that made it, around the core waits
+// inside it; a job handed to a worker inside one is named after it; one a cancellation
+// interrupted is marked so; one ended from another task closes where its task next runs.
+aw::task<> module_caller() {
+  {
+    aw::detail::trace_span span("Test call", [] { return std::string("Test call fetch a.b"); });
+    co_await aw::sleep(1ms);
+    co_await aw::to_thread([] { std::this_thread::sleep_for(1ms); });
+  }
+  (void)co_await aw::move_on_after(2ms, []() -> aw::task<> {
+    aw::detail::trace_span span("Test call", [] { return std::string("Test call stuck"); });
+    co_await aw::sleep(24h);
+  });
+  // (A manager's exit and the next one's enter in one step overlap: a yield between them.)
+  co_await aw::sleep(0ms);
+  aw::event done;
+  aw::detail::trace_span span;
+  co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
+    auto label = [] { return std::string("Test call ended elsewhere"); };
+    span.begin("Test call", label);
+    tg.start_soon([&]() -> aw::task<> {
+      co_await aw::sleep(1ms);
+      span.end(false);
+      done.set();
+    });
+    co_await done.wait();
+  });
+}
+
+TEST(Trace, ModuleWaitsAreNamedSpansInTheirTask) {
+  AW_NEED_PYTHON();
+  std::string path = temp_path("module");
+  aw::run(module_caller, aw::loop_options{.trace = path.c_str()});
+  EXPECT_TRUE(check(path, {"intask=module_caller>Test call fetch a.b", "kind=Test call>Test call fetch a.b",
+                           "nested=Test call fetch a.b>sleep", "nested=Test call fetch a.b>to_thread", "worker=Test call fetch a.b",
+                           "flows=2", "intask=module_caller>Test call stuck (cancelled)", "nested=Test call stuck>sleep (cancelled)",
+                           "intask=module_caller>Test call ended elsewhere", "nested=Test call ended elsewhere>event",
+                           "nested=aw::task_group>Test call ended elsewhere"}));
+  if (!std::getenv("AW_TRACE_KEEP")) std::remove(path.c_str());
+}
+
+// Off, the label is never built.
+TEST(Trace, AModuleWaitsLabelIsOnlyBuiltWhenTracing) {
+  bool built = false;
+  aw::run([&]() -> aw::task<> {
+    aw::detail::trace_span span("Test call", [&] {
+      built = true;
+      return std::string("x");
+    });
+    co_await aw::sleep(0ms);
+  });
+  EXPECT_FALSE(built);
+}
+
 // Every loop of run_on_threads is a process of its own in the one file (aw::set_trace).
 TEST(Trace, SeveralLoopsAreSeveralProcesses) {
   AW_NEED_PYTHON();

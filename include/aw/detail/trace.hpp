@@ -9,7 +9,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <string>
 #include <typeinfo>
+#include <utility>
 
 namespace aw::detail {
 
@@ -51,6 +53,51 @@ void trace_job_ran(thread_job& job, std::int64_t start_ns, std::int64_t end_ns) 
 std::int64_t trace_now_ns() noexcept;
 // The loop's thread: the job's outcome is back.
 void trace_job_done(const thread_job& job) noexcept;
+
+// A module's wait (an HTTP transfer, a database call), which the loop cannot name: a span
+// `label` of kind `kind` (a string literal) in the task whose step begins it, until
+// trace_span_end (`raised`: an error ended it), which may come from any step of the loop.
+// A cancellation that interrupts a wait inside it marks it cancelled.
+std::uint32_t trace_span_begin(const char* kind, const std::string& label) noexcept;
+void trace_span_end(std::uint32_t span, bool raised) noexcept;
+
+// One such span, ended at the latest when destroyed (raised if an exception is unwinding).
+// Off, it costs the branch on trace_on: the label is only built (label()) when tracing.
+class trace_span {
+ public:
+  trace_span() noexcept = default;
+  template <class F>
+  trace_span(const char* kind, F&& label) noexcept {
+    if (trace_on) [[unlikely]]
+      begin(kind, label);
+  }
+  trace_span(const trace_span&) = delete;
+  trace_span& operator=(const trace_span&) = delete;
+  ~trace_span() {
+    if (id_) [[unlikely]]
+      trace_span_end(id_, std::uncaught_exceptions() > unwinding_);
+  }
+
+  template <class F>
+  void begin(const char* kind, F& label) noexcept {
+    if (id_) trace_span_end(id_, false);
+    id_ = 0;
+    unwinding_ = std::uncaught_exceptions();
+    try {
+      id_ = trace_span_begin(kind, label());
+    } catch (...) {  // no memory for the label
+      id_ = trace_span_begin(kind, std::string());
+    }
+  }
+  void end(bool raised) noexcept {
+    if (id_) [[unlikely]]
+      trace_span_end(std::exchange(id_, 0), raised);
+  }
+
+ private:
+  std::uint32_t id_ = 0;
+  int unwinding_ = 0;
+};
 
 // The loop: a step resumes `h`, and ends.
 void trace_step_begin(std::coroutine_handle<> h) noexcept;
