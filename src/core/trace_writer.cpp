@@ -216,17 +216,18 @@ class converter {
           get(static_cast<std::uint32_t>(r->a)).ended = true;
           break;
         case rk::enter: {
+          close_early(id, t0, opened);
           std::string args = "\"entered_us\":" + us(r->t);
           t.spans.push_back({static_cast<std::uint32_t>(r->a), r->c ? s_.strings[r->c] : "manager", t0 + opened++, args});
           break;
         }
         case rk::span_begin: {
+          close_early(id, t0, opened);
           std::string args = "\"kind\":\"";
           escape(args, s_.strings[r->b]);
           args += "\",\"began_us\":" + us(r->t);
           span sp{static_cast<std::uint32_t>(r->a), r->c ? s_.strings[r->c] : s_.strings[r->b], t0 + opened++, args};
           sp.module = true;
-          if (!pending_close_.empty()) sp.begin = -1;  // after a manager this step exits: begins at the step's end
           t.spans.push_back(std::move(sp));
           span_task_[static_cast<std::uint32_t>(r->a)] = id;
           break;
@@ -244,7 +245,6 @@ class converter {
           t.spans[k].raised = r->sub != 0;
           t.spans[k].args += ",\"ended_us\":" + us(r->t);
           while (t.spans.size() > k) {
-            if (t.spans.back().begin < 0) t.spans.back().begin = t0 + opened;
             emit_span(id, t.spans.back(), t0 + opened);
             t.spans.pop_back();
           }
@@ -301,9 +301,20 @@ class converter {
         emit_x(id, sp.name, "manager", sp.begin, std::max(t1 - (closed - 1 - j), sp.begin), sp.args);
     }
     pending_close_.clear();
-    for (span& sp : t.spans)
-      if (sp.begin < 0) sp.begin = t1;
     if (t.wait_open) t.wait_begin = t1;
+  }
+
+  // A span opens in this step after managers it exited: those close first, where the step's
+  // spans open (closing them at the step's end, as usual, would cross the new one).
+  void close_early(std::uint32_t id, std::int64_t t0, std::int64_t& opened) {
+    for (span& sp : pending_close_) {
+      if (sp.module)
+        emit_span(id, sp, t0 + opened);
+      else
+        emit_x(id, sp.name, "manager", sp.begin, std::max(t0 + opened, sp.begin), sp.args);
+      ++opened;
+    }
+    pending_close_.clear();
   }
 
   void emit_wait(std::uint32_t id, task& t, std::int64_t end) {

@@ -107,7 +107,7 @@ def main():
         elif x.startswith("nested="):
             outer, inner = x[7:].split(">", 1)
             ok = any(
-                inner in s[2] and any(outer in o[2] and o is not s and o[0] <= s[0] + 1e-9 and s[1] <= o[1] + 1e-9 for o in slices[key])
+                inner in s[2] and any(outer in o[2] and o is not s and o[0] <= s[0] + eps and s[1] <= o[1] + eps for o in slices[key])
                 for key, s in all_slices())
         elif x.startswith("wait="):
             ok = any(s[3] == "wait" and x[5:] in s[2] for _, s in all_slices())

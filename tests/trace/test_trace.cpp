@@ -5,6 +5,8 @@
 #include <aw/aw.hpp>
 #include <aw/uring_op.hpp>
 
+#include "trace_check.hpp"
+
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <unistd.h>
@@ -21,31 +23,6 @@
 using namespace std::chrono_literals;
 
 namespace aw_trace_test {
-
-std::string temp_path(const char* name) {
-  const char* dir = std::getenv("TMPDIR");
-  return std::string(dir && *dir ? dir : "/tmp") + "/aw_trace_" + std::to_string(::getpid()) + "_" + name + ".json";
-}
-
-bool have_python() { return std::system("python3 -c 'import json' >/dev/null 2>&1") == 0; }
-
-// Runs the checker on `path` with `expectations`; its report goes to the test's output.
-::testing::AssertionResult check(const std::string& path, std::initializer_list<const char*> expectations) {
-  std::string cmd = std::string("python3 ") + AW_TRACE_CHECKER + " '" + path + "'";
-  for (const char* e : expectations) cmd += std::string(" '") + e + "'";
-  cmd += " 2>&1";
-  std::FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return ::testing::AssertionFailure() << "cannot run " << cmd;
-  std::string out;
-  char buffer[4096];
-  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, p)) out.append(buffer, n);
-  int status = ::pclose(p);
-  if (status != 0) return ::testing::AssertionFailure() << cmd << "\n" << out;
-  return ::testing::AssertionSuccess();
-}
-
-#define AW_NEED_PYTHON() \
-  if (!have_python()) GTEST_SKIP() << "python3 is not installed"
 
 struct named_manager {
   aw::task<> aenter() { co_return; }
@@ -193,6 +170,21 @@ TEST(Trace, WorkerThreadsHaveTracksAndFlows) {
   if (!std::getenv("AW_TRACE_KEEP")) std::remove(path.c_str());
 }
 
+// A manager exited and the next one entered in the same step (no wait between them) end and
+// begin in that order: the first closes before the second opens.
+TEST(Trace, ManagersInARowInOneStepDoNotOverlap) {
+  AW_NEED_PYTHON();
+  std::string path = temp_path("in_a_row");
+  aw::run(
+      []() -> aw::task<> {
+        co_await aw::async_with(aw::task_group{}, [](aw::task_group&) -> aw::task<> { co_await aw::sleep(1ms); });
+        co_await aw::async_with(named_manager{}, []() -> aw::task<> { co_await aw::sleep(1ms); });
+      },
+      aw::loop_options{.trace = path.c_str()});
+  EXPECT_TRUE(check(path, {"manager=aw::task_group", "manager=named_manager"}));
+  if (!std::getenv("AW_TRACE_KEEP")) std::remove(path.c_str());
+}
+
 // A module's wait (detail::trace_span, the hook aw::http, aw::pg and aw::mongo use) is a
 // span named by its label on the track of the task that made it, around the core waits
 // inside it; a job handed to a worker inside one is named after it; one a cancellation
@@ -207,8 +199,6 @@ aw::task<> module_caller() {
     aw::detail::trace_span span("Test call", [] { return std::string("Test call stuck"); });
     co_await aw::sleep(24h);
   });
-  // (A manager's exit and the next one's enter in one step overlap: a yield between them.)
-  co_await aw::sleep(0ms);
   aw::event done;
   aw::detail::trace_span span;
   co_await aw::async_with(aw::task_group{}, [&](aw::task_group& tg) -> aw::task<> {
