@@ -242,6 +242,7 @@ class converter {
           }
           // Closed where the step's spans open, in record order: a span the same step opens
           // next (the next query) begins after it, not inside it.
+          close_early(id, t0, opened);  // managers exited before it, inside it
           t.spans[k].raised = r->sub != 0;
           t.spans[k].args += ",\"ended_us\":" + us(r->t);
           while (t.spans.size() > k) {

@@ -38,6 +38,7 @@
 #include <aw/byte_source.hpp>
 #include <aw/cancel_scope.hpp>
 #include <aw/detail/intrusive_list.hpp>
+#include <aw/detail/trace.hpp>
 #include <aw/http/options.hpp>
 #include <aw/http/response.hpp>
 #include <aw/loop.hpp>
@@ -235,6 +236,7 @@ struct transfer : aw::detail::intrusive_list_item<transfer> {
   std::exception_ptr failure;
   transfer_wait* waiter = nullptr;
   read_timer timer;
+  aw::detail::trace_span trace;  // each attempt on the trace timeline (aw/trace.hpp), start to end
 
   // The coded body on its way to `buf`.
   struct decoder_state {

@@ -178,6 +178,7 @@ void transfer::drop_attempt() noexcept {
   done = true;
   disarm_read_timer();
   cancel_decode();
+  trace.end(false);
 }
 
 void transfer::restart() noexcept {
@@ -239,6 +240,14 @@ void transfer::start() noexcept {
   }
   added = true;
   if (timeout.total.count() > 0) deadline = aw::now() + timeout.total;
+  if (aw::detail::trace_on) [[unlikely]] {
+    auto label = [this] {
+      std::string l = "HTTP transfer ";
+      l += describe();
+      return l;
+    };
+    trace.begin("HTTP transfer", label);
+  }
 }
 
 void transfer::notify() noexcept {
@@ -265,6 +274,7 @@ void transfer::finish(CURLcode rc) noexcept {
     decode(0);  // no decoding, only the checks of a body that ended
     if (waiter && decodable()) schedule_decode();
   }
+  trace.end(failure != nullptr);
   notify();
 }
 
@@ -280,6 +290,7 @@ void transfer::abort(std::exception_ptr e) noexcept {
     done = true;
     if (!failure) failure = std::move(e);
   }
+  trace.end(failure != nullptr);
   notify();
 }
 

@@ -106,6 +106,9 @@ bool transfer_wait::suspend(aw::detail::task_context* ctx, std::coroutine_handle
   };
   if (ctx_) ctx_->waiting = this;
   t_->arm_read_timer();
+  // Inside the transfer's span (transfer::start): libcurl's sockets, of this transfer or others.
+  if (aw::detail::trace_on) [[unlikely]]
+    aw::detail::trace_wait(ctx_, h, aw::detail::trace_kind::fd, "HTTP response");
   return true;
 }
 

@@ -64,9 +64,9 @@ struct client_state {
   // (the aggregate-temporary bug the README names): inside coroutines the jobs are named
   // first, then moved into run().
   template <class F>
-  auto run(std::shared_ptr<lease> l, F fn) {
+  auto run(std::shared_ptr<lease> l, F fn, std::string trace_label = {}) {
     check_open();
-    return w->run(std::move(l), std::move(fn));
+    return w->run(std::move(l), std::move(fn), std::move(trace_label));
   }
 
   task<std::shared_ptr<lease>> acquire_lease() {
@@ -283,11 +283,22 @@ template <class Body>
 auto run_call(const std::shared_ptr<client_state>& s, const std::string& db, const std::string& coll, std::string what, document o,
               const std::shared_ptr<session_state>& sess, Body body) {
   auto l = lease_of(sess);
+  std::string label;  // on the trace timeline (aw/trace.hpp): "Mongo call find_one in db.coll"
+  if (aw::detail::trace_on) [[unlikely]] {
+    label = "Mongo call ";
+    label += what;
+    label += ' ';
+    label += db;
+    if (!coll.empty()) {
+      label += '.';
+      label += coll;
+    }
+  }
   auto job = [db, coll, what = std::move(what), o = std::move(o), l, body = std::move(body)](mongoc_client_t* c) mutable {
     call_context k(c, db, coll, what, o, l);
     return body(k);
   };
-  return s->run(std::move(l), std::move(job));
+  return s->run(std::move(l), std::move(job), std::move(label));
 }
 
 // Awaits `job` shielded from cancellation: cleanup that must finish before a lease returns.

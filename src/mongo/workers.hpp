@@ -24,6 +24,7 @@
 // loop counts it as returned the next time it takes or returns a lease.
 #pragma once
 
+#include <aw/detail/trace.hpp>
 #include <aw/task.hpp>
 #include <aw/thread_pool.hpp>
 
@@ -33,6 +34,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -66,9 +68,10 @@ class workers {
 
   // fn(mongoc_client_t*) on a worker, with the lease's client (under its lock) when `l` is
   // set, else with a client borrowed from the pool for the call. The wait is a cancellation
-  // point that returns at once (see above).
+  // point that returns at once (see above). On the trace timeline (aw/trace.hpp) it is a
+  // span named `label` ("Mongo call" when empty: callers build it only when tracing).
   template <class F>
-  task<std::invoke_result_t<F&, mongoc_client_t*>> run(std::shared_ptr<lease> l, F fn) {
+  task<std::invoke_result_t<F&, mongoc_client_t*>> run(std::shared_ptr<lease> l, F fn, std::string label = {}) {
     // Everything the job needs is in the closure: the pool outlives every job (above).
     auto call = [pool = pool_, l = std::move(l), fn = std::move(fn)]() mutable -> std::invoke_result_t<F&, mongoc_client_t*> {
       if (l) {
@@ -78,7 +81,11 @@ class workers {
       borrowed c(pool);
       return fn(c.client);
     };
-    return threads_.run(std::move(call), run_options{.abandon_on_cancel = true});
+    // Named, not temporaries in the co_await: g++ 12's aggregate-temporary bug.
+    run_options o{.abandon_on_cancel = true};
+    auto job = threads_.run(std::move(call), o);
+    aw::detail::trace_span span("Mongo call", [&] { return std::move(label); });
+    co_return co_await std::move(job);
   }
 
  private:

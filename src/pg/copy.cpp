@@ -208,6 +208,7 @@ constexpr std::size_t copy_chunk = 256 * 1024;
 // COPY is ended with CopyFail and a cancel request (abort_copy_in), or, before it started,
 // a cancelled statement is cancelled on the server; the connection stays usable.
 task<std::string> wire::copy_in(const std::string& sql, copy_feed feed) {
+  aw::detail::trace_span span(trace_span_kind, [&] { return trace_label(sql); });
   detail::check_sql(sql);
   co_await acquire_exclusive();
   busy_hold g{&busy_};
@@ -446,6 +447,7 @@ task<std::string> connection::copy_out_query(std::string_view sql, detail::param
 }
 
 task<std::string> wire::copy_out(std::string sql, byte_sink& sink) {
+  aw::detail::trace_span span(trace_span_kind, [&] { return trace_label(sql); });
   detail::check_sql(sql);
   co_await acquire_exclusive();
   busy_hold g{&busy_};

@@ -222,6 +222,7 @@ task<> wire::drain_pipeline() {
 // executemany: one statement, prepared once, executed per row in pipeline mode (no round
 // trip per row); one Sync at the end makes it all or nothing.
 task<> wire::query_many(std::string_view sql, connection::many_fn next, void* state) {
+  aw::detail::trace_span span(trace_span_kind, [&] { return trace_label(sql); });
   detail::check_sql(sql);
   co_await acquire_exclusive();
   busy_hold g{&busy_};

@@ -245,6 +245,27 @@ task<> wire::cancel_and_drain() {
   }
 }
 
+std::string trace_label(std::string_view sql) {
+  std::string l = "PostgreSQL query ";
+  const std::size_t start = l.size();
+  bool space = false;
+  for (char c : sql) {
+    const bool blank = c == ' ' || c == '\n' || c == '\t' || c == '\r';
+    if (blank) {
+      space = l.size() > start;
+      continue;
+    }
+    if (l.size() - start >= 60) {
+      l += "...";
+      break;
+    }
+    if (space) l += ' ';
+    space = false;
+    l += c;
+  }
+  return l;
+}
+
 task<std::string> wire::simple_query(std::string_view sql) {
   co_await acquire_exclusive();
   busy_hold g{&busy_};
@@ -253,6 +274,7 @@ task<std::string> wire::simple_query(std::string_view sql) {
 
 // simple_query with busy_ held by the caller (acquire_exclusive).
 task<std::string> wire::simple_query_held(std::string_view sql) {
+  aw::detail::trace_span span(trace_span_kind, [&] { return trace_label(sql); });
   check_open();
   detail::check_sql(sql);
   std::string text(sql);
@@ -272,6 +294,7 @@ task<std::string> wire::simple_query_held(std::string_view sql) {
 // The statement cache's path, and a prepared statement's (`named`): both are sent by name
 // (or, with the cache off, as text), alone or pipelined behind what is in flight.
 task<result> wire::query(std::string_view sql, detail::encoder enc, prepared_statement* named) {
+  aw::detail::trace_span span(trace_span_kind, [&] { return trace_label(sql); });
   if (!named) detail::check_sql(sql);
   for (int attempt = 0;; ++attempt) {
     pipelined op;
@@ -376,6 +399,7 @@ task<result> wire::query_unprepared(std::string sql, detail::params* p) {
 // The same with busy_ held by the caller, the pipeline drained (so the transaction status
 // is the session's, not PQTRANS_ACTIVE for statements in flight).
 task<result> wire::query_unprepared_held(std::string sql, detail::params* p) {
+  aw::detail::trace_span span(trace_span_kind, [&] { return trace_label(sql); });
   check_open();
   detail::check_sql(sql);
   if (p) detail::check_argument_count(sql, detail::highest_placeholder(sql), p->size());

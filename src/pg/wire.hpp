@@ -19,6 +19,7 @@
 // reads results (the pipeline.cpp preamble says more).
 #pragma once
 
+#include <aw/detail/trace.hpp>
 #include <aw/event.hpp>
 #include <aw/pg/connection.hpp>
 #include <aw/pg/errors.hpp>
@@ -46,6 +47,10 @@ namespace aw::pg::detail {
 error_fields fields_of(const PGresult* r);
 // libpq's message without its trailing newline.
 std::string trimmed(const char* msg);
+// A statement on the trace timeline (aw/trace.hpp), from send to result: a span named
+// "PostgreSQL query " and the statement's first 60 characters, its whitespace folded.
+std::string trace_label(std::string_view sql);
+inline constexpr const char* trace_span_kind = "PostgreSQL query";
 
 // Clears the result it holds (if any) when the scope ends.
 struct result_guard {
