@@ -16,7 +16,12 @@
 //     cancellation interrupted it, with an instant event at the interruption; each cancel of
 //     a scope as an instant event naming the scope and the task that entered it;
 //   - to_thread jobs on their worker thread's track, with flow arrows from the waiting task
-//     to the worker and back.
+//     to the worker and back;
+//   - the modules' waits as spans named by the module around the waits inside them, on the
+//     track of the task that made them: "HTTP transfer GET <url>" (start to end),
+//     "PostgreSQL query <statement's start>" (send to result), "Mongo call <what> <db.coll>"
+//     (its job on the client's worker thread's track, under the same name, with flow
+//     arrows), "(cancelled)" when cancellation interrupted a wait inside them.
 // Spans are snapped to step boundaries so that they nest as Perfetto requires (a step is the
 // innermost slice); their exact enter and exit times are in their arguments.
 //
