@@ -341,7 +341,9 @@ class converter {
       escape(e, job_name);
       event(e + "\",\"pid\":" + std::to_string(pid_) + ",\"tid\":" + std::to_string(worker_tid) + ",\"ts\":" + us(start) +
             ",\"dur\":" + us(std::max<std::int64_t>(stop - start, 0)) + ",\"args\":{\"task\":" + std::to_string(id) + "}}");
-      std::uint64_t flow = ++flows_;
+      // Flow ids are global in the file, which holds every loop's events: the loop's id in
+      // the high bits keeps two loops' arrows apart.
+      std::uint64_t flow = (pid_ << 32) | ++flows_;
       flow_event("s", flow * 2, id, t.wait_begin);
       flow_event("f", flow * 2, worker_tid, start);
       flow_event("s", flow * 2 + 1, worker_tid, std::max(start, stop - 1));

@@ -239,13 +239,17 @@ TEST(Trace, AModuleWaitsLabelIsOnlyBuiltWhenTracing) {
 }
 
 // Every loop of run_on_threads is a process of its own in the one file (aw::set_trace).
+// Their flow arrows are their own: the ids, global in the file, differ between loops.
 TEST(Trace, SeveralLoopsAreSeveralProcesses) {
   AW_NEED_PYTHON();
   std::string path = temp_path("loops");
   aw::set_trace(path);
-  aw::run_on_threads(2, [](std::size_t) -> aw::task<> { co_await aw::sleep(1ms); });
+  aw::run_on_threads(2, [](std::size_t) -> aw::task<> {
+    co_await aw::sleep(1ms);
+    co_await aw::to_thread([] {});
+  });
   aw::set_trace("");
-  EXPECT_TRUE(check(path, {"loops=2", "wait=sleep"}));
+  EXPECT_TRUE(check(path, {"loops=2", "wait=sleep", "flows=4"}));
   if (!std::getenv("AW_TRACE_KEEP")) std::remove(path.c_str());
 }
 
