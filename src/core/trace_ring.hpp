@@ -13,7 +13,20 @@
 
 namespace aw::detail {
 
-enum class rk : std::uint8_t { step_begin, step_end, wait, task_start, task_end, enter, exit, cancel, interrupt, job, span_begin, span_end };
+enum class rk : std::uint8_t {
+  step_begin,
+  step_end,
+  wait,
+  task_start,
+  task_end,
+  enter,
+  exit,
+  cancel,
+  interrupt,
+  job,
+  span_begin,
+  span_end
+};
 
 // One hook's record: 40 bytes, no allocation on the hot path once the ring has grown.
 struct record {
