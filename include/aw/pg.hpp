@@ -8,7 +8,7 @@
 //   });
 //
 // connection.hpp: connect, queries, transactions. cursor.hpp: cursors. copy.hpp: COPY. pool.hpp: create_pool. result.hpp: rows.
-// types.hpp: the type conversions. error.hpp: the errors. testing.hpp: temporary_cluster.
+// types.hpp: the type conversions; type_codec.hpp: codecs registered at run time. error.hpp: the errors. testing.hpp: temporary_cluster.
 #pragma once
 
 #include <aw/pg/connection.hpp>
@@ -20,4 +20,5 @@
 #include <aw/pg/prepared_statement.hpp>
 #include <aw/pg/result.hpp>
 #include <aw/pg/testing.hpp>
+#include <aw/pg/type_codec.hpp>
 #include <aw/pg/types.hpp>

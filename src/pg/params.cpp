@@ -103,3 +103,40 @@ void detail::check_sql(std::string_view sql) {
 }
 
 }  // namespace aw::pg
+
+namespace aw::pg::detail {
+
+oid params::runtime_type(std::type_index cpp) const noexcept {
+  const runtime_codec* c = codecs_ ? codecs_->encoder(cpp) : nullptr;
+  return c ? c->type : 0;
+}
+
+// A parameter whose C++ type has no aw::pg::codec: the connection's codec for it, sent
+// with the registered type's OID in the registered format.
+void params::add_runtime(std::type_index cpp, const void* v, std::string (*cpp_name)()) {
+  const runtime_codec* c = codecs_ ? codecs_->encoder(cpp) : nullptr;
+  if (!c) {
+    std::string msg("aw::pg: parameter $");
+    msg += std::to_string(types_.size() + 1);
+    msg += " is a ";
+    msg += cpp_name();
+    msg += ", which has no aw::pg::codec and no encoder registered with connection::set_type_codec";
+    throw type_error(msg);
+  }
+  const bool text = c->format == codec_format::text;
+  const std::size_t at = buf_.size();
+  c->encode(v, buf_);
+  if (text) {
+    if (std::memchr(buf_.data() + at, 0, buf_.size() - at) != nullptr) {
+      buf_.resize(at);
+      nul_in_text(types_.size() + 1);
+    }
+    buf_.push_back('\0');
+  }
+  types_.push_back(c->type);
+  offsets_.push_back(static_cast<int>(at));
+  lengths_.push_back(static_cast<int>(buf_.size() - at) - (text ? 1 : 0));
+  formats_.push_back(text ? 0 : 1);
+}
+
+}  // namespace aw::pg::detail

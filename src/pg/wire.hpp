@@ -188,6 +188,10 @@ class wire {
   bool reading_ = false;             // a task reads the pipeline's results now
   event* drained_ = nullptr;         // the exclusive operation waiting for the pipeline to empty
   params params_;
+  // The codecs of connection::set_type_codec; libpq's event procedure (type_codec.cpp)
+  // hands each new result the ones current when it was made.
+  std::shared_ptr<const codec_registry> codecs_;
+  bool codec_events_ = false;  // the event procedure is registered on conn_
   statement_cache cache_;
   std::vector<listener*> listeners_;
   std::vector<aw::pg::cursor*> cursors_;                        // open ones: detached when the connection closes

@@ -3,7 +3,10 @@
 #include <cstdint>
 #include <deque>
 #include <iostream>
+#include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -77,4 +80,7 @@ aw::task<int> count_users();
 extern std::int64_t total;
 extern aw::mongo::collection coll;
 extern aw::pg::row record, rec;
+// pg/type_codec.hpp's example.
+std::map<std::string, std::optional<std::string>> parse_hstore(std::string_view bytes);
+std::string hstore_bytes(const std::map<std::string, std::optional<std::string>>& m);
 void send(const std::string& email);

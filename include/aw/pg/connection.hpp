@@ -76,6 +76,7 @@
 #include <aw/pg/listener.hpp>
 #include <aw/pg/params.hpp>
 #include <aw/pg/result.hpp>
+#include <aw/pg/type_codec.hpp>
 #include <aw/pg/types.hpp>
 #include <aw/task.hpp>
 
@@ -259,6 +260,7 @@ class connection {
   template <class... A>
   aw::pg::cursor cursor(cursor_options o, std::string_view sql, const A&... args) {
     detail::params p;
+    p.use_codecs(codecs());
     (p.add(args), ...);
     return aw::pg::cursor(*this, std::string(sql), std::move(p), o);
   }
@@ -298,6 +300,16 @@ class connection {
   }
   // COPY table TO STDOUT into `sink`.
   task<std::string> copy_from_table(std::string_view table, byte_sink sink, const copy_options& o = {});
+
+  // Registers a codec for the type named type_name, looked up on the server in
+  // c.schema (asyncpg's set_type_codec; aw/pg/type_codec.hpp): its columns read as T
+  // through c.decoder, a T parameter is sent through c.encoder. aw::pg::unknown_type_error
+  // when the server has no such type.
+  template <class T>
+  task<> set_type_codec(std::string type_name, type_codec<T> c) {
+    std::string schema = std::move(c.schema);
+    return add_type_codec(std::move(type_name), std::move(schema), detail::make_runtime_codec(std::move(c)));
+  }
 
   // Prepares a statement to run many times (aw/pg/prepared_statement.hpp).
   task<prepared_statement> prepare(std::string sql);
@@ -361,6 +373,7 @@ class connection {
   task<std::string> copy_from_query_split(std::string_view sql, Tuple t, std::index_sequence<I...>) {
     constexpr std::size_t n = std::tuple_size_v<Tuple>;
     detail::params p;
+    p.use_codecs(codecs());
     (p.add(std::get<I>(t)), ...);
     copy_options none;
     const copy_options* o = &none;
@@ -373,6 +386,8 @@ class connection {
     }
     co_return co_await copy_out_query(sql, p, *sink, *o);
   }
+  task<> add_type_codec(std::string name, std::string schema, detail::runtime_codec c);
+  std::shared_ptr<const detail::codec_registry> codecs() const noexcept;
   task<std::string> simple_query(std::string_view sql);
   task<result> query(std::string_view sql, detail::encoder enc, prepared_statement* named = nullptr);
   task<> query_many(std::string_view sql, many_fn next, void* state);

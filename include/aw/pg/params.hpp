@@ -1,9 +1,11 @@
 // aw::pg::detail::params: a statement's parameters encoded for libpq (internal).
 #pragma once
 
+#include <aw/pg/type_codec.hpp>
 #include <aw/pg/types.hpp>
 
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -26,13 +28,18 @@ class params {
   void add(const T& v) {
     if constexpr (is_optional<T>::value) {
       if (!v) {
-        types_.push_back(codec<typename T::value_type>::type_oid);
+        if constexpr (has_static_codec<typename T::value_type>)
+          types_.push_back(codec<typename T::value_type>::type_oid);
+        else
+          types_.push_back(runtime_type(typeid(typename T::value_type)));
         offsets_.push_back(-1);
         lengths_.push_back(0);
         formats_.push_back(1);
         return;
       }
       add(*v);
+    } else if constexpr (!has_static_codec<std::remove_cv_t<T>>) {
+      add_runtime(typeid(T), &v, &cpp_type_name<T>);
     } else {
       using C = codec<std::remove_cv_t<T>>;
       if constexpr (requires { C::param_type(v); })
@@ -58,6 +65,9 @@ class params {
     for (std::size_t i = 0; i < offsets_.size(); ++i) values_[i] = offsets_[i] < 0 ? nullptr : buf_.data() + offsets_[i];
   }
   int size() const noexcept { return static_cast<int>(types_.size()); }
+  // The connection's runtime codecs (connection::set_type_codec), for the C++ types that
+  // have no aw::pg::codec. clear() keeps them.
+  void use_codecs(std::shared_ptr<const codec_registry> c) noexcept { codecs_ = std::move(c); }
   const oid* types() const noexcept { return types_.data(); }
   const char* const* values() const noexcept { return values_.data(); }
   const int* lengths() const noexcept { return lengths_.data(); }
@@ -68,6 +78,9 @@ class params {
     throw type_error("aw::pg: parameter $" + std::to_string(parameter) +
                      " holds a NUL byte, which PostgreSQL text cannot hold (send binary data as aw::pg::bytea)");
   }
+  void add_runtime(std::type_index cpp, const void* v, std::string (*cpp_name)());
+  oid runtime_type(std::type_index cpp) const noexcept;
+  std::shared_ptr<const codec_registry> codecs_;
   std::string buf_;
   std::vector<oid> types_;
   std::vector<int> offsets_;

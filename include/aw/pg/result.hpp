@@ -17,6 +17,7 @@
 #pragma once
 
 #include <aw/pg/errors.hpp>
+#include <aw/pg/type_codec.hpp>
 #include <aw/pg/types.hpp>
 
 #include <cstddef>
@@ -83,6 +84,8 @@ int column_index(const pg_result* r, std::string_view name);  // type_error when
 int column_count(const pg_result* r) noexcept;
 std::string describe_column(const pg_result* r, int col);  // "column 2 (\"name\", type text)"
 [[noreturn]] void column_out_of_range(const pg_result* r, int col);
+// type_error: the column's type has no decoder registered for a C++ type without a codec.
+[[noreturn]] void no_runtime_decoder(const pg_result* r, int col, const std::string& cpp);
 
 template <class T>
 T decode_field(const pg_result* r, int row, int col) {
@@ -95,11 +98,20 @@ T decode_field(const pg_result* r, int row, int col) {
     if (f.null)
       throw type_error("NULL in " + describe_column(r, col) + " does not read into a non-optional " + cpp_type_name<T>() +
                        "; use std::optional");
-    if (!codec<T>::accepts(f.type)) throw type_error(describe_column(r, col) + " does not read into " + cpp_type_name<T>());
-    try {
-      return codec<T>::decode(f.data, f.length, f.type);
-    } catch (const type_error& e) {
-      throw type_error(describe_column(r, col) + ": " + e.what());
+    if (const runtime_codec* rc = runtime_decoder(r, f.type, typeid(T))) {
+      std::optional<T> out;
+      rc->decode(std::string_view(f.data, static_cast<std::size_t>(f.length)), &out);
+      return std::move(*out);
+    }
+    if constexpr (has_static_codec<T>) {
+      if (!codec<T>::accepts(f.type)) throw type_error(describe_column(r, col) + " does not read into " + cpp_type_name<T>());
+      try {
+        return codec<T>::decode(f.data, f.length, f.type);
+      } catch (const type_error& e) {
+        throw type_error(describe_column(r, col) + ": " + e.what());
+      }
+    } else {
+      no_runtime_decoder(r, col, cpp_type_name<T>());
     }
   }
 }
