@@ -44,13 +44,19 @@ class frame_cache {
 
   void deallocate(void* p, std::size_t n) noexcept {
     std::size_t c = (n - 1) / granule;
-    if (c < classes && cached_bytes_ < max_cached_bytes) {
-      if (!reaper_armed_) [[unlikely]]
-        arm_reaper();
+    if (c < classes && cached_bytes_ < max_cached_bytes) [[likely]] {
       auto* b = static_cast<block*>(p);
       b->next = free_[c];
       free_[c] = b;
       cached_bytes_ += (c + 1) * granule;
+      return;
+    }
+    if (c < classes && !reaper_armed_) {
+      // The thread's first cached block: cached_bytes_ starts full so that the fast path
+      // above needs no test of its own for the reaper.
+      arm_reaper();
+      cached_bytes_ = 0;
+      deallocate(p, n);
       return;
     }
     ::operator delete(p);
@@ -69,7 +75,7 @@ class frame_cache {
     block* next;
   };
   block* free_[classes] = {};
-  std::size_t cached_bytes_ = 0;
+  std::size_t cached_bytes_ = max_cached_bytes;  // until arm_reaper: nothing is cached
   bool reaper_armed_ = false;
 };
 
