@@ -231,23 +231,6 @@ task<Out> with_level(Body body, Res resources, M m, Rest... rest) {
   if constexpr (!std::is_void_v<Out>) co_return result.take();
 }
 
-// Where the coroutine that resumes when `h` has finished is stored: its own continuation
-// while it runs, that of the exit aw::enter left running when it has ended (a direct exit
-// or a driver: task.hpp, exit_record.hpp), or null when all of it has finished.
-template <class P>
-std::coroutine_handle<>* pending_continuation(std::coroutine_handle<P> h) noexcept {
-  promise_base& p = h.promise();
-  if (!h.done()) return &p.continuation_;
-  if (!p.exits_ && !p.exit_driver_) [[likely]]
-    return nullptr;
-  if (p.exits_) {
-    auto* d = static_cast<direct_exit*>(p.exits_);  // only a direct exit stays listed on a finished task
-    return d->frame.done() ? nullptr : &d->exit->continuation_;
-  }
-  if (!p.exit_driver_.done()) return &std::coroutine_handle<promise<void>>::from_address(p.exit_driver_.address()).promise().continuation_;
-  return nullptr;
-}
-
 // A block of one manager whose aenter, body and aexit are aw::task, the common case,
 // driven from its awaiter without a frame of its own: each child runs inside
 // await_suspend with the no-op coroutine as its continuation, so that resuming it returns
@@ -340,11 +323,7 @@ class [[nodiscard("a task does nothing until it is awaited: co_await it")]] with
   // Runs child `h` until it finishes (true) or suspends (false: the block waits at `next`).
   template <class H>
   bool run(H h, stage next) noexcept {
-    auto& p = h.promise();
-    p.ctx_ = ctx_;
-    p.continuation_ = std::noop_coroutine();
-    h.resume();
-    std::coroutine_handle<>* slot = pending_continuation(h);
+    std::coroutine_handle<>* slot = run_in_place(h, ctx_);
     if (!slot) [[likely]]
       return true;
     child_ = h;

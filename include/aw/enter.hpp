@@ -46,11 +46,23 @@ class [[nodiscard("co_await aw::enter(m): without co_await nothing is entered")]
   bool await_ready() const noexcept { return false; }
 
   template <class P>
-  [[gnu::always_inline]] std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) {
+  [[gnu::always_inline]] auto await_suspend(std::coroutine_handle<P> h) {
     static_assert(
         std::is_base_of_v<promise_base, P> && requires { typename P::is_task_promise; },
         "aw::enter can only be awaited inside a coroutine that returns aw::task");
     entering_.bind(&h.promise().exits_);
+    if constexpr (entering<M>::runs_in_place) {
+      return !entering_.start(h);  // false: go on at once
+    } else {
+      return suspend_for_aenter(h);
+    }
+  }
+
+  [[gnu::always_inline]] entered_t<M> await_resume() { return entering_.resume(); }
+
+ private:
+  template <class P>
+  std::coroutine_handle<> suspend_for_aenter(std::coroutine_handle<P> h) {
     if (entering_.ready()) return h;
     using R = decltype(entering_.suspend(h));
     if constexpr (std::is_void_v<R>) {
@@ -63,9 +75,6 @@ class [[nodiscard("co_await aw::enter(m): without co_await nothing is entered")]
     }
   }
 
-  [[gnu::always_inline]] entered_t<M> await_resume() { return entering_.resume(); }
-
- private:
   entering<M> entering_;
 };
 

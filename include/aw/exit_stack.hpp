@@ -98,10 +98,18 @@ class [[nodiscard(
     entering_awaiter(detail::exit_record** head, M&& m) : entering_(head, std::forward<M>(m)) {}
     entering_awaiter(entering_awaiter&&) noexcept = default;
     [[gnu::always_inline]] ~entering_awaiter() = default;
-    [[gnu::always_inline]] bool await_ready() { return entering_.ready(); }
+    [[gnu::always_inline]] bool await_ready() {
+      if constexpr (detail::entering<M>::runs_in_place)
+        return false;  // await_suspend runs aenter: it needs the awaiting task
+      else
+        return entering_.ready();
+    }
     template <class H>
     [[gnu::always_inline]] decltype(auto) await_suspend(H h) {
-      return entering_.suspend(h);
+      if constexpr (detail::entering<M>::runs_in_place)
+        return !entering_.start(h);  // false: go on at once
+      else
+        return entering_.suspend(h);
     }
     [[gnu::always_inline]] detail::entered_t<M> await_resume() { return entering_.resume(); }
 
@@ -180,11 +188,7 @@ class [[nodiscard(
   }
 
   // Runs every pending exit now, most recent first. Throws what the last raising exit raised.
-  task<> aclose() {
-    detail::unwind_result r;
-    co_await detail::unwind(head_, nullptr, [&r](detail::unwind_result x) { r = std::move(x); });
-    if (r.raised) std::rethrow_exception(r.raised);
-  }
+  task<> aclose() { return detail::unwind(head_, nullptr, detail::rethrow_raised{}); }
 
   detail::ready<exit_stack&> aenter() noexcept { return {*this}; }
 

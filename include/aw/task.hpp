@@ -37,11 +37,6 @@ namespace detail {
 struct exit_record;
 struct task_context;
 void destroy_exit_records(exit_record* head) noexcept;
-// Rethrows a finished task's exception, after settling the exit that aw::enter may still
-// have running for it (exit_record.hpp, start_deferred_exits).
-template <class P>
-void rethrow_task_exception(P& p);
-
 // State shared by every promise type of the library: frame allocation, the awaiter to
 // resume at the end, the exception, and the exits registered by aw::enter.
 class promise_base {
@@ -63,8 +58,7 @@ class promise_base {
 
   std::coroutine_handle<> continuation_ = std::noop_coroutine();
   task_context* ctx_ = nullptr;  // the task (in anyio's sense) this frame runs in
-  // While a finished task's lone exit runs without a driver frame, exception_ holds a marker
-  // and exits_ the exit's state, until take() settles them (exit_record.hpp, direct_exit).
+  // Settled, with the outcome of aw::enter's exits, before the awaiter resumes.
   std::exception_ptr exception_;
   exit_record* exits_ = nullptr;                   // aw::enter's exits, most recent first
   std::coroutine_handle<> exit_driver_ = nullptr;  // the coroutine running them
@@ -116,7 +110,7 @@ class promise final : public promise_base {
   }
   T take() {
     if (exception_) [[unlikely]]
-      rethrow_task_exception(*this);
+      std::rethrow_exception(exception_);
     return std::move(value_);
   }
 
@@ -138,7 +132,7 @@ class promise<T&> final : public promise_base {
   void reset_value() noexcept { value_ = nullptr; }
   T& take() {
     if (exception_) [[unlikely]]
-      rethrow_task_exception(*this);
+      std::rethrow_exception(exception_);
     return *value_;
   }
 
@@ -157,7 +151,7 @@ class promise<void> final : public promise_base {
   void reset_value() noexcept {}
   void take() {
     if (exception_) [[unlikely]]
-      rethrow_task_exception(*this);
+      std::rethrow_exception(exception_);
   }
 };
 

@@ -21,6 +21,16 @@
 
 namespace aw::detail {
 
+inline std::coroutine_handle<>* run_in_place(std::coroutine_handle<> h, promise_base& p, task_context* ctx) noexcept;
+
+// Awaited after run_in_place gave a slot: suspends, to be resumed when the child has finished.
+struct await_child {
+  std::coroutine_handle<>* slot;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) const noexcept { *slot = h; }
+  void await_resume() const noexcept {}
+};
+
 // What running an exit gives: the frame of an aw::task<bool> or aw::task<void>, awaited
 // as a bool (a void exit never suppresses). Erasing the two task types here, instead of
 // wrapping a void exit in a coroutine that returns false, saves a frame per exit.
@@ -53,6 +63,8 @@ class [[nodiscard]] exit_call {
     return gives_bool_ ? static_cast<promise_base&>(bool_handle().promise()) : void_handle().promise();
   }
   std::coroutine_handle<> release() noexcept { return std::exchange(h_, nullptr); }
+  // run_in_place for the erased frame (a driver that runs the exit in place: unwind).
+  std::coroutine_handle<>* run_in(task_context* ctx) const noexcept { return run_in_place(h_, exit_promise(), ctx); }
 
  private:
   std::coroutine_handle<promise<bool>> bool_handle() const noexcept {
@@ -227,6 +239,10 @@ class entering {
 
   void bind(exit_record** head) noexcept { head_ = head; }
 
+  // An aenter that is an aw::task runs in place (run_in_place), through start(); any other
+  // awaitable through ready() and suspend(), as co_await would.
+  static constexpr bool runs_in_place = is_task_v<aenter_type>;
+
   [[gnu::always_inline]] bool ready() {
     if (debug_on) [[unlikely]]
       debug_ = debug_enter_manager(owner_.r->get(), "enter", true);
@@ -239,6 +255,17 @@ class entering {
   template <class H>
   decltype(auto) suspend(H h) {
     return inner().await_suspend(h);
+  }
+  // For await_suspend(h): runs aenter; true when it has finished, so that h goes on without
+  // having been suspended, else aenter resumes h when it finishes.
+  template <class P>
+  [[gnu::always_inline]] bool start(std::coroutine_handle<P> h) {
+    ready();
+    std::coroutine_handle<>* slot = run_in_place(awaiter_->h, context_of(h));
+    if (!slot) [[likely]]
+      return true;
+    *slot = h;
+    return false;
   }
 
   [[gnu::always_inline]] entered_t<M> resume() {
@@ -292,6 +319,10 @@ struct unwind_result {
   bool suppressed = false;    // the exception passed in was suppressed
 };
 
+// unwind's `finish` for exits run with no exception in flight (exit_stack::aclose): the
+// driver itself raises what the last raising exit raised, and its caller needs no frame.
+struct rethrow_raised {};
+
 // Exits every record, most recent first, then hands the outcome to `finish` (called
 // synchronously, in this frame, so the caller needs no frame of its own to collect it).
 // Each exit sees the exception current at that point; an exit that suppresses clears it,
@@ -302,7 +333,8 @@ task<void> unwind(exit_record*& head, std::exception_ptr e, Finish finish) {
   const bool received = static_cast<bool>(e);
   bool suppressed = false;
   // Exits run shielded from the cancellation that may have caused them.
-  shield_guard shielded(co_await current_context{});
+  task_context* const ctx = co_await current_context{};
+  shield_guard shielded(ctx);
   while (exit_record* r = head) {
     head = r->next;
     // Unlinked, r belongs to this frame until its exit has run: destroying the frame while
@@ -317,7 +349,11 @@ task<void> unwind(exit_record*& head, std::exception_ptr e, Finish finish) {
     std::exception_ptr thrown;
     const std::uint64_t mark = e || received ? exception_context_mark() : 0;
     try {
-      suppress = co_await r->run(r, e);
+      // Run in place (run_in_place): most exits finish without suspending.
+      exit_call call = r->run(r, e);
+      if (std::coroutine_handle<>* slot = call.run_in(ctx)) [[unlikely]]
+        co_await await_child{slot};
+      suppress = call.await_resume();
     } catch (...) {
       thrown = std::current_exception();
     }
@@ -339,7 +375,11 @@ task<void> unwind(exit_record*& head, std::exception_ptr e, Finish finish) {
       suppressed = true;
     }
   }
-  finish(unwind_result{e, received && suppressed && !e});
+  if constexpr (std::is_same_v<Finish, rethrow_raised>) {
+    if (e) std::rethrow_exception(e);
+  } else {
+    finish(unwind_result{e, received && suppressed && !e});
+  }
 }
 
 // What a task does with the outcome of the exits aw::enter registered on it.
@@ -367,97 +407,123 @@ struct settle_task {
   }
 };
 
-// A task's lone exit, run without a driver frame (start_deferred_exits): the exit's own
-// frame resumes the task's awaiter, and the task's take() settles the outcome. Until then
-// this record stands in the task's exit list (so that destroying the task mid-exit frees
-// all of it) and holds the shield the exit runs under, and the task's exception_ holds
-// the thread's marker, so that take() leaves its fast path.
-struct direct_exit final : exit_record {
-  direct_exit(task_context* ctx, exit_record* r) noexcept : shielded(ctx), record(r) { destroy = &abandon; }
+// A task's lone exit, run in place when the task finishes (start_deferred_exits): what the
+// exit needs until it has finished, the shield it runs under, its record and its frame.
+struct direct_exit {
+  direct_exit(task_context* ctx, exit_record* r) noexcept : shielded(ctx), record(r) {}
   // Frees the exit's frame, then its record, then leaves the shield, as the driver would.
   void end() noexcept {
-    if (frame) frame.destroy();
+    call.reset();
     record->destroy(record);
     this->~direct_exit();
     frame_deallocate(this, sizeof(direct_exit));
   }
-  static void abandon(exit_record* self) noexcept;  // the task died while the exit was suspended
 
   shield_guard shielded;
   exit_record* record;
-  std::coroutine_handle<> frame = nullptr;
-  promise_base* exit = nullptr;  // the exit's promise
-  promise_base* task = nullptr;  // the task whose exit it is
+  std::optional<exit_call> call;
 };
 
-// The marker: one per thread, lent to one direct exit at a time (moved, never copied, so
-// lending it costs no reference counting). While it is out, exits take the driver.
-struct direct_exit_marker_type {};
-inline thread_local std::exception_ptr direct_exit_marker;
-inline thread_local bool direct_exit_marker_lent = false;
-
-inline void return_direct_exit_marker(promise_base& task) noexcept {
-  direct_exit_marker = std::move(task.exception_);
-  direct_exit_marker_lent = false;
+// Where the coroutine that resumes when frame `h` (promise `p`) has finished is stored: its
+// own continuation while it runs, that of the driver of the exits aw::enter left running
+// when it has ended (start_deferred_exits), or null when all of it has finished.
+inline std::coroutine_handle<>* pending_continuation(std::coroutine_handle<> h, promise_base& p) noexcept {
+  if (!h.done()) return &p.continuation_;
+  if (!p.exit_driver_) [[likely]]
+    return nullptr;
+  if (!p.exit_driver_.done()) return &std::coroutine_handle<promise<void>>::from_address(p.exit_driver_.address()).promise().continuation_;
+  return nullptr;
 }
 
-inline void direct_exit::abandon(exit_record* self) noexcept {
-  auto* d = static_cast<direct_exit*>(self);
-  return_direct_exit_marker(*d->task);
-  d->end();
+// Runs task frame `h` (promise `p`) now, in task `ctx`, with the no-op coroutine as its
+// continuation, so that resuming it returns here once it has finished: null then, else the
+// slot where to store the coroutine to resume when it finishes (it suspended). Cheaper than
+// awaiting it when it finishes at once, as most aenter and aexit do: the awaiting frame is
+// neither suspended nor resumed through its jump table. It runs on this stack, nested.
+inline std::coroutine_handle<>* run_in_place(std::coroutine_handle<> h, promise_base& p, task_context* ctx) noexcept {
+  p.ctx_ = ctx;
+  p.continuation_ = std::noop_coroutine();
+  h.resume();
+  return pending_continuation(h, p);
 }
-
 template <class P>
-void rethrow_task_exception(P& p) {
-  if (p.exits_) {
-    // Only a direct exit leaves a record on a finished task: the driver unlinks each
-    // before running it. The task had no exception; one the exit raised replaces its value.
-    auto* d = static_cast<direct_exit*>(std::exchange(p.exits_, nullptr));
-    return_direct_exit_marker(p);
-    std::exception_ptr raised = std::move(d->exit->exception_);
-    d->end();
-    if (!raised) return;
+std::coroutine_handle<>* run_in_place(std::coroutine_handle<P> h, task_context* ctx) noexcept {
+  return run_in_place(h, h.promise(), ctx);
+}
+
+// The outcome of a task's lone exit, which had no exception to handle: one it raised
+// replaces the task's value. Frees the exit's state.
+template <class P>
+void settle_direct_exit(P& p, direct_exit* d) noexcept {
+  std::exception_ptr raised;
+  try {
+    (void)d->call->await_resume();
+  } catch (...) {
+    raised = std::current_exception();
+  }
+  d->end();
+  if (raised) {
     p.reset_value();
     p.exception_ = std::move(raised);
   }
-  std::rethrow_exception(p.exception_);
+}
+
+// Owns a direct exit: as a parameter of finish_direct_exit, it lives in that frame from
+// its creation, so destroying the frame before it has run (the task destroyed mid-exit)
+// frees the exit's state.
+struct direct_exit_owner {
+  direct_exit* d;
+  explicit direct_exit_owner(direct_exit* x) noexcept : d(x) {}
+  direct_exit_owner(direct_exit_owner&& o) noexcept : d(std::exchange(o.d, nullptr)) {}
+  direct_exit_owner& operator=(direct_exit_owner&&) = delete;
+  ~direct_exit_owner() {
+    if (d) d->end();
+  }
+};
+
+// Settles a lone exit that suspended: the exit resumes this frame once it has finished,
+// and this frame then resumes the task's awaiter.
+template <class P>
+task<void> finish_direct_exit(P& p, direct_exit_owner own) {
+  settle_direct_exit(p, std::exchange(own.d, nullptr));
+  co_return;
 }
 
 // Runs the exits aw::enter registered on a finished task, then resumes its awaiter.
 template <class P>
 std::coroutine_handle<> start_deferred_exits(std::coroutine_handle<P> h) noexcept {
   P& p = h.promise();
-  exit_record* const r = p.exits_;
-  if (!r->next && !r->debug && !r->trace && !p.exception_ && !direct_exit_marker_lent) {
-    // The common case, one exit and no exception to hand it: the exit's own frame resumes
-    // the awaiter, and no driver frame is needed (unwind() does no more for one record and
-    // no exception). A failed allocation here terminates, as the driver's would.
+  exit_record* const r = std::exchange(p.exits_, nullptr);
+  if (!r->next && !r->debug && !r->trace && !p.exception_) {
+    // The common case, one exit and no exception to hand it: it runs in place, and when it
+    // finishes without suspending, as most do, the task's awaiter goes on with no driver
+    // frame (unwind() does no more for one record and no exception). A failed allocation
+    // here terminates, as the driver's would.
     auto* d = ::new (frame_allocate(sizeof(direct_exit))) direct_exit(p.ctx_, r);
-    d->task = &p;
-    p.exits_ = d;
     try {
-      exit_call call = r->run(r, nullptr);
-      promise_base& exit = call.exit_promise();
-      exit.continuation_ = p.continuation_;
-      exit.ctx_ = p.ctx_;
-      d->exit = &exit;
-      d->frame = call.release();
+      d->call.emplace(r->run(r, nullptr));
     } catch (...) {
       // Calling aexit raised before it could start (an aexit that is not a coroutine).
       std::exception_ptr raised = std::current_exception();
-      p.exits_ = nullptr;
       d->end();
       p.reset_value();
       p.exception_ = std::move(raised);
       return p.continuation_;
     }
-    if (!direct_exit_marker) [[unlikely]]
-      direct_exit_marker = std::make_exception_ptr(direct_exit_marker_type{});
-    p.exception_ = std::move(direct_exit_marker);
-    direct_exit_marker_lent = true;
-    return d->frame;
+    std::coroutine_handle<>* slot = d->call->run_in(p.ctx_);
+    if (!slot) [[likely]] {
+      settle_direct_exit(p, d);
+      return p.continuation_;
+    }
+    auto driver = finish_direct_exit(p, direct_exit_owner(d)).release();
+    driver.promise().continuation_ = p.continuation_;
+    driver.promise().ctx_ = p.ctx_;
+    p.exit_driver_ = driver;
+    *slot = driver;  // it starts once the exit has finished
+    return std::noop_coroutine();
   }
   // One frame runs every exit and settles the task; a failed allocation here terminates.
+  p.exits_ = r;
   auto driver = unwind(p.exits_, p.exception_, settle_task<P>{&p}).release();
   driver.promise().continuation_ = p.continuation_;
   driver.promise().ctx_ = p.ctx_;
