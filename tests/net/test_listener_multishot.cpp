@@ -63,7 +63,9 @@ TEST(NetListenerMultishot, ABurstOfClientsIsAllAccepted) {
     co_await aw::sleep(20ms);
     // The kernel accepted some of them while no accept waited (at least until the queue
     // was full): they are descriptors of this process already.
-    if (on_uring()) EXPECT_GT(open_fds(), inside + 1 + clients);
+    if (on_uring()) {
+      EXPECT_GT(open_fds(), inside + 1 + clients);
+    }
     std::set<std::string> seen;
     std::vector<tcp_stream> ss;
     for (std::size_t i = 0; i < clients; ++i) {
@@ -141,8 +143,10 @@ TEST(NetListenerMultishot, ClosingTheListenerClosesQueuedConnections) {
     std::vector<tcp_stream> cs;
     for (std::size_t i = 0; i < queued; ++i) cs.push_back(connect_blocking(l.local_address()));
     co_await aw::sleep(20ms);
-    const std::size_t listener_and_first = 3;                                         // the listening socket, c0, s0
-    if (on_uring()) EXPECT_EQ(open_fds(), inside + listener_and_first + 2 * queued);  // queued in the listener
+    const std::size_t listener_and_first = 3;  // the listening socket, c0, s0
+    if (on_uring()) {
+      EXPECT_EQ(open_fds(), inside + listener_and_first + 2 * queued);  // queued in the listener
+    }
     l.close();
     EXPECT_EQ(open_fds(), inside + 2 + queued);  // c0, s0 and the clients
     for (auto& c : cs) {
