@@ -42,8 +42,12 @@ class virtual_clock;
 
 // A pending kernel operation. `complete` is called on the loop's thread with the result
 // (io_uring's cqe->res: a count, or -errno; for fd waits, the poll events).
+// A multishot operation (IORING_*_MULTISHOT) completes many times: cqe_flags holds the
+// delivered completion's io_uring flags, and while IORING_CQE_F_MORE is set in them the
+// operation goes on (and counts as pending) and its record must stay alive.
 struct io_op {
   void (*complete)(io_op* self, int result) = nullptr;
+  std::uint32_t cqe_flags = 0;
 };
 
 // A one-shot wait for a file descriptor to become readable (POLLIN) or writable (POLLOUT).

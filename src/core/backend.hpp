@@ -25,8 +25,10 @@ class backend {
 
  protected:
   static void woken(loop& l) { l.on_wakeup(); }
-  static void completed(loop& l, io_op* op, int result) {
-    l.note_completed();
+  // `more`: a multishot operation's completion that is not its last (IORING_CQE_F_MORE).
+  static void completed(loop& l, io_op* op, int result, std::uint32_t flags = 0, bool more = false) {
+    if (!more) l.note_completed();
+    op->cqe_flags = flags;
     op->complete(op, result);
   }
 };

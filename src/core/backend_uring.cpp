@@ -1,6 +1,7 @@
 // io_uring backend: fd waits are IORING_OP_POLL_ADD; modules submit their own operations
 // through loop::uring(). Every SQE's user_data is an io_op* (0 marks the loop's own
-// cancel requests, whose completions carry nothing to deliver).
+// cancel requests, whose completions carry nothing to deliver). A multishot operation stays
+// pending until its completion without IORING_CQE_F_MORE.
 #include "backend.hpp"
 
 #include <liburing.h>
@@ -116,7 +117,7 @@ class uring_backend final : public backend {
           woken(loop_);
           continue;
         }
-        completed(loop_, reinterpret_cast<io_op*>(batch[i].data), batch[i].res);
+        completed(loop_, reinterpret_cast<io_op*>(batch[i].data), batch[i].res, batch[i].flags, (batch[i].flags & IORING_CQE_F_MORE) != 0);
         ++delivered;
       }
     }

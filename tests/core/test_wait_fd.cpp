@@ -2,6 +2,7 @@
 // by the loop. Pipes, socketpairs, hang-ups, invalid descriptors and regular files.
 #include "fan_out.hpp"
 
+#include <aw/cancel_scope.hpp>
 #include <aw/loop.hpp>
 #include <aw/run.hpp>
 #include <aw/sleep.hpp>
@@ -394,6 +395,31 @@ TEST(WaitFd, ManySocketsAtOnce) {
 
 // ---------------------------------------------------------------------------------------
 // Regular files are always ready
+
+// A number closed while its file lives on (a dup holds it) and given to a new file: the old
+// file's readiness must not complete a wait on the new one. The epoll backend keeps an fd
+// registered between waits, and a cancelled wait leaves it armed, so the old file's
+// registration is still in the set, armed, when the number gets its new file.
+TEST(WaitFd, AReusedNumberNeverSeesTheOldFilesEvents) {
+  aw::run([]() -> aw::task<> {
+    fd_pair old_file = fd_pair::pipe();
+    fd_pair new_file = fd_pair::pipe();
+    const int n = old_file.a();
+    bool woke = co_await aw::move_on_after(10ms, [&]() -> aw::task<> { co_await aw::wait_readable(n); });
+    EXPECT_FALSE(woke);
+    const int keep = ::dup(n);                    // the old file lives on: epoll keeps its registration
+    EXPECT_EQ(::dup2(new_file.a(), n), n);        // the number now names the new pipe's read end
+    EXPECT_EQ(::write(old_file.b(), "x", 1), 1);  // the old file is readable, the new one is not
+    woke = co_await aw::move_on_after(50ms, [&]() -> aw::task<> { co_await aw::wait_readable(n); });
+    EXPECT_FALSE(woke) << "the old file's readiness completed a wait on the new file";
+    EXPECT_EQ(::write(new_file.b(), "y", 1), 1);
+    co_await aw::wait_readable(n);  // the new file's own readiness does
+    char c = 0;
+    EXPECT_EQ(::read(n, &c, 1), 1);
+    EXPECT_EQ(c, 'y');
+    ::close(keep);
+  });
+}
 
 TEST(WaitFd, RegularFileIsReadyAtOnce) {
   char path[] = "/tmp/aw_wait_fd_XXXXXX";

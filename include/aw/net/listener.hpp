@@ -35,6 +35,12 @@
 //   another task) also stops serve(): it waits for the running handlers, then returns.
 //   Running out of descriptors or memory while accepting (EMFILE, ENOBUFS, ...) pauses
 //   accepting for 100 ms instead of failing, as trio does.
+// - On io_uring (kernels with multishot accept, 5.19+), the first accept() or serve() arms
+//   one multishot accept per socket that stays armed until close(): the kernel accepts
+//   connections as they come and the next accept() takes them from a queue (up to 64; then
+//   the multishot is stopped until the queue drains). A cancelled accept leaves what was
+//   queued for the next accept(); close() closes the connections still queued. Elsewhere
+//   each accept() is one accept.
 // - The listener is an async context manager that is its own resource; the exit closes it.
 //   close() while another task waits in accept() makes that accept raise
 //   aw::closed_resource_error. Errors are aw::net::error naming the address.
@@ -101,6 +107,9 @@ constexpr bool check_handler() {
   }
 }
 
+// The io_uring multishot accept armed on one listening socket (listener.cpp).
+struct multishot_accept;
+
 // The part of a listener that does not depend on the stream type: its sockets, accepting
 // on them, closing.
 class listener_base {
@@ -133,9 +142,14 @@ class listener_base {
   task<accepted> accept_on(std::size_t i);
   // One connection from whichever socket has one first.
   task<accepted> accept_any();
+  // The multishot accept of socket `i`, made on first use; null where the loop or the
+  // kernel has none.
+  multishot_accept* multishot_for(std::size_t i);
+  static void detach(multishot_accept* m) noexcept;
 
   std::vector<int> fds_;
-  std::deque<accepted> ready_;  // accepted by a racing accept_on that lost
+  std::deque<accepted> ready_;                // accepted by a racing accept_on that lost
+  std::vector<multishot_accept*> multishot_;  // per socket, made by the first accept on io_uring
   std::uint32_t in_flight_ = 0;
   bool closing_ = false;
   std::shared_ptr<std::size_t> failed_ = std::make_shared<std::size_t>(0);  // outlives serve's handlers in a group of the caller
