@@ -39,6 +39,9 @@ class params {
       }
       add(*v);
     } else if constexpr (!has_static_codec<std::remove_cv_t<T>>) {
+      static_assert(runtime_codec_allowed<std::remove_cv_t<T>>,
+                    "aw::pg: no codec sends this type as a parameter: use a type of the table in aw/pg/types.hpp, or "
+                    "register a codec for a class or enum of your own with connection::set_type_codec");
       add_runtime(typeid(T), &v, &cpp_type_name<T>);
     } else {
       using C = codec<std::remove_cv_t<T>>;

@@ -111,6 +111,9 @@ T decode_field(const pg_result* r, int row, int col) {
         throw type_error(describe_column(r, col) + ": " + e.what());
       }
     } else {
+      static_assert(runtime_codec_allowed<T>,
+                    "aw::pg: no codec reads a column into this type: use a type of the table in aw/pg/types.hpp, or "
+                    "register a codec for a class or enum of your own with connection::set_type_codec");
       no_runtime_decoder(r, col, cpp_type_name<T>());
     }
   }

@@ -28,7 +28,9 @@
 // aw::pg::interface_error naming it: register it in binary (hstore's binary form is a
 // count, then each key and value as a 4-byte length and bytes, -1 for a NULL value).
 // Parameters go in the format given. Codecs apply to a result's columns and to parameters,
-// not to array elements, composite fields or range bounds, and not to COPY.
+// not to array elements, composite fields or range bounds, and not to COPY. Only a class or
+// an enum can have a runtime codec: reading into or sending any other type that has no
+// codec of its own (std::size_t, a pointer) does not compile.
 #pragma once
 
 #include <aw/pg/errors.hpp>
@@ -39,6 +41,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <typeindex>
 #include <typeinfo>
 #include <utility>
@@ -68,6 +71,11 @@ namespace detail {
 // Whether T has a compile-time codec (aw::pg::codec<T>).
 template <class T>
 concept has_static_codec = requires { codec<T>::type_oid; };
+// A type without a codec of its own goes through the connection's runtime codecs
+// (set_type_codec), which are for types of the user's own: a class or an enum. Any other
+// type (std::size_t, a pointer) cannot have one, and is refused when it is compiled.
+template <class T>
+inline constexpr bool runtime_codec_allowed = std::is_class_v<T> || std::is_enum_v<T>;
 
 // One registered codec, its C++ type erased.
 struct runtime_codec {
