@@ -308,14 +308,8 @@ class [[nodiscard("a task does nothing until it is awaited: co_await it")]] with
   }
 
   // Resumes the pending child when it finishes, then goes on with the block.
-  struct wait_pending {
-    with_block* self;
-    bool await_ready() const noexcept { return false; }
-    void await_suspend(std::coroutine_handle<> h) const noexcept { *self->pending_slot_ = h; }
-    void await_resume() const noexcept {}
-  };
   static task<void> drive(with_block& self) {
-    while (!self.advance()) co_await wait_pending{&self};
+    while (!self.advance()) co_await await_child{self.pending_slot_};
   }
 
   manager& mgr() noexcept { return mgr_; }
