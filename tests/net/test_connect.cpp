@@ -114,11 +114,7 @@ loopback_pair make_pair(kind k6, kind k4) {
   }
 }
 
-std::size_t open_fds() {
-  std::size_t n = 0;
-  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
-  return n;
-}
+using net_test::open_fds;
 
 aw::net::connect_options with_delay(aw::clock::duration d) {
   aw::net::connect_options o;
