@@ -51,7 +51,7 @@ class [[nodiscard("co_await aw::enter(m): without co_await nothing is entered")]
         std::is_base_of_v<promise_base, P> && requires { typename P::is_task_promise; },
         "aw::enter can only be awaited inside a coroutine that returns aw::task");
     entering_.bind(&h.promise().exits_);
-    if constexpr (entering<M>::runs_in_place) {
+    if constexpr (entering<M, true>::runs_in_place) {
       return !entering_.start(h);  // false: go on at once
     } else {
       return suspend_for_aenter(h);
@@ -75,7 +75,7 @@ class [[nodiscard("co_await aw::enter(m): without co_await nothing is entered")]
     }
   }
 
-  entering<M> entering_;
+  entering<M, true> entering_;  // true: its record keeps room to run the exit as the lone one
 };
 
 }  // namespace detail

@@ -51,8 +51,8 @@ struct exit_callback_record final : exit_record {
     run = &run_exit;
     destroy = &destroy_record<exit_callback_record>;
   }
-  static exit_call run_exit(exit_record* self, const std::exception_ptr& e) {
-    return as_exit_call(std::invoke(static_cast<exit_callback_record*>(self)->f, std::exception_ptr(e)));
+  static exit_frame run_exit(exit_record* self, const std::exception_ptr& e) {
+    return as_exit_call(std::invoke(static_cast<exit_callback_record*>(self)->f, std::exception_ptr(e))).release_frame();
   }
   std::remove_cvref_t<F> f;
 };
@@ -65,12 +65,12 @@ struct callback_record final : exit_record {
     run = &run_exit;
     destroy = &destroy_record<callback_record>;
   }
-  static exit_call run_exit(exit_record* self, const std::exception_ptr&) {
+  static exit_frame run_exit(exit_record* self, const std::exception_ptr&) {
     auto* r = static_cast<callback_record*>(self);
     if constexpr (std::is_same_v<decltype(std::apply(r->f, r->args)), task<void>>)
-      return exit_call(std::apply(r->f, r->args));
+      return exit_call(std::apply(r->f, r->args)).release_frame();
     else
-      return exit_call(await_as_false(std::apply(r->f, r->args)));  // whatever it gives, it never suppresses
+      return exit_call(await_as_false(std::apply(r->f, r->args))).release_frame();  // whatever it gives, it never suppresses
   }
   F f;
   std::tuple<A...> args;

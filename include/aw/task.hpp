@@ -113,6 +113,8 @@ class promise final : public promise_base {
       std::rethrow_exception(exception_);
     return std::move(value_);
   }
+  // The value, for a caller that has seen there is no exception.
+  T& value() noexcept { return value_; }
 
  private:
   union {

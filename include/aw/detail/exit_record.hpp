@@ -31,6 +31,13 @@ struct await_child {
   void await_resume() const noexcept {}
 };
 
+// An exit's frame as an exit record's `run` hands it over, unowned until an exit_call takes
+// it: trivially copyable, so that it comes back in two registers rather than through memory.
+struct exit_frame {
+  void* address;
+  bool gives_bool;
+};
+
 // What running an exit gives: the frame of an aw::task<bool> or aw::task<void>, awaited
 // as a bool (a void exit never suppresses). Erasing the two task types here, instead of
 // wrapping a void exit in a coroutine that returns false, saves a frame per exit.
@@ -38,6 +45,7 @@ class [[nodiscard]] exit_call {
  public:
   exit_call(task<bool>&& t) noexcept : h_(t.release()), gives_bool_(true) {}
   exit_call(task<void>&& t) noexcept : h_(t.release()), gives_bool_(false) {}
+  explicit exit_call(exit_frame f) noexcept : h_(std::coroutine_handle<>::from_address(f.address)), gives_bool_(f.gives_bool) {}
   exit_call(exit_call&& o) noexcept : h_(std::exchange(o.h_, nullptr)), gives_bool_(o.gives_bool_) {}
   exit_call& operator=(exit_call&&) = delete;
   ~exit_call() {
@@ -57,12 +65,23 @@ class [[nodiscard]] exit_call {
     void_handle().promise().take();
     return false;
   }
+  // The outcome of an exit that has finished, for a driver that collects it without
+  // rethrowing: what the exit raised is moved to `raised` (then false), else whether it
+  // suppressed. Rethrowing only to catch it again costs microseconds per raising exit.
+  [[gnu::always_inline]] bool settle(std::exception_ptr& raised) noexcept {
+    promise_base& p = exit_promise();
+    if (!p.exception_) [[likely]]
+      return gives_bool_ && bool_handle().promise().value();
+    raised = std::move(p.exception_);
+    return false;
+  }
 
   // For a driver that resumes the exit's frame itself (start_deferred_exits).
   promise_base& exit_promise() const noexcept {
     return gives_bool_ ? static_cast<promise_base&>(bool_handle().promise()) : void_handle().promise();
   }
   std::coroutine_handle<> release() noexcept { return std::exchange(h_, nullptr); }
+  exit_frame release_frame() noexcept { return {std::exchange(h_, nullptr).address(), gives_bool_}; }
   // run_in_place for the erased frame (a driver that runs the exit in place: unwind).
   std::coroutine_handle<>* run_in(task_context* ctx) const noexcept { return run_in_place(h_, exit_promise(), ctx); }
 
@@ -78,12 +97,36 @@ class [[nodiscard]] exit_call {
   bool gives_bool_;
 };
 
+struct direct_exit;
+
 struct exit_record {
   exit_record* next = nullptr;
-  exit_call (*run)(exit_record* self, const std::exception_ptr& e) = nullptr;  // awaits to true: suppress
+  exit_frame (*run)(exit_record* self, const std::exception_ptr& e) = nullptr;  // awaits to true: suppress
   void (*destroy)(exit_record* self) noexcept = nullptr;
   debug_entry* debug = nullptr;
+  // Room, inside the record, for what running it as a task's lone exit needs
+  // (start_deferred_exits); set for the records of aw::enter, null for an exit stack's.
+  direct_exit* lone = nullptr;
   std::uint32_t trace = 0;  // the manager's span in the trace (aw/trace.hpp)
+};
+
+// A task's lone exit, run in place when the task finishes (start_deferred_exits): what the
+// exit needs until it has finished, the shield it runs under, its record and its frame.
+// It is built in the room its record keeps for it, so running the exit allocates nothing
+// but the exit's own frame.
+struct direct_exit {
+  direct_exit(task_context* ctx, exit_record* r) noexcept : shielded(ctx), record(r) {}
+  // Frees the exit's frame, leaves the shield, then frees the record, and this with it.
+  void end() noexcept {
+    call.reset();
+    exit_record* r = record;
+    this->~direct_exit();
+    r->destroy(r);
+  }
+
+  shield_guard shielded;
+  exit_record* record;
+  std::optional<exit_call> call;
 };
 
 inline void destroy_exit_records(exit_record* head) noexcept {
@@ -134,9 +177,15 @@ void destroy_record(exit_record* r) noexcept {
   frame_deallocate(self, sizeof(Self));
 }
 
-// A manager entered through aw::enter or exit_stack::enter_context. M is the manager's
+// The room a record of aw::enter keeps for running its exit as a task's lone exit.
+struct lone_exit_room {
+  alignas(direct_exit) unsigned char bytes[sizeof(direct_exit)];
+};
+struct no_room {};
+
+// A manager entered through aw::enter (Lone) or exit_stack::enter_context. M is the manager's
 // type when the record owns it (it was passed as an rvalue), or M& when it only refers to it.
-template <class M>
+template <class M, bool Lone = false>
 struct manager_record final : exit_record {
   using manager_type = std::remove_reference_t<M>;
   using resource = resource_t<manager_type>;
@@ -146,10 +195,11 @@ struct manager_record final : exit_record {
   explicit manager_record(M&& m) : manager(hold(std::forward<M>(m))) {
     run = &run_exit;
     destroy = &destroy_record<manager_record>;
+    if constexpr (Lone) lone = reinterpret_cast<direct_exit*>(room.bytes);
   }
 
-  static exit_call run_exit(exit_record* self, const std::exception_ptr& e) {
-    return call_aexit(static_cast<manager_record*>(self)->get(), e);
+  static exit_frame run_exit(exit_record* self, const std::exception_ptr& e) {
+    return call_aexit(static_cast<manager_record*>(self)->get(), e).release_frame();
   }
   manager_type& get() noexcept {
     if constexpr (std::is_reference_v<M>)
@@ -160,6 +210,7 @@ struct manager_record final : exit_record {
 
   std::conditional_t<std::is_reference_v<M>, manager_type*, manager_type> manager;
   stored_resource value{};
+  [[no_unique_address]] std::conditional_t<Lone, lone_exit_room, no_room> room;
 
  private:
   static decltype(auto) hold(M&& m) {
@@ -170,9 +221,9 @@ struct manager_record final : exit_record {
   }
 };
 
-template <class M>
-manager_record<M>* new_manager_record(M&& m) {
-  using record = manager_record<M>;
+template <class M, bool Lone = false>
+manager_record<M, Lone>* new_manager_record(M&& m) {
+  using record = manager_record<M, Lone>;
   void* p = frame_allocate(sizeof(record));
   try {
     return ::new (p) record(std::forward<M>(m));
@@ -194,6 +245,21 @@ struct entered<void> {
 template <class M>
 using entered_t = typename entered<resource_t<std::remove_reference_t<M>>>::type;
 
+// The frame of an aenter that is an aw::task, owned by the entering that runs it in place:
+// the handle alone, without the task object's bookkeeping or an awaiter.
+template <class A>
+struct aenter_frame {};
+template <class T>
+struct aenter_frame<task<T>> {
+  std::coroutine_handle<promise<T>> h = nullptr;
+  aenter_frame() noexcept = default;
+  aenter_frame(const aenter_frame&) = delete;
+  aenter_frame& operator=(const aenter_frame&) = delete;
+  ~aenter_frame() {
+    if (h) h.destroy();
+  }
+};
+
 // Enters a manager into a list of records without a coroutine of its own. Constructing it
 // allocates the record (an rvalue manager moves in at once: it may be a temporary of the
 // caller's statement, and the awaiter may be awaited later); awaiting it calls aenter on
@@ -203,9 +269,9 @@ using entered_t = typename entered<resource_t<std::remove_reference_t<M>>>::type
 // __aenter__ has no __aexit__. It can be moved until it is awaited, not after.
 // `head` is given at construction (exit_stack) or by bind() before suspending (aw::enter,
 // which learns it from the awaiting task's promise).
-template <class M>
+template <class M, bool Lone = false>
 class entering {
-  using record = manager_record<M>;
+  using record = manager_record<M, Lone>;
   using resource = typename record::resource;
   using aenter_type = aenter_awaitable_t<typename record::manager_type>;
   using raw_awaiter = decltype(get_awaiter(std::declval<aenter_type>()));
@@ -225,9 +291,9 @@ class entering {
   };
 
  public:
-  entering(exit_record** head, M&& m) : head_(head), owner_{new_manager_record<M>(std::forward<M>(m))} {}
+  entering(exit_record** head, M&& m) : head_(head), owner_{new_manager_record<M, Lone>(std::forward<M>(m))} {}
   entering(entering&& o) noexcept : head_(o.head_), owner_{std::exchange(o.owner_.r, nullptr)} {
-    AW_ASSERT(!o.awaitable_, "an entering record can be moved until it is awaited, not after");
+    AW_ASSERT(!o.started(), "an entering record can be moved until it is awaited, not after");
   }
   entering& operator=(entering&&) = delete;
   [[gnu::always_inline]] ~entering() {
@@ -244,10 +310,7 @@ class entering {
   static constexpr bool runs_in_place = is_task_v<aenter_type>;
 
   [[gnu::always_inline]] bool ready() {
-    if (debug_on) [[unlikely]]
-      debug_ = debug_enter_manager(owner_.r->get(), "enter", true);
-    if (trace_on) [[unlikely]]
-      trace_ = trace_enter_manager(owner_.r->get());
+    observe();
     awaitable_.emplace(call_aenter{owner_.r});
     if constexpr (!self_awaiter) awaiter_.emplace(get_awaiter(std::move(*awaitable_)));
     return inner().await_ready();
@@ -260,8 +323,9 @@ class entering {
   // having been suspended, else aenter resumes h when it finishes.
   template <class P>
   [[gnu::always_inline]] bool start(std::coroutine_handle<P> h) {
-    ready();
-    std::coroutine_handle<>* slot = run_in_place(awaiter_->h, context_of(h));
+    observe();
+    frame_.h = owner_.r->get().aenter().release();
+    std::coroutine_handle<>* slot = run_in_place(frame_.h, context_of(h));
     if (!slot) [[likely]]
       return true;
     *slot = h;
@@ -271,15 +335,15 @@ class entering {
   [[gnu::always_inline]] entered_t<M> resume() {
     try {
       if constexpr (std::is_void_v<resource>) {
-        inner().await_resume();
+        aenter_result();
         link();
       } else if constexpr (std::is_reference_v<resource>) {
-        resource r = inner().await_resume();
+        resource r = aenter_result();
         link();
         return r;
       } else {
         record* rec = owner_.r;
-        auto& r = rec->value.emplace(inner().await_resume());
+        auto& r = rec->value.emplace(aenter_result());
         link();
         return r;
       }
@@ -291,11 +355,29 @@ class entering {
   }
 
  private:
+  [[gnu::always_inline]] void observe() {
+    if (debug_on) [[unlikely]]
+      debug_ = debug_enter_manager(owner_.r->get(), "enter", true);
+    if (trace_on) [[unlikely]]
+      trace_ = trace_enter_manager(owner_.r->get());
+  }
+  bool started() const noexcept {
+    if constexpr (runs_in_place)
+      return static_cast<bool>(frame_.h);
+    else
+      return awaitable_.has_value();
+  }
   inner_type& inner() noexcept {
     if constexpr (self_awaiter)
       return *awaitable_;
     else
       return *awaiter_;
+  }
+  [[gnu::always_inline]] decltype(auto) aenter_result() {
+    if constexpr (runs_in_place)
+      return frame_.h.promise().take();
+    else
+      return inner().await_resume();
   }
 
   void link() noexcept {
@@ -308,8 +390,10 @@ class entering {
 
   exit_record** head_;
   owner owner_;
-  std::optional<aenter_type> awaitable_;
-  [[no_unique_address]] std::conditional_t<self_awaiter, char, std::optional<inner_type>> awaiter_{};
+  // aenter's frame when it runs in place; else its awaitable and that one's awaiter.
+  [[no_unique_address]] aenter_frame<aenter_type> frame_;
+  [[no_unique_address]] std::conditional_t<runs_in_place, char, std::optional<aenter_type>> awaitable_{};
+  [[no_unique_address]] std::conditional_t<self_awaiter || runs_in_place, char, std::optional<inner_type>> awaiter_{};
   debug_entry* debug_ = nullptr;
   std::uint32_t trace_ = 0;
 };
@@ -335,22 +419,29 @@ task<void> unwind(exit_record*& head, std::exception_ptr e, Finish finish) {
   // Exits run shielded from the cancellation that may have caused them.
   task_context* const ctx = co_await current_context{};
   shield_guard shielded(ctx);
+  // The record whose exit is running: unlinked, it belongs to this frame until its exit has
+  // run, so destroying the frame while the exit is suspended (the task being unwound was
+  // destroyed) frees it, after the exit's frame, which is a temporary of the co_await.
+  // Declared once for the loop, as is `thrown`: per exit, each cost a constructor and a
+  // destructor on the path where nothing is raised.
+  struct running_record {
+    exit_record* r = nullptr;
+    ~running_record() {
+      if (r) [[unlikely]] {
+        r->next = nullptr;
+        destroy_exit_records(r);
+      }
+    }
+  } running;
+  std::exception_ptr thrown;  // what the running exit raised; empty between exits
   while (exit_record* r = head) {
     head = r->next;
-    // Unlinked, r belongs to this frame until its exit has run: destroying the frame while
-    // the exit is suspended (the task being unwound was destroyed) frees it as if it had
-    // stayed in the list, after the exit's frame, which is a temporary of the co_await.
-    r->next = nullptr;
-    struct owned {
-      exit_record* r;
-      ~owned() { destroy_exit_records(r); }
-    } own{r};
+    running.r = r;
     bool suppress = false;
-    std::exception_ptr thrown;
     const std::uint64_t mark = e || received ? exception_context_mark() : 0;
     try {
       // Run in place (run_in_place): most exits finish without suspending.
-      exit_call call = r->run(r, e);
+      exit_call call{r->run(r, e)};
       if (std::coroutine_handle<>* slot = call.run_in(ctx)) [[unlikely]]
         co_await await_child{slot};
       suppress = call.await_resume();
@@ -361,14 +452,14 @@ task<void> unwind(exit_record*& head, std::exception_ptr e, Finish finish) {
       debug_exit(r->debug, e, suppress && !thrown, thrown);
     if (r->trace) [[unlikely]]
       trace_exit(r->trace, e, suppress && !thrown, thrown);
-    own.r = nullptr;
+    running.r = nullptr;
     r->destroy(r);
-    if (thrown) {
+    if (thrown) [[unlikely]] {
       // AsyncExitStack: the exception in flight, or none once an exit suppressed the
       // block's. With neither, the link stays as it was: Python's raise sets __context__
       // only while an exception is being handled.
       if (e || received) set_exception_context(thrown, e, mark);
-      e = thrown;
+      e = std::move(thrown);  // leaves `thrown` empty for the next exit
       suppressed = false;
     } else if (suppress && e) {
       e = nullptr;
@@ -407,23 +498,6 @@ struct settle_task {
   }
 };
 
-// A task's lone exit, run in place when the task finishes (start_deferred_exits): what the
-// exit needs until it has finished, the shield it runs under, its record and its frame.
-struct direct_exit {
-  direct_exit(task_context* ctx, exit_record* r) noexcept : shielded(ctx), record(r) {}
-  // Frees the exit's frame, then its record, then leaves the shield, as the driver would.
-  void end() noexcept {
-    call.reset();
-    record->destroy(record);
-    this->~direct_exit();
-    frame_deallocate(this, sizeof(direct_exit));
-  }
-
-  shield_guard shielded;
-  exit_record* record;
-  std::optional<exit_call> call;
-};
-
 // Where the coroutine that resumes when frame `h` (promise `p`) has finished is stored: its
 // own continuation while it runs, that of the driver of the exits aw::enter left running
 // when it has ended (start_deferred_exits), or null when all of it has finished.
@@ -454,15 +528,11 @@ std::coroutine_handle<>* run_in_place(std::coroutine_handle<P> h, task_context* 
 // The outcome of a task's lone exit, which had no exception to handle: one it raised
 // replaces the task's value. Frees the exit's state.
 template <class P>
-void settle_direct_exit(P& p, direct_exit* d) noexcept {
+[[gnu::always_inline]] inline void settle_direct_exit(P& p, direct_exit* d) noexcept {
   std::exception_ptr raised;
-  try {
-    (void)d->call->await_resume();
-  } catch (...) {
-    raised = std::current_exception();
-  }
+  (void)d->call->settle(raised);
   d->end();
-  if (raised) {
+  if (raised) [[unlikely]] {
     p.reset_value();
     p.exception_ = std::move(raised);
   }
@@ -497,11 +567,12 @@ std::coroutine_handle<> start_deferred_exits(std::coroutine_handle<P> h) noexcep
   if (!r->next && !r->debug && !r->trace && !p.exception_) {
     // The common case, one exit and no exception to hand it: it runs in place, and when it
     // finishes without suspending, as most do, the task's awaiter goes on with no driver
-    // frame (unwind() does no more for one record and no exception). A failed allocation
-    // here terminates, as the driver's would.
-    auto* d = ::new (frame_allocate(sizeof(direct_exit))) direct_exit(p.ctx_, r);
+    // frame (unwind() does no more for one record and no exception). Only aw::enter links
+    // records to a task, and each keeps the room this needs.
+    AW_ASSERT(r->lone, "a record linked to a task keeps room for its lone exit");
+    auto* d = ::new (static_cast<void*>(r->lone)) direct_exit(p.ctx_, r);
     try {
-      d->call.emplace(r->run(r, nullptr));
+      d->call.emplace(r->run(r, nullptr));  // exit_call(exit_frame)
     } catch (...) {
       // Calling aexit raised before it could start (an aexit that is not a coroutine).
       std::exception_ptr raised = std::current_exception();
