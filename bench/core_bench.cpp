@@ -160,6 +160,28 @@ void enter(benchmark::State& state) {
   report_per_op(state, 1);
 }
 
+// enter_handwritten: what `enter` does, written by hand in the same shape: a task that
+// enters, runs the rest of its body, exits, then returns. `enter` is held to this.
+aw::task<> enter_handwritten_once(manager& m) {
+  int& r = co_await m.aenter();
+  std::exception_ptr e;
+  try {
+    benchmark::DoNotOptimize(r);
+  } catch (...) {
+    e = std::current_exception();
+  }
+  co_await m.aexit(e);
+  if (e) std::rethrow_exception(e);
+}
+
+void enter_handwritten(benchmark::State& state) {
+  aw::run([&]() -> aw::task<> {
+    manager m;
+    for (auto _ : state) co_await enter_handwritten_once(m);
+  });
+  report_per_op(state, 1);
+}
+
 // exit_stack_10: one stack enters 10 class managers, then closes (exits all 10).
 void exit_stack_10(benchmark::State& state) {
   aw::run([&]() -> aw::task<> {
@@ -305,6 +327,7 @@ BENCHMARK(async_with);
 BENCHMARK(async_with_handwritten);
 BENCHMARK(async_with_generator);
 BENCHMARK(enter);
+BENCHMARK(enter_handwritten);
 BENCHMARK(exit_stack_10);
 BENCHMARK(await_task);
 BENCHMARK(sleep0_pingpong);
