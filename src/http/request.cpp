@@ -164,6 +164,7 @@ void configure(transfer* t, const session_options& so, std::string_view method, 
     t->retried = 0;
   }
   t->max_body = ro.max_body_size ? *ro.max_body_size : so.max_body_size;
+  t->hooks = so.hooks.get();
 
   // The session's options are set once per easy handle: a spare handle keeps them for its
   // next request (no curl_easy_reset), and only what a request may change is set again.

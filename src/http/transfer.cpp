@@ -110,6 +110,7 @@ void transfer::clear_response() noexcept {
   lent = 0;
   need_hint = 0;
   added = headers_ready = done = paused = false;
+  start_reported = end_reported = false;
   failure = nullptr;
   errbuf[0] = 0;
   cancel_decode();
@@ -232,6 +233,10 @@ void transfer::start() noexcept {
   if (!s || !s->is_open) {
     abort(std::make_exception_ptr(error("aw::http: " + describe() + ": the session is not open", redact(request_url))));
     return;
+  }
+  if (observed(this)) [[unlikely]] {
+    report_start(this);
+    if (done) return;  // a hook threw
   }
   CURLMcode mc = curl_multi_add_handle(s->multi, easy);
   if (mc != CURLM_OK) {

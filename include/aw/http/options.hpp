@@ -16,6 +16,7 @@
 #pragma once
 
 #include <aw/byte_source.hpp>
+#include <aw/http/event_hooks.hpp>
 #include <aw/http/headers.hpp>
 
 #include <nlohmann/json.hpp>
@@ -243,6 +244,8 @@ struct session_options {
   // when the session is entered (as httpx reads them when the client is made).
   bool trust_env = true;
   std::string user_agent = "asyncwith-http/0.1";
+  // Callbacks around each request (see event_hooks.hpp); none by default.
+  http::event_hooks hooks{};
 };
 
 struct request_options {
