@@ -40,17 +40,20 @@ void report_start(transfer* t) noexcept {
 void report_end(transfer* t, const std::exception_ptr& error) {
   t->end_reported = true;
   http::timings tm;
+  const bool mock = t->s && static_cast<bool>(t->s->opts.transport);
   long connects = 0;
-  tm.name_lookup = info_time(t->easy, CURLINFO_NAMELOOKUP_TIME_T);
-  tm.connect = info_time(t->easy, CURLINFO_CONNECT_TIME_T);
-  tm.tls = info_time(t->easy, CURLINFO_APPCONNECT_TIME_T);
-  tm.pretransfer = info_time(t->easy, CURLINFO_PRETRANSFER_TIME_T);
-  tm.first_byte = info_time(t->easy, CURLINFO_STARTTRANSFER_TIME_T);
-  curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects);
+  if (!mock) {
+    tm.name_lookup = info_time(t->easy, CURLINFO_NAMELOOKUP_TIME_T);
+    tm.connect = info_time(t->easy, CURLINFO_CONNECT_TIME_T);
+    tm.tls = info_time(t->easy, CURLINFO_APPCONNECT_TIME_T);
+    tm.pretransfer = info_time(t->easy, CURLINFO_PRETRANSFER_TIME_T);
+    tm.first_byte = info_time(t->easy, CURLINFO_STARTTRANSFER_TIME_T);
+    curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects);
+  }
   tm.total = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - t->started_at);
   // A connection: one opened, or a pooled one the request went out on.
   const bool created = connects > 0;
-  const bool reused = !created && (t->headers_ready || tm.pretransfer.count() > 0);
+  const bool reused = !mock && !created && (t->headers_ready || tm.pretransfer.count() > 0);
   const std::string& url = t->url.empty() ? t->request_url : t->url;
 
   if (aw::detail::debug_on) [[unlikely]] {

@@ -242,6 +242,11 @@ struct transfer : aw::detail::intrusive_list_item<transfer> {
   bool start_reported = false;  // this attempt's request_start was given
   bool end_reported = false;    // this attempt's request_end was given
   clock::time_point started_at{};
+  // A mock transport (mock.cpp): the handler is still to run; what the request's headers
+  // gave beyond the header list.
+  bool mock_pending = false;
+  std::string mock_cookie;
+  std::string mock_authorization;
   aw::detail::trace_span trace;  // each attempt on the trace timeline (aw/trace.hpp), start to end
 
   // The coded body on its way to `buf`.
@@ -350,6 +355,10 @@ struct response_access {
 inline bool observed(const transfer* t) noexcept { return t->hooks || aw::detail::debug_on; }
 void report_start(transfer* t) noexcept;
 void report_end(transfer* t, const std::exception_ptr& error);
+
+// The mock transport (mock.cpp): runs the handler in the awaiting task and fills the
+// transfer with its response, or its failure.
+aw::task<> run_mock(transfer* t);
 
 // A cookie name and value that fit in a Cookie header and a Netscape cookie line.
 inline bool valid_cookie(std::string_view name, std::string_view value) noexcept {

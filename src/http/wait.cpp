@@ -29,9 +29,13 @@ bool transfer_wait::satisfied() const noexcept {
   return reached(t_, what_, need_) || (mode_ == mode::upload && t_->up.wanted && !t_->up.reading);
 }
 
-bool transfer_wait::pumping() const noexcept { return t_ && ((t_->up.active && !t_->done) || t_->retries_left > 0); }
+bool transfer_wait::pumping() const noexcept { return t_ && ((t_->up.active && !t_->done) || t_->retries_left > 0 || t_->mock_pending); }
 
 aw::task<> transfer_wait::pump(transfer* t, wait_for what, std::size_t need) {
+  if (t->mock_pending) {
+    co_await run_mock(t);  // the whole response, or the handler's exception
+    co_return;
+  }
   // The retry phase: until the headers of an attempt whose outcome stands (or an error
   // before them), waiting between attempts in this task, where the caller's scopes reach.
   while (t->retries_left > 0) {

@@ -53,7 +53,7 @@ class response;
 // libcurl's phases of one attempt, each measured from the attempt's start
 // (CURLINFO_NAMELOOKUP/CONNECT/APPCONNECT/PRETRANSFER/STARTTRANSFER/TOTAL_TIME_T): a phase
 // the attempt did not go through is zero (a reused connection has no DNS, connect or TLS).
-// `total` is the time until request_end was called.
+// `total` is the time until request_end was called. With a mock transport only `total` is set.
 struct timings {
   std::chrono::microseconds name_lookup{0};
   std::chrono::microseconds connect{0};

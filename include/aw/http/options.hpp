@@ -18,6 +18,7 @@
 #include <aw/byte_source.hpp>
 #include <aw/http/event_hooks.hpp>
 #include <aw/http/headers.hpp>
+#include <aw/http/mock_transport.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -246,6 +247,9 @@ struct session_options {
   std::string user_agent = "asyncwith-http/0.1";
   // Callbacks around each request (see event_hooks.hpp); none by default.
   http::event_hooks hooks{};
+  // A function that answers the requests instead of the network, for tests (see
+  // mock_transport.hpp); none by default.
+  http::mock_transport transport{};
 };
 
 struct request_options {
