@@ -12,7 +12,9 @@
 //     made by the library (aw::files::open, s.get(url), pool.acquire(), conn.transaction(),
 //     a generator-form manager, ...) and dropped without being entered;
 //   - when the loop shuts down, tasks that were created but never awaited, managers created
-//     but never entered, and managers entered but never exited, are reported.
+//     but never entered, and managers entered but never exited, are reported;
+//   - a module's events, which the core names only as text (detail::debug_event): each
+//     request of aw::http, at its start and its end (aw/http/event_hooks.hpp).
 // Coroutine names come from the symbol tables of the executable and of the libraries (.symtab,
 // read from the files; -rdynamic is not needed). A stripped binary has none: its coroutines
 // are reported by address (a coroutine's body is a local symbol, which -rdynamic does not

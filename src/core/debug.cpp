@@ -223,6 +223,11 @@ void debug_manager_dropped(const std::type_info& manager, std::coroutine_handle<
   std::fprintf(stderr, "aw: manager %s was created but never entered\n", type.c_str());
 }
 
+void debug_event(const char* what, const std::string& text, const std::exception_ptr& error) {
+  std::string with = error ? " with " + describe(error) : std::string();
+  std::fprintf(stderr, "aw: %s %s%s\n", what, text.c_str(), with.c_str());
+}
+
 void debug_slow_step(const void* resumed_code, std::chrono::nanoseconds took) {
   auto& s = state();
   if (took < s.slow_threshold) return;

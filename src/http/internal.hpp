@@ -37,6 +37,7 @@
 
 #include <aw/byte_source.hpp>
 #include <aw/cancel_scope.hpp>
+#include <aw/detail/debug.hpp>
 #include <aw/detail/intrusive_list.hpp>
 #include <aw/detail/trace.hpp>
 #include <aw/http/options.hpp>
@@ -236,6 +237,16 @@ struct transfer : aw::detail::intrusive_list_item<transfer> {
   std::exception_ptr failure;
   transfer_wait* waiter = nullptr;
   read_timer timer;
+  // Event hooks and the debug mode's lines (hooks.cpp): the session's hooks, null when none.
+  const event_hooks::lists* hooks = nullptr;
+  bool start_reported = false;  // this attempt's request_start was given
+  bool end_reported = false;    // this attempt's request_end was given
+  clock::time_point started_at{};
+  // A mock transport (mock.cpp): the handler is still to run; what the request's headers
+  // gave beyond the header list.
+  bool mock_pending = false;
+  std::string mock_cookie;
+  std::string mock_authorization;
   aw::detail::trace_span trace;  // each attempt on the trace timeline (aw/trace.hpp), start to end
 
   // The coded body on its way to `buf`.
@@ -331,6 +342,23 @@ struct session_state {
 };
 
 std::string redact(const std::string& url);
+
+// A response that does not own its transfer, for the hooks: forget() before it is destroyed.
+struct response_access {
+  static response borrow(transfer* t) noexcept { return response(transfer_ptr(t)); }
+  static void forget(response& r) noexcept { (void)r.t_.release(); }
+};
+
+// The attempt starts and ends, for the hooks and the debug mode (hooks.cpp). report_start may
+// fail the transfer (a hook threw); report_end, called in the awaiting task, raises what a
+// hook throws.
+inline bool observed(const transfer* t) noexcept { return t->hooks || aw::detail::debug_on; }
+void report_start(transfer* t) noexcept;
+void report_end(transfer* t, const std::exception_ptr& error);
+
+// The mock transport (mock.cpp): runs the handler in the awaiting task and fills the
+// transfer with its response, or its failure.
+aw::task<> run_mock(transfer* t);
 
 // A cookie name and value that fit in a Cookie header and a Netscape cookie line.
 inline bool valid_cookie(std::string_view name, std::string_view value) noexcept {

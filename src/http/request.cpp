@@ -144,6 +144,23 @@ void append_header(curl_slist*& list, const std::string& name, const std::string
   list = l;
 }
 
+// The Authorization header libcurl would send at once: Basic and Bearer (Digest answers a
+// challenge that a mock transport never makes).
+std::string mock_authorization(const http::auth& a) {
+  if (a.type() == http::auth::scheme::bearer) return "Bearer " + a.token();
+  if (a.type() != http::auth::scheme::basic) return {};
+  static constexpr char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const std::string in = a.user() + ":" + a.password();
+  std::string out = "Basic ";
+  for (std::size_t i = 0; i < in.size(); i += 3) {
+    const std::size_t n = std::min<std::size_t>(3, in.size() - i);
+    std::uint32_t v = 0;
+    for (std::size_t k = 0; k < 3; ++k) v = (v << 8) | (k < n ? static_cast<unsigned char>(in[i + k]) : 0u);
+    for (std::size_t k = 0; k < 4; ++k) out += k <= n ? digits[(v >> (18 - 6 * k)) & 63] : '=';
+  }
+  return out;
+}
+
 void configure(transfer* t, const session_options& so, std::string_view method, std::string_view url, request_options& ro) {
   CURL* e = t->easy;
   t->method = std::string(method);
@@ -160,10 +177,12 @@ void configure(transfer* t, const session_options& so, std::string_view method, 
   {
     static constexpr std::string_view idempotent[] = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"};
     const bool may_retry = std::ranges::find(idempotent, method) != std::end(idempotent) && !t->body.is_stream();
-    t->retries_left = may_retry ? std::max(t->retry.attempts, 0) : 0;
+    t->retries_left = may_retry && !so.transport ? std::max(t->retry.attempts, 0) : 0;  // a mock is not retried (httpx)
     t->retried = 0;
   }
   t->max_body = ro.max_body_size ? *ro.max_body_size : so.max_body_size;
+  t->hooks = so.hooks.get();
+  const bool mock = static_cast<bool>(so.transport);
 
   // The session's options are set once per easy handle: a spare handle keeps them for its
   // next request (no curl_easy_reset), and only what a request may change is set again.
@@ -227,7 +246,7 @@ void configure(transfer* t, const session_options& so, std::string_view method, 
   // the proxy variables on each request: a few percent of a small request. Through a proxy,
   // libcurl sends it in CONNECT too.
   const std::string* proxy = ro.proxy ? &*ro.proxy : so.proxy.empty() ? nullptr : &so.proxy;
-  const bool direct = proxy ? proxy->empty() : !so.trust_env || !(t->s && t->s->env_proxies);
+  const bool direct = mock || (proxy ? proxy->empty() : !so.trust_env || !(t->s && t->s->env_proxies));
   // All three every time (null: libcurl's default), as a spare handle has the last request's.
   curl_easy_setopt(e, CURLOPT_PROXY, direct ? "" : proxy ? proxy->c_str() : nullptr);
   // NOPROXY "" unless the environment decides: null makes libcurl read no_proxy and NO_PROXY
@@ -249,7 +268,9 @@ void configure(transfer* t, const session_options& so, std::string_view method, 
     curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, a.type() == http::auth::scheme::bearer ? a.token().c_str() : nullptr);
     t->auth_set = a.type() != http::auth::scheme::none;
   }
+  if (mock) t->mock_authorization = mock_authorization(a);
 
+  if (mock) t->mock_cookie.clear();
   // The session's cookies for every host and the request's own: CURLOPT_COOKIE, which libcurl
   // sends after the jar's in the same Cookie header. Cleared on a reused handle only where it had some.
   const std::vector<std::pair<std::string, std::string>>* every_host = t->s && !t->s->every_host.empty() ? &t->s->every_host : nullptr;
@@ -271,6 +292,7 @@ void configure(transfer* t, const session_options& so, std::string_view method, 
     }
     curl_easy_setopt(e, CURLOPT_COOKIE, line.empty() ? nullptr : line.c_str());
     t->cookie_set = !line.empty();
+    if (mock) t->mock_cookie = line;
   }
 
   // Headers: the session's, unless the request has its own of that name.

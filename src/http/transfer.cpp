@@ -110,6 +110,7 @@ void transfer::clear_response() noexcept {
   lent = 0;
   need_hint = 0;
   added = headers_ready = done = paused = false;
+  start_reported = end_reported = mock_pending = false;
   failure = nullptr;
   errbuf[0] = 0;
   cancel_decode();
@@ -228,17 +229,25 @@ void transfer::apply_pause() noexcept {
 }
 
 void transfer::start() noexcept {
-  if (added || done) return;
+  if (added || done || mock_pending) return;
   if (!s || !s->is_open) {
     abort(std::make_exception_ptr(error("aw::http: " + describe() + ": the session is not open", redact(request_url))));
     return;
   }
-  CURLMcode mc = curl_multi_add_handle(s->multi, easy);
-  if (mc != CURLM_OK) {
-    abort(std::make_exception_ptr(error("aw::http: " + describe() + ": " + curl_multi_strerror(mc), redact(request_url))));
-    return;
+  if (observed(this)) [[unlikely]] {
+    report_start(this);
+    if (done) return;  // a hook threw
   }
-  added = true;
+  if (s->opts.transport) {
+    mock_pending = true;  // the awaiting task runs the handler (transfer_wait::pump)
+  } else {
+    CURLMcode mc = curl_multi_add_handle(s->multi, easy);
+    if (mc != CURLM_OK) {
+      abort(std::make_exception_ptr(error("aw::http: " + describe() + ": " + curl_multi_strerror(mc), redact(request_url))));
+      return;
+    }
+    added = true;
+  }
   if (timeout.total.count() > 0) deadline = aw::now() + timeout.total;
   if (aw::detail::trace_on) [[unlikely]] {
     auto label = [this] {

@@ -29,9 +29,13 @@ bool transfer_wait::satisfied() const noexcept {
   return reached(t_, what_, need_) || (mode_ == mode::upload && t_->up.wanted && !t_->up.reading);
 }
 
-bool transfer_wait::pumping() const noexcept { return t_ && ((t_->up.active && !t_->done) || t_->retries_left > 0); }
+bool transfer_wait::pumping() const noexcept { return t_ && ((t_->up.active && !t_->done) || t_->retries_left > 0 || t_->mock_pending); }
 
 aw::task<> transfer_wait::pump(transfer* t, wait_for what, std::size_t need) {
+  if (t->mock_pending) {
+    co_await run_mock(t);  // the whole response, or the handler's exception
+    co_return;
+  }
   // The retry phase: until the headers of an attempt whose outcome stands (or an error
   // before them), waiting between attempts in this task, where the caller's scopes reach.
   while (t->retries_left > 0) {
@@ -41,7 +45,8 @@ aw::task<> transfer_wait::pump(transfer* t, wait_for what, std::size_t need) {
     } catch (...) {
       err = std::current_exception();
     }
-    if (err && aw::is_cancellation(err)) std::rethrow_exception(err);
+    // A cancellation, or a hook's exception (not the attempt's outcome): no more attempts.
+    if (err && (aw::is_cancellation(err) || err != t->failure)) std::rethrow_exception(err);
     std::optional<clock::duration> wait = t->retry_wait();
     if (!wait) {
       t->retries_left = 0;
@@ -131,14 +136,25 @@ void transfer_wait::await_resume() {
   // Forget the transfer: the response the caller gets may be destroyed before this awaiter.
   transfer* t = std::exchange(t_, nullptr);
   if (!t) throw error("aw::http: the response was closed", "");
-  if (pump_) pump_awaiter_.await_resume();  // the pump's aw::cancelled or failure
+  std::exception_ptr e;
+  if (pump_) {
+    try {
+      pump_awaiter_.await_resume();  // the pump's aw::cancelled or failure
+    } catch (...) {
+      e = std::current_exception();
+    }
+  }
   t->need_hint = 0;
-  if (cancelled_) throw cancelled{};
-  if (t->failure) {
+  if (!e && cancelled_) e = std::make_exception_ptr(cancelled{});
+  if (!e && t->failure) {
     bool short_of_it =
         what_ == wait_for::done || (what_ == wait_for::headers && !t->headers_ready) || (what_ == wait_for::data && t->buffered() < need_);
-    if (short_of_it) std::rethrow_exception(t->failure);
+    if (short_of_it) e = t->failure;
   }
+  // The attempt's end, in this task so that a hook's exception reaches the caller.
+  if (t->start_reported && !t->end_reported && (e || t->headers_ready)) [[unlikely]]
+    report_end(t, e);
+  if (e) std::rethrow_exception(e);
 }
 
 }  // namespace aw::http::detail

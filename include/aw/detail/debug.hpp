@@ -6,6 +6,7 @@
 #include <chrono>
 #include <coroutine>
 #include <exception>
+#include <string>
 #include <type_traits>
 #include <typeinfo>
 #include <utility>
@@ -72,6 +73,9 @@ class enter_check {
   }
   bool pending_ = true;
 };
+// A module's event, which the core cannot name (an HTTP request's start and end): the line
+// "aw: <what> <text>", followed by " with <the exception>" when `error` is set.
+void debug_event(const char* what, const std::string& text, const std::exception_ptr& error = nullptr);
 // `resumed_code` is resume_address(h) read before resuming: the frame may be gone after.
 void debug_slow_step(const void* resumed_code, std::chrono::nanoseconds took);
 // A loop starts: its shutdown report counts what is dropped from now on.

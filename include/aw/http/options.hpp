@@ -16,7 +16,9 @@
 #pragma once
 
 #include <aw/byte_source.hpp>
+#include <aw/http/event_hooks.hpp>
 #include <aw/http/headers.hpp>
+#include <aw/http/mock_transport.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -243,6 +245,11 @@ struct session_options {
   // when the session is entered (as httpx reads them when the client is made).
   bool trust_env = true;
   std::string user_agent = "asyncwith-http/0.1";
+  // Callbacks around each request (see event_hooks.hpp); none by default.
+  http::event_hooks hooks{};
+  // A function that answers the requests instead of the network, for tests (see
+  // mock_transport.hpp); none by default.
+  http::mock_transport transport{};
 };
 
 struct request_options {

@@ -70,6 +70,7 @@ namespace detail {
 
 struct transfer;
 struct session_state;
+struct response_access;
 
 void release(transfer* t) noexcept;
 struct transfer_deleter {
@@ -198,6 +199,7 @@ class response {
 
  private:
   friend class request;
+  friend struct detail::response_access;
   explicit response(detail::transfer_ptr t) noexcept : t_(std::move(t)) {}
   detail::transfer* get() const;
   // raise_for_status() where the session's or the request's option asks for it.
