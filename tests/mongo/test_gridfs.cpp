@@ -184,6 +184,34 @@ TEST(MongoGridFS, DeleteRemovesTheFileAndItsChunks) {
   });
 }
 
+// A chunk missing or cut short: the read that reaches it raises corrupt_file_error (pymongo's
+// CorruptGridFile).
+TEST(MongoGridFS, AMissingOrShortChunkIsACorruptFile) {
+  with_client([](client& c) -> aw::task<> {
+    auto b = co_await fresh_bucket(c, "corrupt", 4);
+    auto missing = co_await upload(b, "missing", "0123456789");
+    auto short_one = co_await upload(b, "short", "0123456789");
+    auto chunks = c["aw_test"]["corrupt.chunks"];
+    co_await chunks.delete_one(doc("files_id", missing, "n", 1));
+    const binary cut(std::vector<std::uint8_t>{'4', '5'});  // named: g++ 12 and initializer lists in co_await
+    co_await chunks.update_one(doc("files_id", short_one, "n", 1), doc("$set", doc("data", cut)));
+    auto d = b.open_download_stream(missing);
+    co_await aw::async_with(d, [](gridfs_download_stream& s) -> aw::task<> {
+      // Not read(4): libmongoc fetches the next chunk as soon as one is used up, so a read
+      // that ends on a chunk's end fails already, and the bytes it had are not given.
+      EXPECT_EQ(co_await s.read(3), "012");
+      try {
+        co_await s.read(4);
+        ADD_FAILURE() << "a missing chunk was read";
+      } catch (const corrupt_file_error& e) {
+        EXPECT_NE(std::string(e.what()).find("Missing chunk 1"), std::string::npos) << e.what();
+      }
+    });
+    auto d2 = b.open_download_stream(short_one);
+    co_await aw::async_with(d2, [](gridfs_download_stream& s) -> aw::task<> { EXPECT_THROW(co_await s.read(), corrupt_file_error); });
+  });
+}
+
 TEST(MongoGridFS, FindAndRename) {
   with_client([](client& c) -> aw::task<> {
     auto b = co_await fresh_bucket(c, "finding", 16);
