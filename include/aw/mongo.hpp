@@ -12,5 +12,6 @@
 #include <aw/mongo/bulk_write.hpp>
 #include <aw/mongo/client.hpp>
 #include <aw/mongo/errors.hpp>
+#include <aw/mongo/gridfs.hpp>
 #include <aw/mongo/json.hpp>
 #include <aw/mongo/options.hpp>

@@ -181,6 +181,7 @@ class database {
 
  private:
   friend class client;
+  friend class gridfs_bucket;
   database(std::shared_ptr<detail::client_state> s, std::string name) : s_(std::move(s)), name_(std::move(name)) {}
   std::shared_ptr<detail::client_state> s_;
   std::string name_;

@@ -19,6 +19,10 @@
 //   │   │   └── duplicate_key_error  code 11000 (DuplicateKeyError)
 //   │   └── write_concern_error  the write concern was not met (WriteConcernError)
 //   ├── closed_error             the client was used after it was closed
+//   ├── gridfs_error             GridFS misuse or failure (gridfs.hpp; GridFSError)
+//   │   ├── no_file_error        no file with that _id or revision (NoFile)
+//   │   ├── corrupt_file_error   a chunk missing or of the wrong size (CorruptGridFile)
+//   │   └── file_exists_error    an upload's _id is another file's (FileExists)
 //   ├── field_error              a missing field or one of another type (bson.hpp; KeyError, TypeError)
 //   └── json_error               text that is not (extended) JSON (bson.hpp; bson.errors.InvalidBSON)
 //
