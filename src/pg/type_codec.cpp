@@ -122,6 +122,7 @@ task<> connection::add_type_codec(std::string name, std::string schema, detail::
   w.codecs_ = std::move(next);
   PQsetInstanceData(w.conn_, detail::codec_events, &w.codecs_);
   w.params_.use_codecs(w.codecs_);
+  detail::runtime_codecs_registered.store(true, std::memory_order_relaxed);
 }
 
 }  // namespace aw::pg

@@ -307,6 +307,8 @@ class connection {
   // when the server has no such type.
   template <class T>
   task<> set_type_codec(std::string type_name, type_codec<T> c) {
+    static_assert(detail::runtime_codec_allowed<T>,
+                  "aw::pg::connection::set_type_codec: a codec reads into and sends a class or an enum of your own");
     std::string schema = std::move(c.schema);
     return add_type_codec(std::move(type_name), std::move(schema), detail::make_runtime_codec(std::move(c)));
   }

@@ -98,10 +98,15 @@ T decode_field(const pg_result* r, int row, int col) {
     if (f.null)
       throw type_error("NULL in " + describe_column(r, col) + " does not read into a non-optional " + cpp_type_name<T>() +
                        "; use std::optional");
-    if (const runtime_codec* rc = runtime_decoder(r, f.type, typeid(T))) {
-      std::optional<T> out;
-      rc->decode(std::string_view(f.data, static_cast<std::size_t>(f.length)), &out);
-      return std::move(*out);
+    // Only a class or an enum can have a registered codec, and only once one was registered.
+    if constexpr (runtime_codec_allowed<T>) {
+      if (runtime_codecs_registered.load(std::memory_order_relaxed)) {
+        if (const runtime_codec* rc = runtime_decoder(r, f.type, typeid(T))) {
+          std::optional<T> out;
+          rc->decode(std::string_view(f.data, static_cast<std::size_t>(f.length)), &out);
+          return std::move(*out);
+        }
+      }
     }
     if constexpr (has_static_codec<T>) {
       if (!codec<T>::accepts(f.type)) throw type_error(describe_column(r, col) + " does not read into " + cpp_type_name<T>());

@@ -36,6 +36,7 @@
 #include <aw/pg/errors.hpp>
 #include <aw/pg/types.hpp>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -93,9 +94,11 @@ struct codec_registry {
   const runtime_codec* decoder(oid type, std::type_index cpp) const noexcept;
   const runtime_codec* encoder(std::type_index cpp) const noexcept;
 };
+// Set once any connection of the process registers a codec: until then reading a column
+// skips the lookup of a registered decoder (a call into libpq per field) altogether.
+inline std::atomic<bool> runtime_codecs_registered{false};
 // The decoder for a column of `type` read as `cpp` from a result of a connection that
-// registered one; nullptr otherwise (the common case, and cheap: libpq keeps no per-result
-// data for a connection that never registered a codec).
+// registered one; nullptr otherwise.
 const runtime_codec* runtime_decoder(const pg_result* r, oid type, std::type_index cpp) noexcept;
 
 template <class T>
