@@ -313,6 +313,13 @@ class connection {
     return add_type_codec(std::move(type_name), std::move(schema), detail::make_runtime_codec(std::move(c)));
   }
 
+  // Forgets what the connection learnt of the schema (asyncpg's reload_schema_state): the
+  // types made after initdb it looked up (their names, kinds, fields; see aw::pg::value::
+  // type_name) and its cached statements. After a type is altered or renamed: the next
+  // result that has it looks it up again. Runs no query (the statements are freed on the
+  // server before the next one is prepared).
+  void reload_schema_state();
+
   // Prepares a statement to run many times (aw/pg/prepared_statement.hpp).
   task<prepared_statement> prepare(std::string sql);
 
