@@ -120,6 +120,7 @@ task<> wire::open(std::string dsn) {
   values.push_back(nullptr);
   conn_ = PQconnectStartParams(keys.data(), values.data(), 1);
   if (!conn_) throw std::bad_alloc();
+  register_result_events(*this);
   // Instead of libpq's default, which prints to stderr.
   PQsetNoticeReceiver(conn_, &wire::notice_received, this);
   auto fail = [&]() {

@@ -64,10 +64,17 @@ task<result> cursor::run(std::string command) {
   if (!conn_) throw interface_error("aw::pg::cursor: the connection is closed");
   if (closed_) throw interface_error("aw::pg::cursor: the cursor is closed");
   if (!open_) co_await open();
-  co_await wire_of(conn_).acquire_exclusive();
-  detail::wire::busy_hold g{&wire_of(conn_).busy_};
-  if (!portal_alive()) throw interface_error("aw::pg::cursor: the cursor is closed (its transaction ended)");
-  co_return co_await wire_of(conn_).query_unprepared_held(command + name_, nullptr);
+  detail::wire& w = wire_of(conn_);
+  result r;
+  {
+    co_await w.acquire_exclusive();
+    detail::wire::busy_hold g{&w.busy_};
+    if (!portal_alive()) throw interface_error("aw::pg::cursor: the cursor is closed (its transaction ended)");
+    r = co_await w.query_unprepared_held(command + name_, nullptr);
+  }
+  // After the session is given back: the lookup is a statement of its own.
+  if (!w.knows_types(r.native())) co_await w.look_up_types(r);
+  co_return r;
 }
 
 task<> cursor::open() {

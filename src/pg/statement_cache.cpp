@@ -51,6 +51,12 @@ void statement_cache::forget(const std::string& name) {
     }
 }
 
+void statement_cache::forget_all() {
+  for (auto& [key, st] : cache_) evicted_.push_back(std::move(st.name));
+  cache_.clear();
+  lru_.clear();
+}
+
 void statement_cache::clear() noexcept {
   cache_.clear();
   lru_.clear();

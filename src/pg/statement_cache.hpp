@@ -40,6 +40,8 @@ class statement_cache {
   void deallocate_later(std::string name) { evicted_.push_back(std::move(name)); }
   bool has_deallocations() const noexcept { return !evicted_.empty(); }
   std::vector<std::string> take_deallocations() noexcept { return std::exchange(evicted_, {}); }
+  // Forgets every statement, freed before the next preparation (reload_schema_state).
+  void forget_all();
   // The server forgot the statements (the session ended, DEALLOCATE ALL, DISCARD ALL).
   void clear() noexcept;
 

@@ -3,6 +3,8 @@
 // form, the way the server's output functions make it; the tests compare the two.
 #include <aw/pg/types.hpp>
 
+#include "user_types.hpp"
+
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
@@ -358,6 +360,39 @@ std::string range_text(oid element, const char* p, int len) {
 
 }  // namespace
 
+bool user_type_text(oid t, const char* p, int len, std::string& out) {
+  const type_catalog* c = current_catalog();
+  const user_type* u = c ? c->find(t) : nullptr;
+  if (!u) return false;
+  switch (u->kind) {
+    case user_type::domain:
+      out = to_text(u->element, p, len);
+      return true;
+    case user_type::enum_:
+      out.assign(p, static_cast<std::size_t>(len));
+      return true;
+    case user_type::composite:
+      if (!try_record(p, len, out)) throw type_error("malformed binary composite " + u->name);
+      return true;
+    case user_type::array:
+      if (!try_array(p, len, out)) throw type_error("malformed binary array " + u->name);
+      return true;
+    case user_type::range:
+      out = range_text(u->element, p, len);
+      return true;
+    case user_type::base:
+      if (u->text_form) {
+        out.assign(p, static_cast<std::size_t>(len));
+        return true;
+      }
+      [[fallthrough]];
+    default:
+      throw type_error("the binary form of " + u->name +
+                       " has no known text form: cast the column to text in the query (::text), or register a codec for it "
+                       "(connection::set_type_codec)");
+  }
+}
+
 oid range_element(oid t) noexcept {
   switch (t) {
     case oids::int4range:
@@ -372,8 +407,11 @@ oid range_element(oid t) noexcept {
       return oids::timestamp;
     case oids::tstzrange:
       return oids::timestamptz;
-    default:
-      return 0;
+    default: {
+      const type_catalog* c = current_catalog();
+      const user_type* u = c ? c->find(t) : nullptr;
+      return u && u->kind == user_type::range ? u->element : 0;
+    }
   }
 }
 
@@ -499,11 +537,13 @@ std::string to_text(oid t, const char* p, int len) {
       check_length("oid", len, 4);
       return std::to_string(get_be(p, 4));
     }
-  if (oid e = range_element(t)) return range_text(e, p, len);
-  // Arrays and composites describe their own elements; a type made after initdb whose
-  // binary form is UTF-8 text (an enum's label, citext, a domain over text) is that text.
-  // Neither of the first two can be text: both begin with a NUL byte.
   std::string s;
+  if (user_type_text(t, p, len, s)) return s;
+  if (oid e = range_element(t)) return range_text(e, p, len);
+  // A type the connection did not look up (a field of an anonymous record, a cursor's
+  // column): arrays and composites describe their own elements; a type made after initdb
+  // whose binary form is UTF-8 text (an enum's label, citext, a domain over text) is that
+  // text. Neither of the first two can be text: both begin with a NUL byte.
   if (t == oids::record) {
     if (try_record(p, len, s)) return s;
     throw type_error("malformed binary composite");
@@ -582,6 +622,8 @@ std::string type_name(oid t) {
                                     {1014, "character[]"}};
   for (const entry& e : names)
     if (e.id == t) return e.name;
+  if (const type_catalog* c = current_catalog())
+    if (const user_type* u = c->find(t)) return u->name;
   return "type OID " + std::to_string(t);
 }
 

@@ -68,9 +68,32 @@ const runtime_codec* codec_registry::encoder(std::type_index cpp) const noexcept
   return nullptr;
 }
 
-const runtime_codec* runtime_decoder(const pg_result* r, oid type, std::type_index cpp) noexcept {
+const codec_registry* registry_of(const pg_result* r) noexcept {
   auto* reg = static_cast<const registry_ptr*>(PQresultInstanceData(r, codec_events));
-  return reg && *reg ? (*reg)->decoder(type, cpp) : nullptr;
+  return reg ? reg->get() : nullptr;
+}
+const runtime_codec* runtime_decoder(const pg_result* r, oid type, std::type_index cpp) noexcept {
+  const codec_registry* reg = registry_of(r);
+  return reg ? reg->decoder(type, cpp) : nullptr;
+}
+
+// Registered when the connection opens, before its first result: a result gets the event
+// procedure (and so can be given a registry) only if its connection had it when libpq made
+// the result, and the types of a result are looked up after it came.
+void register_result_events(wire& w) {
+  if (!PQregisterEventProc(w.conn_, codec_events, "aw::pg type codecs", nullptr))
+    throw interface_error("aw::pg: libpq refused the event procedure of type codecs");
+  w.codec_events_ = true;
+  if (w.codecs_) PQsetInstanceData(w.conn_, codec_events, &w.codecs_);
+}
+void publish_registry(wire& w, std::shared_ptr<const codec_registry> next) {
+  w.codecs_ = std::move(next);
+  PQsetInstanceData(w.conn_, codec_events, &w.codecs_);
+  w.params_.use_codecs(w.codecs_);
+}
+void attach_registry(pg_result* r, const std::shared_ptr<const codec_registry>& reg) {
+  delete static_cast<registry_ptr*>(PQresultInstanceData(r, codec_events));
+  PQresultSetInstanceData(r, codec_events, reg ? new registry_ptr(reg) : nullptr);
 }
 
 void no_runtime_decoder(const pg_result* r, int col, const std::string& cpp) {
@@ -110,18 +133,12 @@ task<> connection::add_type_codec(std::string name, std::string schema, detail::
   c.type = type;
   c.name = std::move(qualified);
   detail::wire& w = *wire_;
-  if (!w.codec_events_) {
-    if (!PQregisterEventProc(w.conn_, detail::codec_events, "aw::pg type codecs", nullptr))
-      throw interface_error("aw::pg::connection::set_type_codec: libpq refused the event procedure");
-    w.codec_events_ = true;
-  }
   auto next = std::make_shared<detail::codec_registry>();
-  if (w.codecs_) next->entries = w.codecs_->entries;
+  if (w.codecs_) *next = *w.codecs_;
   std::erase_if(next->entries, [&](const detail::runtime_codec& e) { return e.type == c.type && e.cpp == c.cpp; });
   next->entries.push_back(std::move(c));
-  w.codecs_ = std::move(next);
-  PQsetInstanceData(w.conn_, detail::codec_events, &w.codecs_);
-  w.params_.use_codecs(w.codecs_);
+  detail::publish_registry(w, std::move(next));
+  detail::runtime_codecs_registered.store(true, std::memory_order_relaxed);
 }
 
 }  // namespace aw::pg

@@ -95,6 +95,7 @@ int column_index(const pg_result* r, std::string_view name) {
   return i;
 }
 std::string describe_column(const pg_result* r, int col) {
+  types_scope scope(r);
   std::string type = type_name(PQftype(r, col));
   if (type.starts_with("type OID")) type.erase(0, 5);
   return "column " + std::to_string(col) + " (\"" + PQfname(r, col) + "\", type " + type + ")";
@@ -136,6 +137,12 @@ uuid uuid::parse(std::string_view s) {
   return u;
 }
 
+std::string value::type_name() const {
+  const oid t = type();
+  if (!detail::needs_types(t)) return detail::type_name(t);
+  detail::types_scope scope(r_);
+  return detail::type_name(t);
+}
 std::string_view value::name() const noexcept { return PQfname(r_, col_); }
 std::ostream& operator<<(std::ostream& os, const value& v) { return os << v.to_string(); }
 

@@ -385,6 +385,7 @@ task<result> wire::query(std::string_view sql, detail::encoder enc, prepared_sta
         continue;
       }
     }
+    if (!knows_types(op.res.native())) co_await look_up_types(op.res);
     co_return std::move(op.res);
   }
 }

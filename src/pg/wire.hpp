@@ -62,6 +62,14 @@ struct result_guard {
 
 // Internal to aw::pg (this header is not installed): its members are public so that the
 // module's classes use them without a list of friends.
+class wire;
+// The event procedure that hands each result the connection's codec_registry (type_codec.cpp):
+// registered when the connection opens; publish_registry makes `next` the registry of the
+// results made from then on, attach_registry gives one to a result made before.
+void register_result_events(wire& w);
+void publish_registry(wire& w, std::shared_ptr<const codec_registry> next);
+void attach_registry(PGresult* r, const std::shared_ptr<const codec_registry>& reg);
+
 class wire {
  public:
   wire(connection& owner, connection_options o);
@@ -165,6 +173,11 @@ class wire {
   task<> prepare_named(prepared_statement& st);
   void check_arguments(const prepared_statement& st) const;
 
+  // The types made after initdb that a result has, looked up in pg_catalog once per
+  // connection (introspection.cpp).
+  bool knows_types(const PGresult* r) const noexcept;
+  task<> look_up_types(result& r);
+
   // COPY (copy.cpp).
   task<std::string> copy_in(const std::string& sql, copy_feed feed);
   task<std::string> copy_out(std::string sql, byte_sink& sink);
@@ -191,7 +204,7 @@ class wire {
   // The codecs of connection::set_type_codec; libpq's event procedure (type_codec.cpp)
   // hands each new result the ones current when it was made.
   std::shared_ptr<const codec_registry> codecs_;
-  bool codec_events_ = false;  // the event procedure is registered on conn_
+  bool codec_events_ = false;  // the event procedure is registered on conn_ (when it opens)
   statement_cache cache_;
   std::vector<listener*> listeners_;
   std::vector<aw::pg::cursor*> cursors_;                        // open ones: detached when the connection closes

@@ -80,9 +80,10 @@ E decode_element(const char* p, std::int32_t n, oid t, const char* in) {
     else
       throw type_error(std::string("a NULL ") + in + " does not read into a non-optional " + cpp_type_name<V>() + "; use std::optional");
   } else {
-    if (!codec<V>::accepts(t))
+    const oid d = decoding_oid(t);
+    if (!codec<V>::accepts(d))
       throw type_error(std::string("the ") + in + " of type " + type_name(t) + " does not read into " + cpp_type_name<V>());
-    return codec<V>::decode(p, n, t);
+    return codec<V>::decode(p, n, d);
   }
 }
 // Appends a length-prefixed element (4-byte length, then its binary form).
@@ -141,7 +142,7 @@ struct codec<std::vector<E, A>> {
     if (h.ndim != depth)
       throw type_error("a " + std::to_string(h.ndim) + "-dimensional array does not read into " +
                        detail::cpp_type_name<std::vector<E, A>>() + " (" + std::to_string(depth) + " dimensions)");
-    if (!codec<elem>::accepts(h.element))
+    if (!codec<elem>::accepts(detail::decoding_oid(h.element)))
       throw type_error("array elements of type " + detail::type_name(h.element) + " do not read into " + detail::cpp_type_name<elem>());
     std::vector<E, A> v;
     fill(v, h, 0, p, end, len);

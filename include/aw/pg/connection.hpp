@@ -307,9 +307,18 @@ class connection {
   // when the server has no such type.
   template <class T>
   task<> set_type_codec(std::string type_name, type_codec<T> c) {
+    static_assert(detail::runtime_codec_allowed<T>,
+                  "aw::pg::connection::set_type_codec: a codec reads into and sends a class or an enum of your own");
     std::string schema = std::move(c.schema);
     return add_type_codec(std::move(type_name), std::move(schema), detail::make_runtime_codec(std::move(c)));
   }
+
+  // Forgets what the connection learnt of the schema (asyncpg's reload_schema_state): the
+  // types made after initdb it looked up (their names, kinds, fields; see aw::pg::value::
+  // type_name) and its cached statements. After a type is altered or renamed: the next
+  // result that has it looks it up again. Runs no query (the statements are freed on the
+  // server before the next one is prepared).
+  void reload_schema_state();
 
   // Prepares a statement to run many times (aw/pg/prepared_statement.hpp).
   task<prepared_statement> prepare(std::string sql);

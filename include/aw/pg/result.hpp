@@ -87,6 +87,38 @@ std::string describe_column(const pg_result* r, int col);  // "column 2 (\"name\
 // type_error: the column's type has no decoder registered for a C++ type without a codec.
 [[noreturn]] void no_runtime_decoder(const pg_result* r, int col, const std::string& cpp);
 
+// While it lives, the types the connection looked up when it made `r` (user_types.hpp)
+// name and decode the values of types made after initdb: type_name, to_text, decoding_oid.
+// Made only for such a column (or a record's, whose fields may be of such types).
+class types_scope {
+ public:
+  explicit types_scope(const pg_result* r) noexcept;
+  types_scope(const types_scope&) = delete;
+  types_scope& operator=(const types_scope&) = delete;
+  ~types_scope();
+
+ private:
+  const void* saved_;
+};
+inline bool needs_types(oid t) noexcept { return t >= oids::first_normal || t == oids::record || t == oids::record_array; }
+
+template <class T>
+T decode_static(const pg_result* r, int col, const raw_field& f, oid t) {
+  if (!codec<T>::accepts(t)) throw type_error(describe_column(r, col) + " does not read into " + cpp_type_name<T>());
+  try {
+    return codec<T>::decode(f.data, f.length, t);
+  } catch (const type_error& e) {
+    throw type_error(describe_column(r, col) + ": " + e.what());
+  }
+}
+// A value of a type made after initdb (or of a record, whose fields may be): read with
+// the types looked up for its result. Apart, so that the common case stays inline.
+template <class T>
+T decode_user_type(const pg_result* r, int col, const raw_field& f) {
+  types_scope scope(r);
+  return decode_static<T>(r, col, f, decoding_oid(f.type));
+}
+
 template <class T>
 T decode_field(const pg_result* r, int row, int col) {
   if (col < 0 || col >= column_count(r)) column_out_of_range(r, col);
@@ -98,12 +130,19 @@ T decode_field(const pg_result* r, int row, int col) {
     if (f.null)
       throw type_error("NULL in " + describe_column(r, col) + " does not read into a non-optional " + cpp_type_name<T>() +
                        "; use std::optional");
-    if (const runtime_codec* rc = runtime_decoder(r, f.type, typeid(T))) {
-      std::optional<T> out;
-      rc->decode(std::string_view(f.data, static_cast<std::size_t>(f.length)), &out);
-      return std::move(*out);
+    // Only a class or an enum can have a registered codec, and only once one was registered.
+    if constexpr (runtime_codec_allowed<T>) {
+      if (runtime_codecs_registered.load(std::memory_order_relaxed)) {
+        if (const runtime_codec* rc = runtime_decoder(r, f.type, typeid(T))) {
+          std::optional<T> out;
+          rc->decode(std::string_view(f.data, static_cast<std::size_t>(f.length)), &out);
+          return std::move(*out);
+        }
+      }
     }
     if constexpr (has_static_codec<T>) {
+      if (needs_types(f.type)) [[unlikely]]
+        return decode_user_type<T>(r, col, f);
       if (!codec<T>::accepts(f.type)) throw type_error(describe_column(r, col) + " does not read into " + cpp_type_name<T>());
       try {
         return codec<T>::decode(f.data, f.length, f.type);
@@ -131,9 +170,10 @@ class value {
   value(const pg_result* r, int row, int col) noexcept : r_(r), row_(row), col_(col) {}
   bool is_null() const noexcept { return detail::raw(r_, row_, col_).null; }
   // The PostgreSQL type: its OID, and its SQL name ("integer", "text[]"; for a type made
-  // after initdb, such as an enum, "type OID n").
+  // after initdb, as the server's format_type names it: "mood", "mood[]", "other.pair"; the
+  // connection looked it up when the result came).
   oid type() const noexcept { return detail::raw(r_, row_, col_).type; }
-  std::string type_name() const { return detail::type_name(type()); }
+  std::string type_name() const;
   // The column's name.
   std::string_view name() const noexcept;
   // The raw binary value (empty for NULL).

@@ -36,6 +36,7 @@
 #include <aw/pg/errors.hpp>
 #include <aw/pg/types.hpp>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -86,16 +87,23 @@ struct runtime_codec {
   std::function<void(const void* value, std::string& out)> encode;
   std::function<void(std::string_view in, void* optional_out)> decode;
 };
-// A connection's codecs; replaced, never changed, when one is added: a result keeps the
-// ones it was read with.
+struct type_catalog;  // the types made after initdb a connection looked up (user_types.hpp)
+// A connection's codecs and the types it looked up on the server; replaced, never changed,
+// when one is added: a result keeps the ones it was read with.
 struct codec_registry {
   std::vector<runtime_codec> entries;
+  std::shared_ptr<const type_catalog> types;
   const runtime_codec* decoder(oid type, std::type_index cpp) const noexcept;
   const runtime_codec* encoder(std::type_index cpp) const noexcept;
 };
+// The registry a result was made with (nullptr: none, the connection had no codec and had
+// looked no type up then).
+const codec_registry* registry_of(const pg_result* r) noexcept;
+// Set once any connection of the process registers a codec: until then reading a column
+// skips the lookup of a registered decoder (a call into libpq per field) altogether.
+inline std::atomic<bool> runtime_codecs_registered{false};
 // The decoder for a column of `type` read as `cpp` from a result of a connection that
-// registered one; nullptr otherwise (the common case, and cheap: libpq keeps no per-result
-// data for a connection that never registered a codec).
+// registered one; nullptr otherwise.
 const runtime_codec* runtime_decoder(const pg_result* r, oid type, std::type_index cpp) noexcept;
 
 template <class T>

@@ -61,7 +61,7 @@ inline constexpr oid bool_ = 16, bytea = 17, char_ = 18, name = 19, int8 = 20, i
                      xml = 142, point = 600, cidr = 650, float4 = 700, float8 = 701, unknown = 705, money = 790, inet = 869, bpchar = 1042,
                      varchar = 1043, date = 1082, time = 1083, timestamp = 1114, timestamptz = 1184, interval = 1186, timetz = 1266,
                      numeric = 1700, record = 2249, uuid = 2950, jsonb = 3802, int4range = 3904, numrange = 3906, tsrange = 3908,
-                     tstzrange = 3910, daterange = 3912, int8range = 3926;
+                     tstzrange = 3910, daterange = 3912, int8range = 3926, record_array = 2287;
 // The first OID of objects made after initdb: types above it are the database's own
 // (enums, composites, domains, extensions).
 inline constexpr oid first_normal = 16384;
@@ -143,6 +143,12 @@ std::string to_text(oid t, const char* p, int len);
 std::string type_name(oid t);
 // A range type's element type (0 for other types).
 oid range_element(oid t) noexcept;
+// The OID whose built-in decoder reads a value of type t: t itself for a built-in type; for a
+// type the connection looked up (user_types.cpp, inside a types_scope): a domain's base
+// type, text for an enum (its binary form is its label) or a type whose binary form is its
+// text (citext), record for a composite; t itself otherwise.
+oid user_decoding_oid(oid t) noexcept;
+inline oid decoding_oid(oid t) noexcept { return t < oids::first_normal ? t : user_decoding_oid(t); }
 // The C++ type's name for errors: "std::string", "std::int32_t", else the compiler's.
 template <class T>
 std::string cpp_type_name() {
