@@ -84,3 +84,11 @@ extern aw::pg::row record, rec;
 std::map<std::string, std::optional<std::string>> parse_hstore(std::string_view bytes);
 std::string hstore_bytes(const std::map<std::string, std::optional<std::string>>& m);
 void send(const std::string& email);
+// http/event_hooks.hpp's example.
+void log(std::string_view method, std::string_view url);
+struct histogram {
+  void observe(std::chrono::microseconds);
+};
+extern histogram metrics;
+// mongo/gridfs.hpp's example: an entered client.
+extern aw::mongo::client c;

@@ -7,8 +7,8 @@
 //                                     if (r.url.ends_with("/users/1")) co_return {.status = 200, .body = R"({"id":1})"};
 //                                     co_return {.status = 404};
 //                                   })};
-//   ... inside the session's block: co_await s.get("users/1") gives a response whose json()
-//   is {"id":1}, as from the network.
+//   // Inside the session's block, co_await s.get("users/1") gives a response whose json()
+//   // is {"id":1}, as from the network.
 //
 // Semantics:
 // - The handler is a coroutine returning aw::task<mock_response>, or a plain function
