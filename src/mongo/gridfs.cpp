@@ -232,12 +232,14 @@ struct gridfs_stream_state {
   // lease, or hands them to a job still running.
   task<> close(bool save, bool quiet) {
     if (!l) co_return;
-    bool orphan, handles;
+    bool orphan, handles = false;
     {
       std::lock_guard g(core->m);
       orphan = core->in_flight > 0;
-      if (orphan) core->orphaned = true;
-      handles = core->has_handles();
+      if (orphan)
+        core->orphaned = true;
+      else
+        handles = core->has_handles();  // no job runs: none writes them (with one, a worker may)
     }
     if (orphan) {
       c->orphan_lease(*l);
