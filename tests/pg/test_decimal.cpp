@@ -37,7 +37,7 @@ TEST(PgDecimal, ParsesAndPrints) {
     EXPECT_THROW(decimal::parse(bad), std::invalid_argument) << '"' << bad << '"';
 }
 
-TEST(PgDecimal, ConvertsFromIntegersIntoDoublesAndOrders) {
+TEST(PgDecimal, ConvertsBetweenIntegersAndDoublesAndOrders) {
   EXPECT_EQ(decimal(42).to_string(), "42");
   EXPECT_EQ(decimal(std::numeric_limits<std::int64_t>::min()).to_string(), "-9223372036854775808");
   EXPECT_EQ(decimal(std::numeric_limits<std::uint64_t>::max()).to_string(), "18446744073709551615");
