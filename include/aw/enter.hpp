@@ -50,7 +50,7 @@ class [[nodiscard("co_await aw::enter(m): without co_await nothing is entered")]
     static_assert(
         std::is_base_of_v<promise_base, P> && requires { typename P::is_task_promise; },
         "aw::enter can only be awaited inside a coroutine that returns aw::task");
-    entering_.bind(&h.promise().exits_);
+    entering_.bind(h);
     if constexpr (entering<M, true>::runs_in_place) {
       return !entering_.start(h);  // false: go on at once
     } else {

@@ -22,6 +22,8 @@
 namespace aw::detail {
 
 inline std::coroutine_handle<>* run_in_place(std::coroutine_handle<> h, promise_base& p, task_context* ctx) noexcept;
+template <class Record, class P>
+std::coroutine_handle<> run_lone_exit(exit_record* r, void* task_frame) noexcept;
 
 // Awaited after run_in_place gave a slot: suspends, to be resumed when the child has finished.
 struct await_child {
@@ -97,28 +99,29 @@ class [[nodiscard]] exit_call {
   bool gives_bool_;
 };
 
-struct direct_exit;
-
 struct exit_record {
   exit_record* next = nullptr;
   exit_frame (*run)(exit_record* self, const std::exception_ptr& e) = nullptr;  // awaits to true: suppress
   void (*destroy)(exit_record* self) noexcept = nullptr;
+  // Runs the exit as the lone exit of the task whose frame is `task_frame`, with no exception
+  // to hand it (start_deferred_exits), then gives the coroutine to resume. Typed for the
+  // manager and the task's promise, so that the common case makes no other indirect call;
+  // set by aw::enter when it links the record to a task, null for an exit stack's records.
+  std::coroutine_handle<> (*run_lone)(exit_record* self, void* task_frame) noexcept = nullptr;
   debug_entry* debug = nullptr;
-  // Room, inside the record, for what running it as a task's lone exit needs
-  // (start_deferred_exits); set for the records of aw::enter, null for an exit stack's.
-  direct_exit* lone = nullptr;
   std::uint32_t trace = 0;  // the manager's span in the trace (aw/trace.hpp)
 };
 
-// A task's lone exit, run in place when the task finishes (start_deferred_exits): what the
-// exit needs until it has finished, the shield it runs under, its record and its frame.
-// It is built in the room its record keeps for it, so running the exit allocates nothing
-// but the exit's own frame.
+// A task's lone exit, run in place when the task finishes (run_lone_exit): what the exit
+// needs until it has finished, the shield it runs under, its record and, once it has
+// suspended, its frame. It is built in the room its record keeps for it, so running the
+// exit allocates nothing but the exit's own frame. Everything but the shield is trivially
+// destructible, so that the path where the exit finishes at once tests nothing more.
 struct direct_exit {
   direct_exit(task_context* ctx, exit_record* r) noexcept : shielded(ctx), record(r) {}
   // Frees the exit's frame, leaves the shield, then frees the record, and this with it.
   void end() noexcept {
-    call.reset();
+    if (frame.address) std::coroutine_handle<>::from_address(frame.address).destroy();
     exit_record* r = record;
     this->~direct_exit();
     r->destroy(r);
@@ -126,7 +129,7 @@ struct direct_exit {
 
   shield_guard shielded;
   exit_record* record;
-  std::optional<exit_call> call;
+  exit_frame frame{};  // the exit's frame, owned here while it runs suspended
 };
 
 inline void destroy_exit_records(exit_record* head) noexcept {
@@ -195,7 +198,6 @@ struct manager_record final : exit_record {
   explicit manager_record(M&& m) : manager(hold(std::forward<M>(m))) {
     run = &run_exit;
     destroy = &destroy_record<manager_record>;
-    if constexpr (Lone) lone = reinterpret_cast<direct_exit*>(room.bytes);
   }
 
   static exit_frame run_exit(exit_record* self, const std::exception_ptr& e) {
@@ -303,7 +305,13 @@ class entering {
       trace_exit(trace_, nullptr, false, nullptr);
   }
 
-  void bind(exit_record** head) noexcept { head_ = head; }
+  // Links the record, once entered, to the exits of the task whose frame is `h`.
+  template <class P>
+  void bind(std::coroutine_handle<P> h) noexcept {
+    static_assert(Lone, "only aw::enter links a record to a task");
+    head_ = &h.promise().exits_;
+    owner_.r->run_lone = &run_lone_exit<record, P>;
+  }
 
   // An aenter that is an aw::task runs in place (run_in_place), through start(); any other
   // awaitable through ready() and suspend(), as co_await would.
@@ -530,7 +538,7 @@ std::coroutine_handle<>* run_in_place(std::coroutine_handle<P> h, task_context* 
 template <class P>
 [[gnu::always_inline]] inline void settle_direct_exit(P& p, direct_exit* d) noexcept {
   std::exception_ptr raised;
-  (void)d->call->settle(raised);
+  (void)exit_call(std::exchange(d->frame, {})).settle(raised);  // and frees the exit's frame
   d->end();
   if (raised) [[unlikely]] {
     p.reset_value();
@@ -559,47 +567,112 @@ task<void> finish_direct_exit(P& p, direct_exit_owner own) {
   co_return;
 }
 
-// Runs the exits aw::enter registered on a finished task, then resumes its awaiter.
+// A lone exit (d->call) suspended at `slot`: a frame of its own settles it when it
+// finishes, then resumes the task's awaiter. Until then the task's frame owns that frame.
 template <class P>
-std::coroutine_handle<> start_deferred_exits(std::coroutine_handle<P> h) noexcept {
-  P& p = h.promise();
-  exit_record* const r = std::exchange(p.exits_, nullptr);
-  if (!r->next && !r->debug && !r->trace && !p.exception_) {
-    // The common case, one exit and no exception to hand it: it runs in place, and when it
-    // finishes without suspending, as most do, the task's awaiter goes on with no driver
-    // frame (unwind() does no more for one record and no exception). Only aw::enter links
-    // records to a task, and each keeps the room this needs.
-    AW_ASSERT(r->lone, "a record linked to a task keeps room for its lone exit");
-    auto* d = ::new (static_cast<void*>(r->lone)) direct_exit(p.ctx_, r);
-    try {
-      d->call.emplace(r->run(r, nullptr));  // exit_call(exit_frame)
-    } catch (...) {
-      // Calling aexit raised before it could start (an aexit that is not a coroutine).
-      std::exception_ptr raised = std::current_exception();
-      d->end();
-      p.reset_value();
-      p.exception_ = std::move(raised);
-      return p.continuation_;
-    }
-    std::coroutine_handle<>* slot = d->call->run_in(p.ctx_);
-    if (!slot) [[likely]] {
-      settle_direct_exit(p, d);
-      return p.continuation_;
-    }
-    auto driver = finish_direct_exit(p, direct_exit_owner(d)).release();
-    driver.promise().continuation_ = p.continuation_;
-    driver.promise().ctx_ = p.ctx_;
-    p.exit_driver_ = driver;
-    *slot = driver;  // it starts once the exit has finished
-    return std::noop_coroutine();
+[[gnu::noinline]] void defer_direct_exit(P& p, direct_exit* d, std::coroutine_handle<>* slot) noexcept {
+  auto driver = finish_direct_exit(p, direct_exit_owner(d)).release();
+  driver.promise().continuation_ = p.continuation_;
+  driver.promise().ctx_ = p.ctx_;
+  p.exit_driver_ = driver;
+  *slot = driver;  // it starts once the exit has finished
+}
+
+// The aexit of a manager, called with no exception (an aexit that takes the exception by
+// value gets it built in place, with nothing to copy or release afterwards).
+template <class Mgr>
+decltype(auto) call_aexit_without_exception(Mgr& m) {
+  if constexpr (requires { m.aexit(std::exception_ptr()); }) {
+    return m.aexit(std::exception_ptr());
+  } else {
+    const std::exception_ptr none;
+    return m.aexit(none);
   }
-  // One frame runs every exit and settles the task; a failed allocation here terminates.
-  p.exits_ = r;
+}
+
+// exit_record::run_lone for the records of aw::enter (Record, a manager_record<M, true>) on
+// a task with promise P. The exit runs in place under a shield built in the record's room;
+// when it finishes without suspending, as most do, it is settled here and the task's
+// awaiter goes on with no driver frame (unwind() does no more for one record and no
+// exception). An aexit that is an aw::task<> or aw::task<bool> is run through its typed
+// frame, with no type-erased call.
+template <class Record, class P>
+std::coroutine_handle<> run_lone_exit(exit_record* r, void* task_frame) noexcept {
+  P& p = std::coroutine_handle<P>::from_address(task_frame).promise();
+  auto* rec = static_cast<Record*>(r);
+  auto* d = ::new (static_cast<void*>(rec->room.bytes)) direct_exit(p.ctx_, r);
+  using aexit_type = decltype(call_aexit_without_exception(rec->get()));
+  std::exception_ptr raised;
+  if constexpr (std::is_same_v<aexit_type, task<void>> || std::is_same_v<aexit_type, task<bool>>) {
+    std::coroutine_handle<typename aexit_type::promise_type> exit;
+    try {
+      exit = call_aexit_without_exception(rec->get()).release();
+    } catch (...) {
+      raised = std::current_exception();  // calling aexit raised before its body began
+    }
+    if (exit) [[likely]] {
+      std::coroutine_handle<>* slot = run_in_place(exit, p.ctx_);
+      if (slot) [[unlikely]] {
+        d->frame = {exit.address(), std::is_same_v<aexit_type, task<bool>>};
+        defer_direct_exit(p, d, slot);
+        return std::noop_coroutine();
+      }
+      raised = std::move(exit.promise().exception_);
+      exit.destroy();
+    }
+    d->~direct_exit();
+    destroy_record<Record>(rec);
+  } else {
+    std::optional<exit_call> call;
+    try {
+      call.emplace(as_exit_call(call_aexit_without_exception(rec->get())));
+    } catch (...) {
+      raised = std::current_exception();  // calling aexit, or making its awaitable a task, raised
+    }
+    if (call) {
+      if (std::coroutine_handle<>* slot = call->run_in(p.ctx_)) {
+        d->frame = call->release_frame();
+        defer_direct_exit(p, d, slot);
+        return std::noop_coroutine();
+      }
+      (void)call->settle(raised);
+      call.reset();
+    }
+    d->end();
+  }
+  if (raised) [[unlikely]] {
+    p.reset_value();
+    p.exception_ = std::move(raised);
+  }
+  return p.continuation_;
+}
+
+// The exits of a task that has more than one, or an exception to hand them, or is
+// observed: one frame runs every exit and settles the task. A failed allocation here
+// terminates.
+template <class P>
+[[gnu::noinline]] std::coroutine_handle<> start_exit_driver(std::coroutine_handle<P> h) noexcept {
+  P& p = h.promise();
   auto driver = unwind(p.exits_, p.exception_, settle_task<P>{&p}).release();
   driver.promise().continuation_ = p.continuation_;
   driver.promise().ctx_ = p.ctx_;
   p.exit_driver_ = driver;
   return driver;
+}
+
+// Runs the exits aw::enter registered on a finished task, then resumes its awaiter.
+template <class P>
+std::coroutine_handle<> start_deferred_exits(std::coroutine_handle<P> h) noexcept {
+  P& p = h.promise();
+  exit_record* const r = p.exits_;
+  if (!r->next && !r->debug && !r->trace && !p.exception_) [[likely]] {
+    // The common case, one exit and no exception to hand it. Only aw::enter links records
+    // to a task, and each says how to run its exit alone.
+    AW_ASSERT(r->run_lone, "a record linked to a task can run its exit alone");
+    p.exits_ = nullptr;
+    return r->run_lone(r, h.address());
+  }
+  return start_exit_driver(h);
 }
 
 }  // namespace aw::detail
