@@ -248,7 +248,7 @@ class task_group {
       if (!ctx) throw std::logic_error("aw::task_group::start: await it in an aw::task running under aw::run");
       group_->check_open("aw::task_group::start");
       state_.caller = h;
-      state_.start_scope.link(ctx->scope);
+      state_.start_scope.link(ctx->innermost());
       auto child =
           std::apply([&](A&... a) { return task_group::run_started_child<T>(group_, &state_, std::move(fn_), std::move(a)...); }, args_);
       if (detail::trace_on) [[unlikely]] {
@@ -428,7 +428,7 @@ class task_group {
   void adopt_started(detail::start_state<T>* st, detail::task_context* ctx) noexcept {
     detail::intrusive_list<detail::task_context>::erase(*ctx);
     detail::scope_state* moved = nullptr;
-    if (ctx->scope == &st->start_scope) {
+    if (ctx->innermost() == &st->start_scope) {
       ctx->scope = &scope_;
     } else {
       for (detail::scope_state* s = ctx->scope; s; s = s->parent)

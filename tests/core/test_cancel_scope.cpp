@@ -2076,4 +2076,128 @@ TEST(ShieldedExit, ACancellationThatArrivesAfterTheTaskReturnedIsSeenByTheCaller
   EXPECT_TRUE(scope.cancelled_caught());
 }
 
+// ---------------------------------------------------------------------------------------
+// An exit's shield becomes a scope of the chain only when something needs one there (a
+// scope or a task group entered in the exit); until then it is a mark on the task. Each
+// test below begins its exits with the outer scope already cancelled, in every form.
+
+// An exit that runs a task group of two children, each sleeping 10 ms.
+class group_exit {
+ public:
+  explicit group_exit(log_t& log) : log_(&log) {}
+  aw::task<group_exit&> aenter() { co_return *this; }
+  aw::task<> aexit(std::exception_ptr) {
+    aw::task_group group;
+    co_await aw::async_with(group, [&](aw::task_group& g) -> aw::task<> {
+      for (const char* name : {"a", "b"})
+        g.start_soon(
+            [](log_t* log, const char* n) -> aw::task<> {
+              co_await aw::sleep(10ms);
+              log->push_back(std::string("child ").append(n).append(" at ").append(std::to_string(aw::now().time_since_epoch() / 1ms)));
+            },
+            log_, name);
+      co_return;
+    });
+    log_->push_back("exit done");
+  }
+
+ private:
+  log_t* log_;
+};
+
+// A task that enters `m`, then cancels `scope`, which it runs in, and returns: its lone
+// exit begins in a cancelled scope.
+template <class M>
+aw::task<> enter_cancel_return(M& m, aw::cancel_scope& scope) {
+  co_await aw::enter(m);
+  scope.cancel();
+}
+
+TEST(ShieldedExit, ATaskGroupInAnExitIsShieldedInEveryForm) {
+  for (int form = 0; form < 3; ++form) {
+    log_t log;
+    group_exit manager(log);
+    aw::cancel_scope scope;
+    aw::clock::time_point start{};
+    run_virtual([&]() -> aw::task<> {
+      start = aw::now();
+      co_await aw::async_with(scope, [&](aw::cancel_scope& s) -> aw::task<> {
+        if (form == 0) {
+          co_await enter_cancel_return(manager, s);  // a lone exit, no exception
+        } else if (form == 1) {
+          co_await aw::enter(manager);  // the exits' driver, with aw::cancelled
+          s.cancel();
+          co_await aw::sleep(1h);
+        } else {
+          co_await aw::async_with(manager, [&](group_exit&) -> aw::task<> {
+            s.cancel();
+            co_await aw::sleep(1h);
+          });
+        }
+      });
+    });
+    const std::string at = std::to_string((start + 10ms).time_since_epoch() / 1ms);
+    EXPECT_EQ(log, (log_t{std::string("child a at ").append(at), std::string("child b at ").append(at), "exit done"})) << "form " << form;
+    // Form 0 reaches no wait in the cancelled scope after cancelling it: nothing to catch.
+    EXPECT_EQ(scope.cancelled_caught(), form != 0) << "form " << form;
+  }
+}
+
+// An exit whose own exit runs inside it: each is shielded, the outer one still after the
+// inner one has ended, and a scope entered after that is cancelled only by its deadline.
+class nested_exit {
+ public:
+  nested_exit(exit_probe& inner_probe, log_t& log) : inner_(inner_probe, 5ms), log_(&log) {}
+  aw::task<nested_exit&> aenter() { co_return *this; }
+  aw::task<> aexit(std::exception_ptr) {
+    co_await enter_and_return(inner_, *log_);  // the inner exit sleeps 5 ms
+    log_->push_back("inner done");
+    co_await aw::sleep(5ms);
+    deadline_after_inner = co_await aw::current_deadline();
+    bool completed = co_await aw::move_on_after(1h, []() -> aw::task<> { co_await aw::sleep(5ms); });
+    log_->push_back(completed ? "scope completed" : "scope cut");
+    bool cut = !co_await aw::move_on_after(5ms, []() -> aw::task<> { co_await aw::sleep(1h); });
+    log_->push_back(cut ? "deadline cut" : "deadline missed");
+    co_await aw::sleep(5ms);
+    log_->push_back("exit done");
+    finished_at = aw::now();
+  }
+
+  aw::clock::time_point deadline_after_inner{};
+  aw::clock::time_point finished_at{};
+
+ private:
+  slow_exit inner_;
+  log_t* log_;
+};
+
+TEST(ShieldedExit, AnExitInsideAnExitLeavesTheOuterOneShielded) {
+  for (int form = 0; form < 2; ++form) {
+    exit_probe inner;
+    log_t log;
+    nested_exit manager(inner, log);
+    aw::cancel_scope scope;
+    aw::clock::time_point start{};
+    run_virtual([&]() -> aw::task<> {
+      start = aw::now();
+      co_await aw::async_with(scope, [&](aw::cancel_scope& s) -> aw::task<> {
+        if (form == 0) {
+          co_await enter_cancel_return(manager, s);
+        } else {
+          co_await aw::enter(manager);
+          s.cancel();
+          co_await aw::sleep(1h);
+        }
+      });
+    });
+    EXPECT_EQ(log, (log_t{"returned", "inner done", "scope completed", "deadline cut", "exit done"})) << "form " << form;
+    EXPECT_TRUE(inner.finished) << "form " << form;
+    EXPECT_EQ(inner.deadline_in_exit, never) << "form " << form;
+    EXPECT_EQ(manager.deadline_after_inner, never) << "form " << form;
+    EXPECT_EQ(manager.finished_at - start, 5ms + 5ms + 5ms + 5ms + 5ms) << "form " << form;
+    // Form 0 reaches no wait in the cancelled scope after cancelling it: nothing to catch.
+    EXPECT_EQ(scope.cancelled_caught(), form != 0) << "form " << form;
+  }
+}
+
 }  // namespace

@@ -85,13 +85,28 @@ struct scope_state : intrusive_list_item<scope_state> {
   void deliver() noexcept;
 };
 
+class shield_guard;
+
 // In scope_state::tasks of the scope a task group runs it in (or of start()'s scope).
 struct task_context : intrusive_list_item<task_context> {
-  scope_state* scope = nullptr;    // innermost scope the task is in
+  scope_state* scope = nullptr;  // innermost scope the task is in
+  // The innermost shield not yet made a scope of the chain (shield_guard), or null. While
+  // one is pending the task has entered no scope since it began, so nothing from outside
+  // reaches the task: a shield costs two stores until something needs it as a scope.
+  shield_guard* pending_shield = nullptr;
   cancellable* waiting = nullptr;  // the wait it is suspended in, if any
   std::uint32_t trace_id = 0;      // its track in the trace (aw/trace.hpp); 0 until traced
 
-  bool cancelled() const noexcept { return scope && scope->effectively_cancelled(); }
+  bool cancelled() const noexcept { return !pending_shield && scope && scope->effectively_cancelled(); }
+
+  // The innermost scope, for linking a scope under it or changing the chain: a pending
+  // shield is made a scope first, so that what is linked under it is shielded.
+  scope_state* innermost() noexcept {
+    if (pending_shield) [[unlikely]]
+      make_shield_scope();
+    return scope;
+  }
+  inline void make_shield_scope() noexcept;
 
   // Interrupts the task's wait if the task is now cancelled.
   void interrupt_if_cancelled() noexcept {
@@ -107,7 +122,7 @@ struct task_context : intrusive_list_item<task_context> {
 
 inline void scope_state::enter(task_context* ctx) noexcept {
   owner = ctx;
-  link(ctx->scope);
+  link(ctx->innermost());
   ctx->scope = this;
   if (cancel_called) {
     cancel_called = false;
@@ -115,27 +130,61 @@ inline void scope_state::enter(task_context* ctx) noexcept {
   }
 }
 
-// Runs `scope` shielded for the lifetime of the guard: an exit, a task group waiting for
+// Runs the task shielded for the lifetime of the guard: an exit, a task group waiting for
 // its children. Cancellation that arrives meanwhile is seen at the first wait after it.
+//
+// The shield's scope is built only when something needs it in the chain of scopes (a scope
+// entered, or the chain changed, under the shield: task_context::innermost). Until then the
+// guard is only marked pending on the task, which task_context::cancelled() and
+// effective_deadline() read: most exits enter no scope, and building a scope and linking
+// it costs more than the exit itself.
 class shield_guard {
  public:
   explicit shield_guard(task_context* ctx) noexcept : ctx_(ctx) {
     if (ctx_) {
-      shield_.shield = true;
-      shield_.parent = ctx_->scope;
-      ctx_->scope = &shield_;
+      outer_ = ctx_->pending_shield;
+      ctx_->pending_shield = this;
     }
   }
   shield_guard(const shield_guard&) = delete;
   shield_guard& operator=(const shield_guard&) = delete;
   ~shield_guard() {
-    if (ctx_) ctx_->scope = shield_.parent;
+    if (!ctx_) return;
+    if (built_) [[unlikely]] {
+      ctx_->scope = shield_.parent;
+      shield_.~scope_state();
+    } else {
+      AW_ASSERT(ctx_->pending_shield == this, "shields end in the reverse order of their start");
+    }
+    ctx_->pending_shield = outer_;
   }
 
  private:
+  friend struct task_context;
+  // Puts the shield's scope in the chain, at the innermost place: nothing was entered
+  // since the guard began. The shields pending outside it need no scope: this one hides
+  // them, and they are pending again once it has ended (outer_).
+  void build_scope() noexcept {
+    ::new (static_cast<void*>(&shield_)) scope_state();
+    shield_.shield = true;
+    shield_.parent = ctx_->scope;
+    ctx_->scope = &shield_;
+    built_ = true;
+  }
+
   task_context* ctx_;
-  scope_state shield_;
+  shield_guard* outer_ = nullptr;
+  bool built_ = false;
+  union {
+    scope_state shield_;  // built by build_scope()
+  };
 };
+
+inline void task_context::make_shield_scope() noexcept {
+  shield_guard* g = pending_shield;
+  pending_shield = nullptr;
+  g->build_scope();
+}
 
 // Takes `s` out of the task's chain of scopes (it need not be the innermost: an exit runs
 // inside a shield pushed after it), and unlinks it from its parent.
@@ -147,7 +196,7 @@ class shield_guard {
 inline void leave_scope(task_context* ctx, scope_state* s) {
   scope_state* const up = s->parent;
   bool inner_still_open = false;
-  if (ctx->scope == s) {
+  if (ctx->innermost() == s) {
     ctx->scope = up;
   } else {
     scope_state* x = ctx->scope;
@@ -179,6 +228,7 @@ inline void leave_scope(task_context* ctx, scope_state* s) {
 // The earliest deadline among the scopes that can cancel the task.
 inline clock::time_point effective_deadline(const task_context* ctx) noexcept {
   clock::time_point d = clock::time_point::max();
+  if (ctx && ctx->pending_shield) return d;  // shielded, with no scope entered since
   for (const scope_state* s = ctx ? ctx->scope : nullptr; s; s = s->parent) {
     if (s->cancel_called) return clock::time_point::min();
     if (s->deadline < d) d = s->deadline;

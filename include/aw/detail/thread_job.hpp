@@ -159,7 +159,7 @@ class callback : public posted_call {
   // cancelled caller cancels what its thread runs on the loop).
   void enter_host_scope(task_context& t, scope_state& s) noexcept {
     s.owner = &t;
-    s.link(job_->ctx ? job_->ctx->scope : nullptr);
+    s.link(job_->ctx ? job_->ctx->innermost() : nullptr);
     t.scope = &s;
   }
 
