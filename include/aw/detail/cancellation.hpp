@@ -10,7 +10,8 @@
 // it was entered), its child scopes, the task that entered it, and the tasks a task group
 // started in it. A task's context points at its innermost scope; the scope chain from
 // there to the root says whether the task is cancelled: it is when a scope on the chain
-// was cancelled, looking no further up than the first shielded scope. That is level
+// was cancelled, looking no further up than the first shielded scope (or not at all while
+// an exit's shield is pending: shield_guard). That is level
 // triggered (trio): every wait inside a cancelled scope fails with aw::cancelled, again
 // and again, until the scope is left.
 //
