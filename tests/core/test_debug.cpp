@@ -195,6 +195,18 @@ TEST(Debug, ExceptionIsLogged) {
   EXPECT_FALSE(contains(err, "suppressed")) << err;
 }
 
+// A module's own events (an HTTP request's start and end) go through the core, which knows
+// nothing of what they are: one line each, with the exception that ended one when there is.
+TEST(Debug, AModulesEventIsOneLineWithTheExceptionThatEndedIt) {
+  testing::internal::CaptureStderr();
+  aw::detail::debug_event("HTTP start", "GET http://127.0.0.1:8080/a");
+  aw::detail::debug_event("HTTP end", "GET http://127.0.0.1:8080/a", std::make_exception_ptr(std::runtime_error("connection refused")));
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(err,
+            "aw: HTTP start GET http://127.0.0.1:8080/a\n"
+            "aw: HTTP end GET http://127.0.0.1:8080/a with std::runtime_error: connection refused\n");
+}
+
 TEST(Debug, SuppressionAndReplacementAreLogged) {
   debug_scope debug(true);
   testing::internal::CaptureStderr();
