@@ -2,7 +2,9 @@
 // synchronous calls on the calling thread. The server is the bottleneck; what is measured
 // is what the worker handoff (queue, worker wake-up, posted completion, loop wake-up) adds
 // per operation. bench/mongo/compare runs it with repetitions, randomly interleaved, so
-// both sides see the same load on a shared machine.
+// both sides see the same load on a shared machine. The GridFS lines (a 1 MiB and a 16 KiB
+// file, 255 KiB chunks) upload and download through a bucket on every side, libmongoc's
+// mongoc_gridfs_bucket_t underneath.
 //   MONGODB_URL=mongodb://127.0.0.1:27119 mongo_bench
 #include <aw/async_with.hpp>
 #include <aw/mongo.hpp>
@@ -50,6 +52,82 @@ void ensure_thousand(mongoc_client_t* c) {
   mongoc_collection_destroy(coll);
 }
 
+// GridFS: the bucket aw_bench.gfs, default chunk size (255 KiB on every side). It holds the
+// two files the download lines read, under fixed _ids that peers.py uses too; the upload
+// lines delete each file they upload, outside the time measured, so every upload meets the
+// same bucket (these two files) on every side.
+constexpr std::size_t gridfs_1m = std::size_t{1} << 20;
+constexpr std::size_t gridfs_16k = std::size_t{16} << 10;
+
+object_id gridfs_file_id(std::size_t size) {
+  return object_id::from_string(size == gridfs_1m ? "000000000000000000000001" : "000000000000000000000002");
+}
+
+// The bytes of every file, uploaded or downloaded: byte i is i % 251 (as in peers.py).
+std::string gridfs_payload(std::size_t size) {
+  std::string s(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) s[i] = static_cast<char>(i % 251);
+  return s;
+}
+
+bson_value_t oid_value(const object_id& id) {
+  bson_value_t v{};
+  v.value_type = BSON_TYPE_OID;
+  bson_oid_copy(&id.native(), &v.value.v_oid);
+  return v;
+}
+
+// mongoc_gridfs_bucket_t on aw_bench.gfs, made once per client, as a libmongoc program keeps
+// its bucket (it checks the indexes once, on its first upload).
+struct sync_bucket {
+  explicit sync_bucket(mongoc_client_t* c) : db(mongoc_client_get_database(c, "aw_bench")) {
+    document opts = doc("bucketName", "gfs");
+    bson_error_t err{};
+    b = mongoc_gridfs_bucket_new(db, opts.native(), nullptr, &err);
+    if (!b) std::abort();
+  }
+  ~sync_bucket() {
+    mongoc_gridfs_bucket_destroy(b);
+    mongoc_database_destroy(db);
+  }
+  sync_bucket(const sync_bucket&) = delete;
+  sync_bucket& operator=(const sync_bucket&) = delete;
+  mongoc_database_t* db;
+  mongoc_gridfs_bucket_t* b;
+};
+
+// The download lines' two files, made once (again if one is missing or of another length).
+void ensure_gridfs(mongoc_client_t* c) {
+  sync_bucket bucket(c);
+  mongoc_collection_t* files = mongoc_database_get_collection(bucket.db, "gfs.files");
+  mongoc_collection_t* chunks = mongoc_database_get_collection(bucket.db, "gfs.chunks");
+  for (std::size_t size : {gridfs_1m, gridfs_16k}) {
+    const object_id oid = gridfs_file_id(size);
+    document filter = doc("_id", oid);
+    mongoc_cursor_t* cur = mongoc_collection_find_with_opts(files, filter.native(), nullptr, nullptr);
+    const bson_t* d;
+    bson_iter_t it;
+    const bool ok =
+        mongoc_cursor_next(cur, &d) && bson_iter_init_find(&it, d, "length") && bson_iter_as_int64(&it) == static_cast<std::int64_t>(size);
+    mongoc_cursor_destroy(cur);
+    if (ok) continue;
+    // Whatever was there under that _id, stray chunks included (delete_by_id leaves those
+    // of a file without its files document).
+    bson_error_t err{};
+    document of_file = doc("files_id", oid);
+    mongoc_collection_delete_many(chunks, of_file.native(), nullptr, nullptr, &err);
+    mongoc_collection_delete_one(files, filter.native(), nullptr, nullptr, &err);
+    const bson_value_t id = oid_value(oid);
+    mongoc_stream_t* up = mongoc_gridfs_bucket_open_upload_stream_with_id(bucket.b, &id, "download", nullptr, &err);
+    std::string data = gridfs_payload(size);
+    if (!up || mongoc_stream_write(up, data.data(), data.size(), 0) != static_cast<ssize_t>(data.size()) || mongoc_stream_close(up) != 0)
+      std::abort();
+    mongoc_stream_destroy(up);
+  }
+  mongoc_collection_destroy(chunks);
+  mongoc_collection_destroy(files);
+}
+
 // libmongoc on the calling thread. Single-threaded (a mongoc_client_t of its own: the
 // server is checked on the caller's thread, between operations), or pooled: a client popped
 // from a mongoc_client_pool_t, whose background threads monitor the server, as asyncwith's
@@ -68,6 +146,7 @@ struct sync_client {
       c = mongoc_client_new_from_uri(uri);
     }
     ensure_thousand(c);
+    ensure_gridfs(c);
   }
   ~sync_client() {
     if (pool) {
@@ -132,6 +211,58 @@ void sync_find_1000(benchmark::State& state, bool pooled) {
   mongoc_collection_destroy(coll);
 }
 
+// One file a time: open an upload stream, write the whole file in one call, close it (which
+// writes the last chunk and the files document). The delete is not timed.
+void sync_gridfs_upload(benchmark::State& state, bool pooled, std::size_t size) {
+  sync_client s(pooled);
+  sync_bucket bucket(s.c);
+  const std::string data = gridfs_payload(size);
+  for (auto _ : state) {
+    bson_value_t id;
+    bson_error_t err{};
+    mongoc_stream_t* up = mongoc_gridfs_bucket_open_upload_stream(bucket.b, "upload", nullptr, &id, &err);
+    if (!up) {
+      state.SkipWithError(err.message);
+      break;
+    }
+    const bool written = mongoc_stream_write(up, const_cast<char*>(data.data()), data.size(), 0) == static_cast<ssize_t>(data.size());
+    if (mongoc_stream_close(up) != 0 || !written) {
+      mongoc_gridfs_bucket_stream_error(up, &err);
+      state.SkipWithError(err.message);
+    }
+    mongoc_stream_destroy(up);
+    state.PauseTiming();
+    if (!mongoc_gridfs_bucket_delete_by_id(bucket.b, &id, &err)) state.SkipWithError(err.message);
+    bson_value_destroy(&id);
+    state.ResumeTiming();
+  }
+}
+
+// The whole file into a new buffer: open a download stream by _id, read to the end.
+void sync_gridfs_download(benchmark::State& state, bool pooled, std::size_t size) {
+  sync_client s(pooled);
+  sync_bucket bucket(s.c);
+  const bson_value_t id = oid_value(gridfs_file_id(size));
+  std::string last;
+  for (auto _ : state) {
+    bson_error_t err{};
+    mongoc_stream_t* down = mongoc_gridfs_bucket_open_download_stream(bucket.b, &id, &err);
+    if (!down) {
+      state.SkipWithError(err.message);
+      break;
+    }
+    std::string buf(size, '\0');
+    std::size_t got = 0;
+    ssize_t r;
+    while (got < size && (r = mongoc_stream_read(down, buf.data() + got, size - got, size - got, 0)) > 0)
+      got += static_cast<std::size_t>(r);
+    mongoc_stream_destroy(down);
+    if (got != size) state.SkipWithError("download: short read");
+    last = std::move(buf);
+  }
+  if (last != gridfs_payload(size)) state.SkipWithError("download: wrong bytes");
+}
+
 // pooled_find_1000's loop on a thread of its own, the main thread blocked in join: whether
 // libmongoc is slower off the main thread by itself, without aw in the way.
 void thread_find_1000(benchmark::State& state) {
@@ -145,6 +276,14 @@ void sync_find_1000(benchmark::State& state) { sync_find_1000(state, false); }
 void pooled_insert_one(benchmark::State& state) { sync_insert_one(state, true); }
 void pooled_find_one(benchmark::State& state) { sync_find_one(state, true); }
 void pooled_find_1000(benchmark::State& state) { sync_find_1000(state, true); }
+void sync_gridfs_upload_1m(benchmark::State& state) { sync_gridfs_upload(state, false, gridfs_1m); }
+void sync_gridfs_download_1m(benchmark::State& state) { sync_gridfs_download(state, false, gridfs_1m); }
+void sync_gridfs_upload_16k(benchmark::State& state) { sync_gridfs_upload(state, false, gridfs_16k); }
+void sync_gridfs_download_16k(benchmark::State& state) { sync_gridfs_download(state, false, gridfs_16k); }
+void pooled_gridfs_upload_1m(benchmark::State& state) { sync_gridfs_upload(state, true, gridfs_1m); }
+void pooled_gridfs_download_1m(benchmark::State& state) { sync_gridfs_download(state, true, gridfs_1m); }
+void pooled_gridfs_upload_16k(benchmark::State& state) { sync_gridfs_upload(state, true, gridfs_16k); }
+void pooled_gridfs_download_16k(benchmark::State& state) { sync_gridfs_download(state, true, gridfs_16k); }
 
 template <class Body>
 void with_aw_client(benchmark::State& state, Body body) {
@@ -191,6 +330,40 @@ void aw_find_1000(benchmark::State& state) {
     }
   });
 }
+
+// sync_gridfs_upload's loop: an upload stream entered, one write, left (which saves the file).
+void aw_gridfs_upload(benchmark::State& state, std::size_t size) {
+  with_aw_client(state, [size](benchmark::State& st, client& c) -> aw::task<> {
+    gridfs_bucket fs(c["aw_bench"], gridfs_bucket_options().bucket_name("gfs"));
+    const std::string data = gridfs_payload(size);
+    for (auto _ : st) {
+      auto up = fs.open_upload_stream("upload");
+      co_await aw::async_with(up, [&](gridfs_upload_stream& s) -> aw::task<> { co_await s.write(data); });
+      st.PauseTiming();
+      co_await fs.delete_file(up.file_id());
+      st.ResumeTiming();
+    }
+  });
+}
+
+// sync_gridfs_download's loop: a download stream entered, read() to the end, left.
+void aw_gridfs_download(benchmark::State& state, std::size_t size) {
+  with_aw_client(state, [size](benchmark::State& st, client& c) -> aw::task<> {
+    gridfs_bucket fs(c["aw_bench"], gridfs_bucket_options().bucket_name("gfs"));
+    std::string last;
+    for (auto _ : st) {
+      auto down = fs.open_download_stream(gridfs_file_id(size));
+      last = co_await aw::async_with(down, [](gridfs_download_stream& s) -> aw::task<std::string> { co_return co_await s.read(); });
+      if (last.size() != size) st.SkipWithError("download: short read");
+    }
+    if (last != gridfs_payload(size)) st.SkipWithError("download: wrong bytes");
+  });
+}
+
+void aw_gridfs_upload_1m(benchmark::State& state) { aw_gridfs_upload(state, gridfs_1m); }
+void aw_gridfs_download_1m(benchmark::State& state) { aw_gridfs_download(state, gridfs_1m); }
+void aw_gridfs_upload_16k(benchmark::State& state) { aw_gridfs_upload(state, gridfs_16k); }
+void aw_gridfs_download_16k(benchmark::State& state) { aw_gridfs_download(state, gridfs_16k); }
 
 // The floor: what one trip to a worker and back costs with no database call in it, per op,
 // on an idle loop. handoff_thread: a plain std::thread woken through a condition variable,
@@ -323,5 +496,18 @@ BENCHMARK(pooled_find_1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Itera
 BENCHMARK(thread_find_1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(30);
 BENCHMARK(workers_find_1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(30);
 BENCHMARK(aw_find_1000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(30);
+// GridFS: fixed counts as well, so that every side makes the same number of files.
+BENCHMARK(sync_gridfs_upload_1m)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(100);
+BENCHMARK(pooled_gridfs_upload_1m)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(100);
+BENCHMARK(aw_gridfs_upload_1m)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(100);
+BENCHMARK(sync_gridfs_download_1m)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(100);
+BENCHMARK(pooled_gridfs_download_1m)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(100);
+BENCHMARK(aw_gridfs_download_1m)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(100);
+BENCHMARK(sync_gridfs_upload_16k)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(500);
+BENCHMARK(pooled_gridfs_upload_16k)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(500);
+BENCHMARK(aw_gridfs_upload_16k)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(500);
+BENCHMARK(sync_gridfs_download_16k)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(500);
+BENCHMARK(pooled_gridfs_download_16k)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(500);
+BENCHMARK(aw_gridfs_download_16k)->Unit(benchmark::kMicrosecond)->UseRealTime()->Iterations(500);
 
 #include "../bench_main.hpp"
