@@ -11,7 +11,6 @@
 
 #include <mongoc/mongoc.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -45,9 +44,13 @@ struct client_state {
   semaphore lease_slots{fast_acquire, 0};  // internal: no yield on a free slot
   std::size_t open_leases = 0;
   // Leases whose owner left while an abandoned job held them: their last job gives them back
-  // to the pool from its worker and counts them in `returned`, which the loop then collects.
+  // to the pool from its worker and counts them in `returns`, which the loop then collects.
   std::size_t orphaned_leases = 0;
-  std::shared_ptr<std::atomic<std::size_t>> returned = std::make_shared<std::atomic<std::size_t>>(0);
+  std::shared_ptr<lease_returns> returns = std::make_shared<lease_returns>();
+  // The loop the client is open on. While it listens for give-backs and a lease is orphaned,
+  // it holds an external ref: a task waiting for a slot then waits for a worker, it is not
+  // deadlocked.
+  loop* home = nullptr;
   std::chrono::milliseconds close_timeout;
   bool entered = false;
   bool closed = false;
@@ -82,7 +85,7 @@ struct client_state {
     auto l = std::make_shared<lease>();
     l->client = c;
     l->pool = pool;
-    l->returned = returned;
+    l->returns = returns;
     co_return l;
   }
   // Cursor buffers kept for the next cursor (cursor_core::pending): in steady state a find
@@ -117,13 +120,19 @@ struct client_state {
   }
   // On the loop: the owner of `l` leaves without waiting for the job that holds it, which
   // gives the lease back itself (lease::give_back_from_worker).
-  void orphan_lease(lease&) noexcept { ++orphaned_leases; }
+  void orphan_lease(lease&) noexcept {
+    if (orphaned_leases++ == 0 && home) home->add_external_ref();
+  }
+  // On the loop: counts the leases workers gave back, each one's slot to the next waiter.
   void collect_returned() noexcept {
-    for (std::size_t n = returned->exchange(0, std::memory_order_acquire); n > 0; --n) {
+    std::size_t n = returns->take();
+    if (n == 0) return;
+    for (; n > 0; --n) {
       --orphaned_leases;
       --open_leases;
       lease_slots.release();
     }
+    if (orphaned_leases == 0 && home) home->release_external_ref();
   }
 };
 
