@@ -2,6 +2,7 @@
 // of a call on a database or a collection to a worker (call_context, run_call).
 #pragma once
 
+#include "flight.hpp"
 #include "workers.hpp"
 
 #include <aw/async_with.hpp>
@@ -163,7 +164,7 @@ struct cursor_core {
   // where the caller frees it. (Documents allocated on a worker and freed on the loop made
   // glibc trim the worker's arena with madvise on every trip, a TLB shootdown each time.)
   // `spare` is a buffer the loop has used up, kept for its capacity.
-  std::mutex pm;
+  std::mutex m;
   std::vector<std::uint8_t> pending;
   std::vector<std::uint8_t> spare;
   bool more = true;
@@ -175,39 +176,19 @@ struct cursor_core {
   // The cursor's block was left while a fetch job still ran: the last such job closes the
   // cursor and gives the lease back.
   bool orphaned = false;
-};
 
-// A fetch job's place in cursor_core::in_flight: given back by the job when it runs
-// (end_fetch), or when the job is dropped unrun (the closure is destroyed).
-struct fetch_flight {
-  std::shared_ptr<cursor_core> core;
-  explicit fetch_flight(std::shared_ptr<cursor_core> c) : core(std::move(c)) {}
-  fetch_flight(fetch_flight&& o) noexcept = default;
-  fetch_flight(const fetch_flight&) = delete;
-  fetch_flight& operator=(const fetch_flight&) = delete;
-  fetch_flight& operator=(fetch_flight&&) = delete;
-  ~fetch_flight() {
-    if (!core) return;
-    std::lock_guard g(core->pm);
-    --core->in_flight;
-  }
-  // On the worker, under the lease's lock, at the end of the job. The last job of an
-  // orphaned cursor closes it (killCursors, on this connection: the server answers it or
-  // the socket timeout ends it, on this worker either way) and gives the lease back.
-  void end(lease& l) {
-    auto c = std::move(core);
-    bool last;
+  // The last job of an orphaned cursor (flight::end) closes it: killCursors, on this
+  // connection (the server answers it or the socket timeout ends it, on this worker either
+  // way).
+  void release_orphaned() noexcept {
     {
-      std::lock_guard g(c->pm);
-      last = --c->in_flight == 0 && c->orphaned;
-      if (last) c->more = false;
+      std::lock_guard g(m);
+      more = false;
     }
-    if (!last) return;
-    if (c->cur) mongoc_cursor_destroy(c->cur);
-    if (c->coll) mongoc_collection_destroy(c->coll);
-    c->cur = nullptr;
-    c->coll = nullptr;
-    l.give_back_from_worker();
+    if (cur) mongoc_cursor_destroy(cur);
+    if (coll) mongoc_collection_destroy(coll);
+    cur = nullptr;
+    coll = nullptr;
   }
 };
 
