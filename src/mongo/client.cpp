@@ -60,12 +60,27 @@ client_state::client_state(std::string_view uri_text, const client_options& opts
 }
 
 client_state::~client_state() {
-  w.reset();  // an entered client that was never exited (a misuse): waits for its jobs
+  // An entered client that was never exited (a misuse): its loop may be gone, the jobs the
+  // workers still run must not post to it.
+  returns->stop();
+  home = nullptr;
+  w.reset();  // waits for those jobs
   // A cursor or session still open would hold a pooled client: leak the pool rather
   // than free it under them (only a misuse gets here).
   collect_returned();
+  returns->detach(returns);
   if (open_leases == 0 && pool) mongoc_client_pool_destroy(pool);
   mongoc_uri_destroy(uri);
+}
+
+void lease_returns::deliver(posted_call* c) noexcept {
+  auto* self = static_cast<lease_returns*>(c);
+  {
+    std::lock_guard g(self->m_);
+    self->posted_ = false;
+  }
+  if (self->owner_) self->owner_->collect_returned();
+  auto keep = std::move(self->keep_);  // may free the record: the last use of it
 }
 
 }  // namespace detail
@@ -77,6 +92,8 @@ task<client&> client::aenter() {
   enter_check_.entered();
   if (s_->entered) throw closed_error("aw::mongo: a client can be entered once");
   s_->w = std::make_unique<detail::workers>(s_->pool, s_->n_workers);
+  s_->home = &loop::current();
+  s_->returns->listen(*s_->home, *s_);
   s_->entered = true;
   co_return *this;
 }
@@ -85,6 +102,10 @@ task<> client::aexit(std::exception_ptr) {
   if (s_->closed) co_return;
   s_->closed = true;
   s_->collect_returned();
+  // The close collects what is given back from here (the loop may end before the last of
+  // it). A give-back posted before this runs before the wait below returns, which the loop
+  // learns of later (posted calls run in order).
+  s_->returns->stop();
   // Destroying the workers waits for every job, the calls cancelled tasks abandoned too
   // (they use the pool's clients; only the driver's socket timeout bounds a call to a silent
   // server), and destroying the pool joins its monitor threads and ends the server sessions.
@@ -114,6 +135,11 @@ task<> client::aexit(std::exception_ptr) {
   // wait is bounded by close_timeout itself.
   cancel_scope shield(clock::time_point::max(), true);
   co_await async_with(shield, [&](cancel_scope&) -> task<> { co_await aw::to_thread(std::move(wait)); });
+  s_->returns->detach(s_->returns);
+  s_->collect_returned();
+  // Orphaned leases whose jobs still run after close_timeout: the loop no longer waits for them.
+  if (s_->orphaned_leases > 0) s_->home->release_external_ref();
+  s_->home = nullptr;
 }
 
 const std::string& client::redacted_uri() const noexcept { return s_->redacted; }

@@ -20,7 +20,7 @@ cursor::cursor(cursor&& o) noexcept = default;
 cursor::~cursor() = default;
 
 std::int64_t cursor::id() const noexcept {
-  std::lock_guard g(s_->core->pm);
+  std::lock_guard g(s_->core->m);
   return s_->core->id;
 }
 
@@ -45,7 +45,7 @@ task<> cursor::aexit(std::exception_ptr) {
   auto core = s_->core;
   bool closed, orphaned = false;
   {
-    std::lock_guard g(core->pm);
+    std::lock_guard g(core->m);
     closed = core->in_flight == 0 && !core->cur;
     if (core->in_flight > 0 && s_->own_lease) {
       // A fetch the body abandoned still runs (on a silent server, until the socket times
@@ -67,7 +67,7 @@ task<> cursor::aexit(std::exception_ptr) {
       core->coll = nullptr;
       // A fetch job abandoned earlier that gets the lease after this one finds nothing to do
       // (without this it would open the query again).
-      std::lock_guard g(core->pm);
+      std::lock_guard g(core->m);
       core->more = false;
     };
     co_await s_->c->run(l, std::move(close));
@@ -75,7 +75,7 @@ task<> cursor::aexit(std::exception_ptr) {
   {
     // The buffers go back to the client for the next cursor, unless a job abandoned earlier
     // may still fill one.
-    std::lock_guard g(core->pm);
+    std::lock_guard g(core->m);
     if (core->in_flight == 0) {
       s_->c->give_buffer(core->pending);
       s_->c->give_buffer(core->spare);
@@ -87,7 +87,7 @@ task<> cursor::aexit(std::exception_ptr) {
 }
 
 namespace {
-// The loop's side of a fetch, under core.pm: the fetched bytes become the batch, the used-up
+// The loop's side of a fetch, under core.m: the fetched bytes become the batch, the used-up
 // batch becomes the spare buffer (its capacity serves the next trip).
 void take_pending(detail::cursor_core& core, std::vector<std::uint8_t>& batch, std::size_t& at) {
   batch.clear();
@@ -112,7 +112,7 @@ task<bool> cursor::fetch() {
   if (!s_->l) throw closed_error("aw::mongo: the cursor is not open (use it inside `async with cursor`)");
   auto core = s_->core;
   {
-    std::lock_guard g(core->pm);
+    std::lock_guard g(core->m);
     if (!core->pending.empty() || !core->more) {
       take_pending(*core, batch_, at_);
       co_return !batch_.empty();
@@ -120,16 +120,12 @@ task<bool> cursor::fetch() {
     ++core->in_flight;
     if (core->spare.capacity() == 0) core->spare = s_->c->take_buffer();
   }
-  auto fetch_batch = [core, l = s_->l, flight = detail::fetch_flight(core)](mongoc_client_t* c) mutable {
-    // Gives the job's place in in_flight back on every path, an error's included.
-    struct ender {
-      detail::fetch_flight& f;
-      detail::lease& l;
-      ~ender() { f.end(l); }
-    } end{flight, *l};
+  // The job's place in in_flight was taken above, with the checks.
+  auto fetch_batch = [core, l = s_->l, flight = detail::flight<detail::cursor_core>(core, std::adopt_lock)](mongoc_client_t* c) mutable {
+    auto end = flight.end_on_exit(*l);
     std::vector<std::uint8_t> got;
     {
-      std::lock_guard g(core->pm);
+      std::lock_guard g(core->m);
       if (!core->more) {
         // Only a job the caller abandoned gets here: the one before it (also abandoned)
         // exhausted the cursor, or the cursor's exit closed it meanwhile.
@@ -152,7 +148,7 @@ task<bool> cursor::fetch() {
     std::optional<document> r;
     if (failed && reply) r = document::copy_of(reply);
     {
-      std::lock_guard g(core->pm);
+      std::lock_guard g(core->m);
       if (core->pending.empty())
         core->pending.swap(got);
       else
@@ -171,7 +167,7 @@ task<bool> cursor::fetch() {
     if (failed) throw_error(err, r ? r->native() : nullptr, core->what);
   };
   co_await s_->c->run(s_->l, std::move(fetch_batch));
-  std::lock_guard g(core->pm);
+  std::lock_guard g(core->m);
   take_pending(*core, batch_, at_);
   co_return !batch_.empty();
 }

@@ -14,7 +14,8 @@
 // its stream belong to that client). Its handles are created and destroyed by its jobs, on
 // a worker under the lease's lock. Every job counts itself in gridfs_core::in_flight; a
 // stream left while a job it abandoned still runs does not wait behind it: the last such job
-// aborts the upload, destroys the handles and gives the lease back (as cursor.cpp does).
+// aborts the upload, destroys the handles and gives the lease back (flight.hpp, as for a
+// cursor).
 #include "internal.hpp"
 
 #include <aw/exceptions.hpp>
@@ -101,6 +102,12 @@ struct gridfs_core {
   bool orphaned = false;
 
   bool has_handles() const noexcept { return db || bucket || stream; }
+  // The last job of an orphaned stream (flight::end) aborts the upload and destroys the
+  // handles.
+  void release_orphaned() noexcept {
+    if (upload) abort_upload();
+    destroy();
+  }
 
   void open_bucket(mongoc_client_t* c) {
     if (bucket) return;
@@ -149,39 +156,6 @@ struct gridfs_core {
   }
 };
 
-// A job's place in gridfs_core::in_flight: taken on the loop when the job is made, given
-// back by the job when it ends (end), or when the job is dropped unrun (the destructor).
-struct gridfs_flight {
-  std::shared_ptr<gridfs_core> core;
-  explicit gridfs_flight(std::shared_ptr<gridfs_core> c) : core(std::move(c)) {
-    std::lock_guard g(core->m);
-    ++core->in_flight;
-  }
-  gridfs_flight(gridfs_flight&&) noexcept = default;
-  gridfs_flight(const gridfs_flight&) = delete;
-  gridfs_flight& operator=(const gridfs_flight&) = delete;
-  gridfs_flight& operator=(gridfs_flight&&) = delete;
-  ~gridfs_flight() {
-    if (!core) return;
-    std::lock_guard g(core->m);
-    --core->in_flight;
-  }
-  // On the worker, under the lease's lock: the last job of a stream whose block was left
-  // without it releases everything.
-  void end(lease& l) noexcept {
-    auto c = std::move(core);
-    bool last;
-    {
-      std::lock_guard g(c->m);
-      last = --c->in_flight == 0 && c->orphaned;
-    }
-    if (!last) return;
-    if (c->upload) c->abort_upload();
-    c->destroy();
-    l.give_back_from_worker();
-  }
-};
-
 struct gridfs_stream_state {
   std::shared_ptr<client_state> c;
   std::shared_ptr<gridfs_core> core = std::make_shared<gridfs_core>();
@@ -204,24 +178,16 @@ struct gridfs_stream_state {
   // body(core) on a worker, on the stream's lease.
   template <class F>
   auto run(F body) {
-    auto job = [core = core, l = l, flight = gridfs_flight(core), body = std::move(body)](mongoc_client_t*) mutable {
-      struct ender {
-        gridfs_flight& f;
-        lease& l;
-        ~ender() { f.end(l); }
-      } end{flight, *l};
+    auto job = [core = core, l = l, flight = flight<gridfs_core>(core), body = std::move(body)](mongoc_client_t*) mutable {
+      auto end = flight.end_on_exit(*l);
       return body(*core);
     };
     return c->run(l, std::move(job));
   }
   template <class F>
   auto run_with_client(F body) {
-    auto job = [core = core, l = l, flight = gridfs_flight(core), body = std::move(body)](mongoc_client_t* client) mutable {
-      struct ender {
-        gridfs_flight& f;
-        lease& l;
-        ~ender() { f.end(l); }
-      } end{flight, *l};
+    auto job = [core = core, l = l, flight = flight<gridfs_core>(core), body = std::move(body)](mongoc_client_t* client) mutable {
+      auto end = flight.end_on_exit(*l);
       return body(client, *core);
     };
     return c->run(l, std::move(job));

@@ -2,6 +2,7 @@
 // of a call on a database or a collection to a worker (call_context, run_call).
 #pragma once
 
+#include "flight.hpp"
 #include "workers.hpp"
 
 #include <aw/async_with.hpp>
@@ -11,7 +12,6 @@
 
 #include <mongoc/mongoc.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -45,9 +45,13 @@ struct client_state {
   semaphore lease_slots{fast_acquire, 0};  // internal: no yield on a free slot
   std::size_t open_leases = 0;
   // Leases whose owner left while an abandoned job held them: their last job gives them back
-  // to the pool from its worker and counts them in `returned`, which the loop then collects.
+  // to the pool from its worker and counts them in `returns`, which the loop then collects.
   std::size_t orphaned_leases = 0;
-  std::shared_ptr<std::atomic<std::size_t>> returned = std::make_shared<std::atomic<std::size_t>>(0);
+  std::shared_ptr<lease_returns> returns = std::make_shared<lease_returns>();
+  // The loop the client is open on. While it listens for give-backs and a lease is orphaned,
+  // it holds an external ref: a task waiting for a slot then waits for a worker, it is not
+  // deadlocked.
+  loop* home = nullptr;
   std::chrono::milliseconds close_timeout;
   bool entered = false;
   bool closed = false;
@@ -82,7 +86,7 @@ struct client_state {
     auto l = std::make_shared<lease>();
     l->client = c;
     l->pool = pool;
-    l->returned = returned;
+    l->returns = returns;
     co_return l;
   }
   // Cursor buffers kept for the next cursor (cursor_core::pending): in steady state a find
@@ -117,13 +121,19 @@ struct client_state {
   }
   // On the loop: the owner of `l` leaves without waiting for the job that holds it, which
   // gives the lease back itself (lease::give_back_from_worker).
-  void orphan_lease(lease&) noexcept { ++orphaned_leases; }
+  void orphan_lease(lease&) noexcept {
+    if (orphaned_leases++ == 0 && home) home->add_external_ref();
+  }
+  // On the loop: counts the leases workers gave back, each one's slot to the next waiter.
   void collect_returned() noexcept {
-    for (std::size_t n = returned->exchange(0, std::memory_order_acquire); n > 0; --n) {
+    std::size_t n = returns->take();
+    if (n == 0) return;
+    for (; n > 0; --n) {
       --orphaned_leases;
       --open_leases;
       lease_slots.release();
     }
+    if (orphaned_leases == 0 && home) home->release_external_ref();
   }
 };
 
@@ -154,7 +164,7 @@ struct cursor_core {
   // where the caller frees it. (Documents allocated on a worker and freed on the loop made
   // glibc trim the worker's arena with madvise on every trip, a TLB shootdown each time.)
   // `spare` is a buffer the loop has used up, kept for its capacity.
-  std::mutex pm;
+  std::mutex m;
   std::vector<std::uint8_t> pending;
   std::vector<std::uint8_t> spare;
   bool more = true;
@@ -166,39 +176,19 @@ struct cursor_core {
   // The cursor's block was left while a fetch job still ran: the last such job closes the
   // cursor and gives the lease back.
   bool orphaned = false;
-};
 
-// A fetch job's place in cursor_core::in_flight: given back by the job when it runs
-// (end_fetch), or when the job is dropped unrun (the closure is destroyed).
-struct fetch_flight {
-  std::shared_ptr<cursor_core> core;
-  explicit fetch_flight(std::shared_ptr<cursor_core> c) : core(std::move(c)) {}
-  fetch_flight(fetch_flight&& o) noexcept = default;
-  fetch_flight(const fetch_flight&) = delete;
-  fetch_flight& operator=(const fetch_flight&) = delete;
-  fetch_flight& operator=(fetch_flight&&) = delete;
-  ~fetch_flight() {
-    if (!core) return;
-    std::lock_guard g(core->pm);
-    --core->in_flight;
-  }
-  // On the worker, under the lease's lock, at the end of the job. The last job of an
-  // orphaned cursor closes it (killCursors, on this connection: the server answers it or
-  // the socket timeout ends it, on this worker either way) and gives the lease back.
-  void end(lease& l) {
-    auto c = std::move(core);
-    bool last;
+  // The last job of an orphaned cursor (flight::end) closes it: killCursors, on this
+  // connection (the server answers it or the socket timeout ends it, on this worker either
+  // way).
+  void release_orphaned() noexcept {
     {
-      std::lock_guard g(c->pm);
-      last = --c->in_flight == 0 && c->orphaned;
-      if (last) c->more = false;
+      std::lock_guard g(m);
+      more = false;
     }
-    if (!last) return;
-    if (c->cur) mongoc_cursor_destroy(c->cur);
-    if (c->coll) mongoc_collection_destroy(c->coll);
-    c->cur = nullptr;
-    c->coll = nullptr;
-    l.give_back_from_worker();
+    if (cur) mongoc_cursor_destroy(cur);
+    if (coll) mongoc_collection_destroy(coll);
+    cur = nullptr;
+    coll = nullptr;
   }
 };
 

@@ -20,17 +20,17 @@
 // session (libmongoc binds both to one client). Jobs on a lease run on any worker but lock
 // the lease, so an abandoned job and the next one on the same cursor never overlap. A cursor
 // left while an abandoned job still holds its lease (a fetch stuck on a silent server) does
-// not wait behind it: the job gives the lease back itself (give_back_from_worker) and the
-// loop counts it as returned the next time it takes or returns a lease.
+// not wait behind it: the job gives the lease back itself (give_back_from_worker) and tells
+// the loop (lease_returns), which hands the slot to the next task waiting for one.
 #pragma once
 
 #include <aw/detail/trace.hpp>
+#include <aw/loop.hpp>
 #include <aw/task.hpp>
 #include <aw/thread_pool.hpp>
 
 #include <mongoc/mongoc.h>
 
-#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -40,19 +40,78 @@
 
 namespace aw::mongo::detail {
 
+struct client_state;
+
+// The leases workers gave back and the loop has not counted yet (client_state::
+// collect_returned counts them, and each one's slot goes to the next task waiting for one).
+// While the client is open the loop listens: the first give-back since the loop last took
+// them posts a call to it (loop::call_soon_threadsafe; aw::from_thread cannot serve, the job
+// is abandoned), and that call collects them, so that a task waiting for a slot is woken.
+// From the close on, give-backs are only counted (the loop may be gone before the last one)
+// and the close collects them.
+class lease_returns : posted_call {
+ public:
+  lease_returns() noexcept { run = &deliver; }
+  lease_returns(const lease_returns&) = delete;
+  lease_returns& operator=(const lease_returns&) = delete;
+
+  // On a worker.
+  void give_back() noexcept {
+    std::lock_guard g(m_);
+    ++count_;
+    if (home_ && !posted_) {
+      posted_ = true;
+      home_->call_soon_threadsafe(*this);  // under m_: stop() cannot end the listening meanwhile
+    }
+  }
+  // On the loop: how many were given back since the last take().
+  std::size_t take() noexcept {
+    std::lock_guard g(m_);
+    return std::exchange(count_, 0);
+  }
+  // On the loop: give-backs post to `home`, which hands them to `owner`.
+  void listen(loop& home, client_state& owner) noexcept {
+    std::lock_guard g(m_);
+    home_ = &home;
+    owner_ = &owner;
+  }
+  // On the loop: no more posts. One made before still runs on the loop, before anything the
+  // loop is told later by another thread (posted calls run in order).
+  void stop() noexcept {
+    std::lock_guard g(m_);
+    home_ = nullptr;
+  }
+  // On the loop, after stop(), when the owner goes: a post still on its way finds no owner,
+  // and keeps this record (`self`) alive until it has run.
+  void detach(std::shared_ptr<lease_returns> self) noexcept {
+    owner_ = nullptr;
+    std::lock_guard g(m_);
+    if (posted_) keep_ = std::move(self);
+  }
+
+ private:
+  static void deliver(posted_call* c) noexcept;  // on the loop (client.cpp)
+
+  std::mutex m_;
+  std::size_t count_ = 0;                // under m_
+  loop* home_ = nullptr;                 // under m_: set while the loop listens
+  bool posted_ = false;                  // under m_: a post has not run yet
+  client_state* owner_ = nullptr;        // the loop's thread only
+  std::shared_ptr<lease_returns> keep_;  // the loop's thread only
+};
+
 struct lease {
   std::mutex m;
   mongoc_client_t* client = nullptr;
   mongoc_client_session_t* session = nullptr;  // when the lease belongs to a session
   mongoc_client_pool_t* pool = nullptr;
-  // Leases given back by a worker, not yet counted by the loop (shared with the client).
-  std::shared_ptr<std::atomic<std::size_t>> returned;
+  std::shared_ptr<lease_returns> returns;  // the client's
 
   // On a worker, under m, by the last job of a lease whose owner left without it.
   void give_back_from_worker() noexcept {
     mongoc_client_pool_push(pool, client);
     client = nullptr;
-    returned->fetch_add(1, std::memory_order_release);
+    returns->give_back();
   }
 };
 

@@ -34,7 +34,7 @@
 // - A cursor fetches batch by batch on the workers; leaving its block early kills the
 //   server-side cursor (killCursors). When a fetch the block abandoned still runs (a silent
 //   server), leaving does not wait for it: that fetch kills the cursor when it ends and
-//   gives the cursor's connection back to the pool.
+//   gives the cursor's connection back to the pool, to a task waiting for one if any.
 // - start_transaction() commits when its block succeeds and aborts on an exception or a
 //   cancellation (the exit is shielded, so the abort is sent even then).
 #pragma once
