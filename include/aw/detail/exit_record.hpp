@@ -567,8 +567,9 @@ task<void> finish_direct_exit(P& p, direct_exit_owner own) {
   co_return;
 }
 
-// A lone exit (d->call) suspended at `slot`: a frame of its own settles it when it
-// finishes, then resumes the task's awaiter. Until then the task's frame owns that frame.
+// A lone exit (its frame in d->frame) suspended at `slot`: a frame of its own settles it
+// when it finishes, then resumes the task's awaiter. Until then the task's frame owns that
+// frame (exit_driver_).
 template <class P>
 [[gnu::noinline]] void defer_direct_exit(P& p, direct_exit* d, std::coroutine_handle<>* slot) noexcept {
   auto driver = finish_direct_exit(p, direct_exit_owner(d)).release();
@@ -591,7 +592,7 @@ decltype(auto) call_aexit_without_exception(Mgr& m) {
 }
 
 // exit_record::run_lone for the records of aw::enter (Record, a manager_record<M, true>) on
-// a task with promise P. The exit runs in place under a shield built in the record's room;
+// a task with promise P. The exit runs in place under a shield kept in the record's room;
 // when it finishes without suspending, as most do, it is settled here and the task's
 // awaiter goes on with no driver frame (unwind() does no more for one record and no
 // exception). An aexit that is an aw::task<> or aw::task<bool> is run through its typed
