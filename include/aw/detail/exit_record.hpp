@@ -631,13 +631,14 @@ std::coroutine_handle<> run_lone_exit(exit_record* r, void* task_frame) noexcept
       raised = std::current_exception();  // calling aexit, or making its awaitable a task, raised
     }
     if (call) {
-      if (std::coroutine_handle<>* slot = call->run_in(p.ctx_)) {
-        d->frame = call->release_frame();
+      std::coroutine_handle<>* slot = call->run_in(p.ctx_);
+      d->frame = call->release_frame();
+      if (slot) {
         defer_direct_exit(p, d, slot);
         return std::noop_coroutine();
       }
-      (void)call->settle(raised);
-      call.reset();
+      settle_direct_exit(p, d);
+      return p.continuation_;
     }
     d->end();
   }
