@@ -1,4 +1,5 @@
-// Helpers of the aw::mongo suite: a client on the fixture's CongoDB, a fresh collection.
+// Helpers of the aw::mongo suite: a client on the fixture's CongoDB, a fresh collection,
+// one filled with numbered documents.
 #pragma once
 
 #include <aw/async_with.hpp>
@@ -35,6 +36,15 @@ std::vector<aw::mongo::document> many(D... d) {
 inline aw::task<aw::mongo::collection> fresh(aw::mongo::client& c, std::string name) {
   auto coll = c["aw_test"][name];
   co_await coll.drop();
+  co_return coll;
+}
+
+// A fresh collection holding n documents {i: 0} ... {i: n - 1}.
+inline aw::task<aw::mongo::collection> numbers(aw::mongo::client& c, const char* name, int n) {
+  auto coll = co_await fresh(c, name);
+  std::vector<aw::mongo::document> docs;
+  for (int i = 0; i < n; ++i) docs.push_back(aw::mongo::doc("i", i));
+  co_await coll.insert_many(std::move(docs));
   co_return coll;
 }
 

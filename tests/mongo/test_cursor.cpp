@@ -15,17 +15,10 @@
 using namespace aw::mongo;
 using namespace std::chrono_literals;
 using mongo_test::fresh;
+using mongo_test::numbers;
 using mongo_test::with_client;
 
 namespace {
-
-aw::task<collection> numbers(client& c, const char* name, int n) {
-  auto coll = co_await fresh(c, name);
-  std::vector<document> docs;
-  for (int i = 0; i < n; ++i) docs.push_back(doc("i", i));
-  co_await coll.insert_many(std::move(docs));
-  co_return coll;
-}
 
 // Cursor `id` on `collection` is gone from the server: getMore fails with CursorNotFound.
 aw::task<> expect_killed(client& c, std::int64_t id, const char* collection) {
